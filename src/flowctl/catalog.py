@@ -1,0 +1,70 @@
+"""The kinds flowctl knows, looked up by name or workflow type, and described for users."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from flowctl.errors import NotFoundError
+from flowctl_workflows.kinds import BY_WORKFLOW_TYPE, KINDS, Kind, Message
+
+GROUPS = {"signal": "signals", "query": "queries", "update": "updates"}
+
+
+def names() -> list[str]:
+    return sorted(KINDS)
+
+
+def get(name: str) -> Kind:
+    kind = KINDS.get(name)
+    if kind is None:
+        raise NotFoundError(f"unknown kind {name!r}", hint=f"kinds: {', '.join(names())}")
+    return kind
+
+
+def for_workflow_type(workflow_type: str) -> Kind | None:
+    return BY_WORKFLOW_TYPE.get(workflow_type)
+
+
+def message(kind: Kind, group: str, name: str) -> Message:
+    """A signal, query or update of `kind`, or `NotFoundError` listing the ones it has."""
+    found = kind.message(GROUPS[group], name)
+    if found is None:
+        known = ", ".join(m.name for m in getattr(kind, GROUPS[group])) or "none"
+        raise NotFoundError(f"kind {kind.name!r} has no {group} {name!r}", hint=f"its {GROUPS[group]}: {known}")
+    return found
+
+
+def workflow_class(kind: Kind) -> type:
+    module, _, attr = kind.workflow_class.partition(":")
+    cls: type = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": m.name,
+            "description": m.description,
+            "schema": m.model.model_json_schema() if m.model else None,
+        }
+        for m in messages
+    ]
+
+
+def describe(kind: Kind, task_queue: str) -> dict[str, Any]:
+    """Everything a client needs to drive a kind: what `kinds KIND -o json` prints."""
+    return {
+        "name": kind.name,
+        "description": kind.description,
+        "workflow_type": kind.workflow_type,
+        "task_queue": task_queue,
+        "id_template": kind.id_template,
+        "input_schema": kind.input_model.model_json_schema(),
+        "result_schema": kind.result_model.model_json_schema(),
+        "example": kind.example,
+        "signals": _messages(kind.signals),
+        "queries": _messages(kind.queries),
+        "updates": _messages(kind.updates),
+        "failure_inputs": kind.failure_inputs,
+    }

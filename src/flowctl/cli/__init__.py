@@ -1,0 +1,114 @@
+"""flowctl's command line: the entry point that maps every failure to one line and an exit code.
+
+`main` ends the process with `os._exit` once output is flushed: a process that used a
+Temporal client can abort while the interpreter tears down (sdk-python issue 300), and a
+CI tool must exit with the code it meant, every time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+from flowctl.errors import ExitCode, FlowctlError
+from flowctl.output import Output
+
+# Global options taking a value, and global flags: accepted anywhere on the line.
+_VALUED = {"-o", "--output", "--profile", "--config", "--address", "--namespace"}
+_FLAGS = {"--no-color", "--debug"}
+
+
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Move global options to the front so `flowctl list -o json` means `flowctl -o json list`."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if arg in _FLAGS:
+            front.append(arg)
+        elif name in _VALUED and "=" in arg:
+            front.append(arg)
+        elif arg in _VALUED and i + 1 < len(argv):
+            front += [arg, argv[i + 1]]
+            i += 1
+        elif arg.startswith("-o") and not arg.startswith("--") and len(arg) > 2:
+            front += ["-o", arg[2:]]
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _output_for(argv: list[str]) -> Output:
+    """The output settings the command line asked for, known even when parsing fails."""
+    fmt = "text"
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "--output") and i + 1 < len(argv):
+            fmt = argv[i + 1]
+        elif arg.startswith("--output="):
+            fmt = arg.split("=", 1)[1]
+    return Output(fmt if fmt in ("text", "json", "jsonl") else "text", no_color="--no-color" in argv)
+
+
+def run(argv: list[str]) -> int:
+    """Run one command line and return its exit code; never raises."""
+    import typer.main
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
+    from typer.exceptions import Abort, Exit
+
+    from flowctl.cli import commands  # noqa: F401 - registers the commands
+    from flowctl.cli.app import app
+
+    argv = hoist_globals(argv)
+    output = _output_for(argv)
+    debug = "--debug" in argv
+    try:
+        command = typer.main.get_command(app)
+        result = command.main(args=argv, prog_name="flowctl", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except FlowctlError as err:
+        output.error(err.slug, int(err.code), str(err))
+        return int(err.code)
+    except NoArgsIsHelpError as err:
+        sys.stderr.write(err.format_message() + "\n")
+        return int(ExitCode.USAGE)
+    except ClickException as err:
+        message = err.format_message()
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        output.error("usage", int(ExitCode.USAGE), f"{message}{hint}")
+        return int(ExitCode.USAGE) if err.exit_code == 2 else err.exit_code
+    except Exit as exc:
+        return exc.exit_code
+    except (Abort, KeyboardInterrupt):
+        output.error("interrupted", int(ExitCode.INTERRUPTED), "interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return 0
+    except SystemExit as exc:  # shell completion and a few library paths exit this way
+        return exc.code if isinstance(exc.code, int) else 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is a bug
+        if debug:
+            traceback.print_exc()
+        output.error(
+            "internal",
+            int(ExitCode.INTERNAL),
+            f"internal error (a bug in flowctl, please report it): {type(exc).__name__}: {exc}",
+        )
+        return int(ExitCode.INTERNAL)
+
+
+def main() -> None:
+    code = run(sys.argv[1:])
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+    os._exit(code)

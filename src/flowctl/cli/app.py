@@ -1,0 +1,129 @@
+"""The root Typer app, its global options and the application state commands share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from flowctl.output import Output
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from flowctl.config import Settings
+    from flowctl.connect import Target
+
+T = TypeVar("T")
+
+GLOBALS_NOTE = "Global options (-o, --address, --namespace, --profile, --config, --no-color, --debug) may go anywhere."
+
+app = typer.Typer(
+    name="flowctl",
+    help="Operate business workflows (order, onboarding, approval) on Temporal.\n\n"
+    "Example: flowctl server start && flowctl worker &  flowctl start order --set order_id=A-1 --wait",
+    epilog=GLOBALS_NOTE,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+@dataclass
+class App:
+    """What every command gets on `ctx.obj`: global options, settings and the way to the server."""
+
+    output: Output
+    config_file: Path | None = None
+    profile: str | None = None
+    address: str | None = None
+    namespace: str | None = None
+    debug: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from flowctl import config
+
+            self._settings = config.load(self.config_file)
+        return self._settings
+
+    def config_path(self) -> Path:
+        from flowctl import config
+
+        return config.config_path(self.config_file)
+
+    def target(self) -> Target:
+        from flowctl import connect
+
+        return connect.resolve(
+            self.settings(), self.config_path(), profile=self.profile, address=self.address, namespace=self.namespace
+        )
+
+    def ui_base(self) -> str:
+        from flowctl.config import ui_base_url
+
+        return ui_base_url(self.settings())
+
+    def run(self, action: Callable[[Client], Awaitable[T]]) -> T:
+        """Connect, run `action` with the client, return its value."""
+        from flowctl.connect import connect
+
+        target = self.target()
+
+        async def main() -> T:
+            client = await connect(target)
+            return await action(client)
+
+        return asyncio.run(main())
+
+
+def state(ctx: typer.Context) -> App:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, App)
+    return obj
+
+
+def _output_choice(value: str) -> str:
+    from flowctl.output import FORMATS
+
+    if value not in FORMATS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(FORMATS)}")
+    return value
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="text, json or jsonl", callback=_output_choice)
+    ] = "text",
+    profile: Annotated[str | None, typer.Option(help="Temporal connection profile", envvar="TEMPORAL_PROFILE")] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="config file (default: $FLOWCTL_CONFIG or the user config dir)")
+    ] = None,
+    address: Annotated[str | None, typer.Option(help="Temporal frontend host:port")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Temporal namespace")] = None,
+    no_color: Annotated[bool, typer.Option("--no-color", help="no colour in text output")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="tracebacks for internal errors")] = False,
+) -> None:
+    ctx.obj = App(
+        output=Output(output, no_color=no_color),
+        config_file=config_file,
+        profile=profile,
+        address=address,
+        namespace=namespace,
+        debug=debug,
+    )
+
+
+def fail(code: int) -> None:
+    """End the command with `code` (after its output is written)."""
+    if code:
+        raise typer.Exit(code)
+

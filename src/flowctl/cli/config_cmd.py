@@ -1,0 +1,83 @@
+"""`flowctl config init|show|path|set`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from flowctl.cli.app import app, state
+
+config_app = typer.Typer(
+    help="Read and write flowctl's config file.",
+    epilog="Example: flowctl config init && flowctl config set services.local.transient_failure_rate 0.2",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+
+STARTER = {
+    "task_queue": "flowctl",
+    "services": {"bridge": "local"},
+    "profile": {"default": {"address": "localhost:7233", "namespace": "default"}},
+}
+
+
+@config_app.command(epilog="Example: flowctl config init --force")
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing file")] = False,
+) -> None:
+    """Write a starter config file (see config.example.toml for every key)."""
+    import tomli_w
+
+    from flowctl.errors import ConflictError
+
+    app_ = state(ctx)
+    path = app_.config_path()
+    if path.exists() and not force:
+        raise ConflictError(f"{path} already exists", hint="use --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(STARTER))
+    app_.output.data({"path": str(path), "written": True}, lambda out: out.print(f"wrote {path}", markup=False))
+
+
+@config_app.command(epilog="Example: flowctl config path")
+def path(ctx: typer.Context) -> None:
+    """Print the path of the config file in use."""
+    app_ = state(ctx)
+    file = app_.config_path()
+    app_.output.data({"path": str(file), "exists": file.exists()}, lambda out: out.print(str(file), markup=False))
+
+
+@config_app.command(epilog="Example: flowctl config show -o json")
+def show(ctx: typer.Context) -> None:
+    """Print the effective settings and connection; secrets are never shown."""
+    from flowctl.config import redact
+
+    app_ = state(ctx)
+    settings = app_.settings()
+    data: dict[str, Any] = {
+        "config_file": str(app_.config_path()),
+        "connection": app_.target().summary(),
+        "settings": redact(settings.model_dump(mode="json")),
+    }
+    app_.output.data(data)
+
+
+@config_app.command(name="set", epilog="Examples: flowctl config set task_queue orders;  flowctl config set profile.prod.address prod.example:7233")
+def set_(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="dotted key, e.g. services.bridge")],
+    value: Annotated[str, typer.Argument(help="value; TOML syntax for numbers, booleans and lists")],
+) -> None:
+    """Set one key in the config file; the file is validated before it is written."""
+    from flowctl import config
+
+    app_ = state(ctx)
+    file = app_.config_path()
+    config.set_key(file, key, value)
+    shown = "<redacted>" if key.rsplit(".", 1)[-1] in config.SECRET_KEYS else value
+    app_.output.data(
+        {"path": str(file), "key": key, "value": shown},
+        lambda out: out.print(f"{key} = {shown} in {file}", markup=False),
+    )

@@ -1,0 +1,185 @@
+"""`flowctl demo`: the README's main job, end to end, on the embedded server if nothing answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from flowctl.cli.app import App, app, fail, state
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from flowctl.config import Settings
+
+WORKER_READY_TIMEOUT = 60.0
+
+
+@app.command(epilog="Example: flowctl demo   (what 'make demo' runs)")
+def demo(ctx: typer.Context) -> None:
+    """Run three orders: one succeeds, one is declined and compensated, one is held for review and released."""
+    from flowctl import devserver
+    from flowctl.connect import connect
+    from flowctl.errors import UnreachableError
+
+    app_ = state(ctx)
+    settings = app_.settings()
+    target = app_.target()
+    out = app_.output
+    started_server = False
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        try:
+            asyncio.run(connect(target))
+        except UnreachableError:
+            out.info(f"no Temporal server at {target.address}: starting the embedded one")
+            devserver.start(settings)
+            started_server = True
+        if not asyncio.run(_has_worker(app_, settings.task_queue)):
+            out.info(f"no worker on task queue {settings.task_queue!r}: starting one")
+            worker = _start_worker(app_)
+        results = app_.run(lambda client: _run_orders(app_, client, settings))
+    finally:
+        if worker is not None:
+            _stop_worker(worker)
+        if started_server:
+            devserver.stop(settings)
+            out.info("stopped the embedded server this demo started")
+    ok = all(r["outcome"] == r["expected"] for r in results)
+    out.data({"orders": results, "ok": ok}, lambda o: o.print("\n[bold]demo ok[/bold]" if ok else "\ndemo FAILED"))
+    fail(0 if ok else 1)
+
+
+async def _has_worker(app_: App, task_queue: str) -> bool:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    from flowctl.connect import connect
+
+    client = await connect(app_.target())
+    answer = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(answer.pollers) > 0
+
+
+def _global_args(app_: App) -> list[str]:
+    args: list[str] = []
+    for flag, value in (
+        ("--config", app_.config_file),
+        ("--profile", app_.profile),
+        ("--address", app_.address),
+        ("--namespace", app_.namespace),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+def _start_worker(app_: App) -> subprocess.Popen[bytes]:
+    """A `flowctl worker` child process, returned once it says it is ready."""
+    from flowctl.config import state_dir
+    from flowctl.errors import FlowctlError
+
+    log_path = state_dir() / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - this very program
+            [sys.executable, "-m", "flowctl", *_global_args(app_), "worker"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if b"worker ready" in log_path.read_bytes():
+            return process
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    _stop_worker(process)
+    raise FlowctlError(f"the demo's worker did not start; see {log_path}")
+
+
+def _stop_worker(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _orders(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    big = round(max(settings.services.local.fraud_review_threshold * 1.5, 1500.0), 2)
+
+    def order(suffix: str, card: str, price: float) -> dict[str, Any]:
+        return {
+            "order_id": f"demo-{stamp}-{suffix}",
+            "customer_id": "cust-demo",
+            "email": "demo@example.com",
+            "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": price}],
+            "card": card,
+        }
+
+    return [
+        ("a successful order", "completed", order("ok", "tok_visa", 12.5)),
+        ("a declined payment, compensated", "compensated", order("declined", "tok_declined", 12.5)),
+        ("a large order held for fraud review, released by a signal", "completed", order("review", "tok_visa", big)),
+    ]
+
+
+async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dict[str, Any]]:
+    from flowctl import catalog, ops
+    from flowctl_workflows.models import Decision
+
+    kind = catalog.get("order")
+    out = app_.output
+    results = []
+    for number, (title, expected, data) in enumerate(_orders(settings), start=1):
+        payload = kind.input_model.model_validate(data)
+        workflow_id = kind.workflow_id(payload)
+        out.info(f"\n{number}. {title}: {workflow_id}")
+        await ops.start(client, kind, payload, workflow_id=workflow_id, task_queue=settings.task_queue)
+        out.info(f"   {ops.ui_url(app_.ui_base(), client.namespace, workflow_id)}")
+        seen: set[str] = set()
+        waiter = asyncio.ensure_future(ops.wait_result(client, workflow_id))
+        while not waiter.done():
+            status = await ops.query(client, workflow_id, "status")
+            for step in status["completed_steps"]:
+                if step not in seen:
+                    seen.add(step)
+                    out.info(f"   ✓ {step}")
+            for comp in status["compensations"]:
+                key = f"undo:{comp['action']}:{comp['state']}"
+                if comp["state"] != "pending" and key not in seen:
+                    seen.add(key)
+                    out.info(f"   ↩ {comp['action']} ({comp['state']})")
+            if status["waiting_for"] and "signal" not in seen:
+                seen.add("signal")
+                out.info(f"   … waiting for {status['waiting_for']}; sending it: approve, as demo-reviewer")
+                decision = Decision(decision="approve", reviewer="demo-reviewer", comment="looks fine")
+                await ops.signal(client, workflow_id, "review", decision)
+            await asyncio.wait([waiter], timeout=0.2)
+        outcome = waiter.result()
+        result = outcome.result or {}
+        out.info(f"   → {outcome.status}" + (f": {result.get('reason')}" if result.get("reason") else ""))
+        results.append(
+            {"workflow_id": workflow_id, "title": title, "expected": expected, "outcome": outcome.status, "result": result}
+        )
+    return results

@@ -1,0 +1,110 @@
+"""`flowctl result`, `describe`, `list` and `history`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from flowctl.cli.app import app, fail, state
+from flowctl.cli.options import TimeoutOpt, WorkflowIdArg
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from flowctl.ops import Outcome
+
+
+@app.command(epilog="Example: flowctl result order-A-1001 --timeout 5m -o json; echo $?")
+def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt = None) -> None:
+    """Wait for a workflow's result; the exit code says how it ended (see the README's table)."""
+    from flowctl import inputs, ops
+    from flowctl.cli.start import print_outcome
+
+    app_ = state(ctx)
+    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
+
+    async def action(client: Client) -> Outcome:
+        return await ops.wait_result(client, workflow_id, timeout=wait_for)
+
+    outcome = app_.run(action)
+    app_.output.data(outcome.as_dict(), lambda out: print_outcome(out, outcome))
+    fail(outcome.code)
+
+
+@app.command(epilog="Example: flowctl describe order-A-1001 -o json")
+def describe(ctx: typer.Context, workflow_id: WorkflowIdArg) -> None:
+    """Show a workflow's type, status, times, search attributes and Web UI link."""
+    from flowctl import ops
+
+    app_ = state(ctx)
+
+    async def action(client: Client) -> dict[str, Any]:
+        info = await ops.describe(client, workflow_id)
+        info["ui_url"] = ops.ui_url(app_.ui_base(), client.namespace, workflow_id, info["run_id"])
+        return info
+
+    app_.output.data(app_.run(action))
+
+
+@app.command(
+    name="list",
+    epilog="Examples: flowctl list --kind order --status running;  flowctl list --query \"FlowStatus = 'awaiting_review'\" -o jsonl",
+)
+def list_(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", help="only this kind", show_default=False)] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="running, completed, failed, cancelled, terminated, timed_out")
+    ] = None,
+    query: Annotated[str | None, typer.Option("--query", help="a Temporal visibility query", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="at most this many")] = 50,
+) -> None:
+    """List workflows, newest first, filtered by kind, status or a visibility query."""
+    from flowctl import ops
+
+    app_ = state(ctx)
+    visibility = ops.list_query(kind, status, query)
+
+    async def action(client: Client) -> list[dict[str, Any]]:
+        return await ops.list_workflows(client, visibility, limit)
+
+    rows = app_.run(action)
+    app_.output.data(
+        rows,
+        lambda out: app_.output.table(rows, ["workflow_id", "kind", "status", "flow_status", "start_time"])
+        if rows
+        else out.print("no workflows match", markup=False),
+    )
+
+
+@app.command(epilog="Examples: flowctl history order-A-1001 -o json > h.json;  flowctl history order-A-1001 --follow")
+def history(
+    ctx: typer.Context,
+    workflow_id: WorkflowIdArg,
+    follow: Annotated[bool, typer.Option("--follow", help="keep printing events until the workflow closes")] = False,
+) -> None:
+    """Print the event history: readable text, proto-JSON (-o json, replayable) or a JSON line per event."""
+    from flowctl import ops
+    from flowctl.history import Summarizer, event_dict
+
+    app_ = state(ctx)
+    out = app_.output
+
+    async def action(client: Client) -> None:
+        if out.format == "json":
+            # One document: the standard history JSON that replayers and `temporal` read.
+            if follow:
+                await ops.wait_result(client, workflow_id)
+            history_ = await ops.history(client, workflow_id)
+            print(history_.to_json(), flush=True)
+            return
+        summarizer = Summarizer()
+        async for event in ops.history_events(client, workflow_id, follow=follow):
+            if out.format == "jsonl":
+                out.line(event_dict(event))
+            else:
+                item = summarizer.summary(event)
+                out.out.print(f"{item['event_id']:>4}  {item['time']}  {item['type']:<34} {item['detail']}", markup=False)
+
+    app_.run(action)

@@ -1,0 +1,34 @@
+"""`flowctl ledger`: what the `local` services recorded (stock, charges, refunds, shipments, outbox)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flowctl.cli.app import app, state
+
+
+@app.command(epilog="Example: flowctl ledger --order A-1001 -o json")
+def ledger(
+    ctx: typer.Context,
+    order: Annotated[str | None, typer.Option("--order", help="only this order id", show_default=False)] = None,
+) -> None:
+    """Read the local services' ledger (the SQLite file of the `local` bridge)."""
+    from flowctl.config import ledger_path
+    from flowctl_workflows.services.local import LEDGER_TABLES, read_ledger
+
+    app_ = state(ctx)
+    path = ledger_path(app_.settings())
+    data = read_ledger(path, order)
+    output = app_.output
+
+    def text(out: object) -> None:
+        output.out.print(f"ledger {path}", markup=False)
+        for table in ("stock", *LEDGER_TABLES):
+            rows = data[table]
+            output.out.print(f"\n[bold]{table}[/bold] ({len(rows)})")
+            if rows:
+                output.table(rows, [c for c in rows[0] if c not in ("at",)])
+
+    output.data({"ledger": str(path), **data}, text)

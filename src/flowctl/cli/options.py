@@ -1,0 +1,38 @@
+"""Shared `Annotated` parameter aliases and the completions they offer (catalog only, no server)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def complete_kind(incomplete: str) -> list[str]:
+    from flowctl import catalog
+
+    return [name for name in catalog.names() if name.startswith(incomplete)]
+
+
+def complete_message(group: str, incomplete: str) -> list[str]:
+    """Message names of every kind (the workflow's own kind is not known without the server)."""
+    from flowctl.catalog import GROUPS
+    from flowctl_workflows.kinds import KINDS
+
+    names = {m.name for kind in KINDS.values() for m in getattr(kind, GROUPS[group])}
+    return sorted(n for n in names if n.startswith(incomplete))
+
+
+KindArg = Annotated[str, typer.Argument(help="workflow kind: order", autocompletion=complete_kind)]
+WorkflowIdArg = Annotated[str, typer.Argument(help="workflow id, e.g. order-A-1001", show_default=False)]
+InputOpt = Annotated[
+    str | None,
+    typer.Option("-i", "--input", help="JSON input: inline, @file.json, or - for standard input", show_default=False),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="set one field: key=value (dotted keys reach nested fields); repeatable"),
+]
+TimeoutOpt = Annotated[
+    str | None, typer.Option("--timeout", help="how long to wait, e.g. 30s, 5m, 24h", show_default=False)
+]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why, recorded in the history")]

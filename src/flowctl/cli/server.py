@@ -1,0 +1,59 @@
+"""`flowctl server start|stop|status`: the embedded Temporal dev server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from flowctl.cli.app import app, state
+
+server_app = typer.Typer(
+    help="Run the embedded Temporal dev server (persistent, with Web UI) in the background.",
+    epilog="Example: flowctl server start && flowctl server status",
+    no_args_is_help=True,
+)
+app.add_typer(server_app, name="server")
+
+
+def _print(out: Any, info: dict[str, Any]) -> None:
+    state_ = "running" if info.get("running") else "stopped"
+    if info.get("running") and not info.get("answering"):
+        state_ = "running, not answering yet"
+    out.print(f"server   {state_}" + (f" (pid {info['pid']})" if info.get("pid") else ""), markup=False)
+    for key in ("address", "ui_url", "db_file", "log_file"):
+        out.print(f"{key:<8} {info[key]}", markup=False)
+
+
+@server_app.command(epilog="Example: flowctl server start -o json")
+def start(ctx: typer.Context) -> None:
+    """Start the server unless it runs; return once it answers."""
+    from flowctl import devserver
+
+    app_ = state(ctx)
+    info = devserver.start(app_.settings())
+    if not info["started"]:
+        app_.output.info("the embedded server was already running")
+    app_.output.data(info, lambda out: _print(out, info))
+
+
+@server_app.command(epilog="Example: flowctl server stop")
+def stop(ctx: typer.Context) -> None:
+    """Stop the server started by `flowctl server start`."""
+    from flowctl import devserver
+
+    app_ = state(ctx)
+    info = devserver.stop(app_.settings())
+    app_.output.data(
+        info, lambda out: out.print("stopped" if info["stopped"] else info.get("note", "not running"), markup=False)
+    )
+
+
+@server_app.command(epilog="Example: flowctl server status -o json")
+def status(ctx: typer.Context) -> None:
+    """Say whether the server runs, and where its address, data file and UI are."""
+    from flowctl import devserver
+
+    app_ = state(ctx)
+    info = devserver.status(app_.settings())
+    app_.output.data(info, lambda out: _print(out, info))

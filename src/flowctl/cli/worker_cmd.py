@@ -1,0 +1,48 @@
+"""`flowctl worker`: the long-running process hosting workflows and activities."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from flowctl.cli.app import app, state
+
+
+@app.command(epilog="Example: flowctl worker --task-queue orders --max-activities 50 --shutdown-grace 1m")
+def worker(
+    ctx: typer.Context,
+    task_queue: Annotated[str | None, typer.Option("--task-queue", help="default: task_queue in config")] = None,
+    max_activities: Annotated[
+        int | None, typer.Option("--max-activities", min=1, help="concurrent activities (default: config, 100)")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", min=1, max=65535, help="serve Prometheus metrics on this port")
+    ] = None,
+    shutdown_grace: Annotated[
+        str | None, typer.Option("--shutdown-grace", help="time running activities get at shutdown (default 30s)")
+    ] = None,
+) -> None:
+    """Host every kind's workflow and activities; SIGINT/SIGTERM drain it gracefully."""
+    from flowctl import worker as worker_core
+    from flowctl.inputs import parse_duration
+
+    app_ = state(ctx)
+    settings = app_.settings()
+    options = worker_core.WorkerOptions(
+        task_queue=task_queue or settings.task_queue,
+        max_activities=max_activities or settings.worker.max_activities,
+        shutdown_grace=parse_duration(shutdown_grace, field="--shutdown-grace")
+        if shutdown_grace
+        else settings.worker.shutdown_grace,
+        metrics_port=metrics_port or settings.worker.metrics_port,
+    )
+    target = app_.target()
+
+    def ready(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    asyncio.run(worker_core.run(settings, target, options, on_ready=ready))
+    print("flowctl worker stopped", file=sys.stderr, flush=True)

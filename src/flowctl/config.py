@@ -1,0 +1,199 @@
+"""flowctl's settings: one TOML file, `FLOWCTL_*` variables, flags; validated by pydantic.
+
+The same file may hold Temporal's own connection profiles (`[profile.NAME]`, the SDK's
+environment-configuration format); those are read by `flowctl.connect`, not here.
+Precedence: flag > environment > file > default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+
+from flowctl.errors import UsageError
+from flowctl.inputs import describe_validation_error, format_duration, parse_duration
+
+ENV_PREFIX = "FLOWCTL_"
+CONFIG_ENV = "FLOWCTL_CONFIG"
+SECRET_KEYS = frozenset({"api_key", "client_key_data", "client_key", "key", "keys", "password", "token"})
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(lambda v: parse_duration(v)),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LocalServices(_Section):
+    db: Path | None = Field(default=None, description="ledger SQLite file; default: ledger.db in the state dir")
+    transient_failure_rate: float = Field(default=0.0, ge=0.0, le=0.9, description="share of calls that fail transiently")
+    fraud_review_threshold: float = Field(default=1000.0, ge=0, description="order total that needs a fraud review")
+
+
+class Services(_Section):
+    bridge: Literal["local"] = Field(default="local", description="how activities reach business services")
+    local: LocalServices = Field(default_factory=LocalServices)
+
+
+class OrderPolicy(_Section):
+    review_timeout: Duration = Field(default=timedelta(hours=24), description="how long a fraud review may take")
+
+
+class Server(_Section):
+    port: int = Field(default=7233, ge=1, le=65535, description="gRPC port of the embedded dev server")
+    ui_port: int | None = Field(default=None, ge=1, le=65535, description="Web UI port; default port + 1000")
+    ip: str = Field(default="127.0.0.1", description="address the embedded server binds")
+    db_file: Path | None = Field(default=None, description="SQLite file; default: temporal.db in the state dir")
+
+    @property
+    def effective_ui_port(self) -> int:
+        return self.ui_port or self.port + 1000
+
+
+class WorkerSettings(_Section):
+    max_activities: int = Field(default=100, ge=1, le=10_000)
+    shutdown_grace: Duration = Field(default=timedelta(seconds=30))
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class Settings(_Section):
+    task_queue: str = Field(default="flowctl", min_length=1, max_length=200)
+    ui_url: str | None = Field(default=None, description="Web UI base URL; default: the embedded server's UI")
+    services: Services = Field(default_factory=Services)
+    order: OrderPolicy = Field(default_factory=OrderPolicy)
+    server: Server = Field(default_factory=Server)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    # Temporal's own connection profiles, in the SDK's format; checked when connecting.
+    profile: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "flowctl"
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "flowctl"
+
+
+def config_path(flag: Path | None = None) -> Path:
+    """The config file in use: `--config`, else `FLOWCTL_CONFIG`, else the user config dir."""
+    if flag is not None:
+        return flag
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    return config_dir() / "config.toml"
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The file's table, or an empty one if it does not exist."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config {path}: not valid TOML: {exc}", hint="fix the file or run 'flowctl config init'") from None
+    except OSError as exc:
+        raise UsageError(f"config {path}: cannot read: {exc.strerror}") from None
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """`FLOWCTL_TASK_QUEUE=q`, `FLOWCTL_SERVICES__LOCAL__DB=/x.db`: `__` separates sections."""
+    data: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        target = data
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate_settings(data: dict[str, Any], origin: str) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise UsageError(
+            describe_validation_error(err, f"configuration ({origin})"),
+            hint="see config.example.toml for every key",
+        ) from None
+
+
+def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from file, environment and flags, in rising precedence."""
+    file = config_path(path)
+    data = read_file(file)
+    env = _env_overrides(dict(os.environ))
+    origin = f"{file}" + (" and FLOWCTL_* variables" if env else "")
+    return validate_settings(_merge(_merge(data, env), overrides or {}), origin)
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.services.local.db or state_dir() / "ledger.db"
+
+
+def ui_base_url(settings: Settings) -> str:
+    return (settings.ui_url or f"http://localhost:{settings.server.effective_ui_port}").rstrip("/")
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A copy of a config value with every secret replaced by a marker."""
+    if isinstance(value, dict):
+        return {k: redact(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if key in SECRET_KEYS and value not in (None, ""):
+        return "<redacted>"
+    return value
+
+
+def parse_value(raw: str) -> Any:
+    """A `config set` value: TOML syntax when it parses (3, true, [..]), else the plain text."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
+    """Set a dotted key in the file, refusing anything that would not validate."""
+    import tomli_w
+
+    data = read_file(path)
+    parts = key.split(".")
+    if not all(parts):
+        raise UsageError(f"config key {key!r} is malformed", hint="use a dotted key, e.g. services.bridge")
+    target = data
+    for part in parts[:-1]:
+        nxt = target.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise UsageError(f"config key {key!r}: {part!r} is not a table")
+        target = nxt
+    target[parts[-1]] = parse_value(raw)
+    validate_settings(data, f"{path} after setting {key}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(data))
+    return data

@@ -1,0 +1,61 @@
+"""Exit codes and the errors that carry them; the CLI edge turns these into one line."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    CONFLICT = 4
+    UNREACHABLE = 5
+    BUSINESS_FAILURE = 10
+    WORKFLOW_FAILED = 11
+    CANCELLED = 12
+    STILL_RUNNING = 20
+    INTERRUPTED = 130
+
+
+class FlowctlError(Exception):
+    """An expected failure: its message is for the user, its code for the shell."""
+
+    code: ExitCode = ExitCode.INTERNAL
+    slug = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(FlowctlError):
+    """Bad usage or invalid input; nothing was sent to the server."""
+
+    code = ExitCode.USAGE
+    slug = "invalid_input"
+
+
+class NotFoundError(FlowctlError):
+    code = ExitCode.NOT_FOUND
+    slug = "not_found"
+
+
+class ConflictError(FlowctlError):
+    code = ExitCode.CONFLICT
+    slug = "conflict"
+
+
+class UnreachableError(FlowctlError):
+    code = ExitCode.UNREACHABLE
+    slug = "unreachable"
+
+
+class StillRunningError(FlowctlError):
+    code = ExitCode.STILL_RUNNING
+    slug = "still_running"

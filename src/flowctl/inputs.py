@@ -1,0 +1,171 @@
+"""Reading user input: durations, `-i JSON|@file|-`, `--set key=value`, model validation.
+
+Every failure is a `UsageError` whose one line names the field and what would fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flowctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound="BaseModel")
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(text: str | float | int | timedelta, *, field: str = "duration") -> timedelta:
+    """`30s`, `5m`, `24h`, `7d`, `1h30m`, `500ms`, or a number of seconds."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        if re.fullmatch(r"\d+(\.\d+)?", raw):
+            seconds = float(raw)
+        elif raw and _DURATION.sub("", raw) == "":
+            seconds = sum(float(n) * _UNITS[unit] for n, unit in _DURATION.findall(raw))
+        else:
+            raise UsageError(f"{field}: {text!r} is not a duration", hint="write it like 30s, 5m, 24h, 7d or 1h30m")
+    if seconds < 0 or seconds > 10 * 365 * 86400:
+        raise UsageError(f"{field}: {text!r} is out of range", hint="use a duration between 0s and 3650d")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest exact spelling of a duration: 86400s → 1d, 90s → 1m30s."""
+    total = round(delta.total_seconds() * 1000)
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def read_json_input(source: str, *, field: str = "--input") -> Any:
+    """Parse `-i`: inline JSON, `@path` to a JSON file, or `-` for standard input."""
+    if source == "-":
+        text, origin = sys.stdin.read(), "standard input"
+    elif source.startswith("@"):
+        path = Path(source[1:])
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise UsageError(f"{field}: cannot read {path}: {exc.strerror}", hint="check the path after '@'") from None
+        origin = str(path)
+    else:
+        text, origin = source, "inline JSON"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{field}: malformed JSON in {origin} at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            hint="pass a JSON object, e.g. -i '{\"order_id\": \"A-1\"}'",
+        ) from None
+
+
+def _field_annotation(model: type[BaseModel], path: list[str]) -> Any:
+    """The annotation of a dotted field path in `model`, or None where it cannot be told."""
+    from pydantic import BaseModel
+
+    current: Any = model
+    for part in path:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(part)
+            if info is None:
+                return None
+            current = info.annotation
+        else:
+            return None
+    return current
+
+
+def apply_sets(base: Any, assignments: list[str], model: type[BaseModel]) -> dict[str, Any]:
+    """Overlay `key=value` assignments on an input; dotted keys reach nested fields.
+
+    A value is taken as JSON (so `quantity=3` is a number and `items=[...]` a list) unless
+    the field is a string, where the text is kept as it is.
+    """
+    data: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set {assignment!r}: expected key=value", hint="e.g. --set order_id=A-1")
+        path = key.split(".")
+        top = path[0]
+        if top not in model.model_fields:
+            known = ", ".join(model.model_fields)
+            raise UsageError(f"--set {key}: unknown field {top!r}", hint=f"fields: {known}")
+        value: Any = raw
+        if _field_annotation(model, path) is not str:
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+        target: Any = data
+        for part in path[:-1]:
+            if isinstance(target, list) and part.isdigit() and int(part) < len(target):
+                target = target[int(part)]
+            elif isinstance(target, dict):
+                target = target.setdefault(part, {})
+            else:
+                raise UsageError(f"--set {key}: cannot set inside {part!r}", hint="use -i with the whole JSON value")
+        last = path[-1]
+        if isinstance(target, list) and last.isdigit() and int(last) < len(target):
+            target[int(last)] = value
+        elif isinstance(target, dict):
+            target[last] = value
+        else:
+            raise UsageError(f"--set {key}: cannot set {last!r} here", hint="use -i with the whole JSON value")
+    return data
+
+
+def describe_validation_error(err: ValidationError, what: str) -> str:
+    """One line naming each wrong field, what is wrong and, where useful, what was given."""
+    parts = []
+    for item in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in item["loc"]) or "(input)"
+        message = item["msg"]
+        if item["type"] == "missing":
+            message = "is required"
+        elif item["type"] == "extra_forbidden":
+            message = "is not a known field"
+        elif item["type"] == "model_type":
+            message = "must be a JSON object"
+        given = item.get("input")
+        shown = "" if item["type"] in ("missing", "extra_forbidden", "model_type") else f" (got {json.dumps(given, default=str)[:60]})"
+        parts.append(f"{loc}: {message}{shown}")
+    return f"invalid {what}: " + "; ".join(parts)
+
+
+def validate(model: type[M], data: Any, *, what: str, hint: str | None = None) -> M:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise UsageError(describe_validation_error(err, what), hint=hint) from None
+
+
+def build_payload(
+    model: type[M], raw_input: str | None, assignments: list[str] | None, *, what: str, hint: str | None = None
+) -> M:
+    """The validated payload from `-i` and `--set` together (`--set` wins)."""
+    base = read_json_input(raw_input) if raw_input is not None else {}
+    if raw_input is not None and not isinstance(base, dict):
+        raise UsageError(f"invalid {what}: expected a JSON object, got {type(base).__name__}", hint=hint)
+    return validate(model, apply_sets(base, assignments or [], model), what=what, hint=hint)

@@ -1,0 +1,282 @@
+"""Typed operations on workflows. They return plain data and raise `FlowctlError`s; never print."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from flowctl import catalog
+from flowctl.errors import (
+    ConflictError,
+    ExitCode,
+    FlowctlError,
+    NotFoundError,
+    UnreachableError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from temporalio.api.history.v1 import HistoryEvent
+    from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowHistory
+
+    from flowctl_workflows.kinds import Kind
+
+QUERY_TIMEOUT = timedelta(seconds=15)
+LIST_PAGE_LIMIT = 1000
+
+
+@contextlib.contextmanager
+def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
+    """Turn the SDK's RPC failures into flowctl errors with the right exit code."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        yield
+    except RPCError as exc:
+        what = f"workflow {workflow_id!r}" if workflow_id else "request"
+        status = exc.status
+        if status == RPCStatusCode.NOT_FOUND:
+            if "already completed" in exc.message:
+                raise ConflictError(f"{what} is already closed", hint="see 'flowctl describe'") from None
+            raise NotFoundError(f"{what} not found: {exc.message}", hint="check the id with 'flowctl list'") from None
+        if status == RPCStatusCode.ALREADY_EXISTS:
+            raise ConflictError(f"{what}: {exc.message}") from None
+        if status == RPCStatusCode.INVALID_ARGUMENT:
+            raise UsageError(f"{what} refused by the server: {exc.message}") from None
+        if status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
+            raise UnreachableError(f"server refused {what}: {exc.message}") from None
+        if status == RPCStatusCode.DEADLINE_EXCEEDED:
+            raise UnreachableError(f"{what}: no answer in time ({exc.message})") from None
+        raise
+
+
+def ui_url(base: str, namespace: str, workflow_id: str, run_id: str | None = None) -> str:
+    url = f"{base}/namespaces/{quote(namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
+    return f"{url}/{run_id}/history" if run_id else url
+
+
+@dataclass(frozen=True)
+class Started:
+    workflow_id: str
+    run_id: str
+    attached: bool
+
+
+async def start(
+    client: Client,
+    kind: Kind,
+    payload: BaseModel,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    if_running: str = "fail",
+) -> Started:
+    """Start a workflow; an id already in use is a conflict, or attached to with `attach`."""
+    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    with rpc_errors(workflow_id):
+        try:
+            handle = await client.start_workflow(
+                kind.workflow_type,
+                payload,
+                id=workflow_id,
+                task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            )
+            return Started(workflow_id, handle.result_run_id or "", attached=False)
+        except WorkflowAlreadyStartedError as exc:
+            existing = client.get_workflow_handle(workflow_id)
+            desc = await existing.describe()
+            running = desc.status is not None and desc.status.name == "RUNNING"
+            if if_running == "attach" and running:
+                return Started(workflow_id, desc.run_id, attached=True)
+            state = "is already running" if running else f"already ran and {_status(desc.status)}"
+            hint = "use --if-running attach, or another id" if running else "use a new business key or --id"
+            raise ConflictError(f"workflow {workflow_id!r} {state} (run {exc.run_id or desc.run_id})", hint=hint) from None
+
+
+def _status(status: Any) -> str:
+    return status.name.lower() if status is not None else "unknown"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How waiting for a workflow ended, with the exit code that says so."""
+
+    workflow_id: str
+    status: str
+    code: ExitCode
+    result: Any = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"workflow_id": self.workflow_id, "status": self.status}
+        if self.result is not None:
+            data["result"] = self.result
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+async def wait_result(client: Client, workflow_id: str, *, timeout: timedelta | None = None) -> Outcome:
+    """Wait for the workflow's outcome; a business failure (`succeeded: false`) exits 10."""
+    from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import CancelledError, TerminatedError, TimeoutError as WfTimeout
+
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    with rpc_errors(workflow_id):
+        try:
+            coro = handle.result(follow_runs=True)
+            result = await (asyncio.wait_for(coro, timeout.total_seconds()) if timeout else coro)
+        except asyncio.TimeoutError:
+            return Outcome(workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {timeout}")
+        except WorkflowFailureError as exc:
+            cause = exc.cause
+            if isinstance(cause, CancelledError):
+                return Outcome(workflow_id, "cancelled", ExitCode.CANCELLED, error="workflow was cancelled")
+            if isinstance(cause, TerminatedError):
+                return Outcome(workflow_id, "terminated", ExitCode.WORKFLOW_FAILED, error=f"terminated: {cause.message}")
+            if isinstance(cause, WfTimeout):
+                return Outcome(workflow_id, "timed_out", ExitCode.WORKFLOW_FAILED, error="workflow timed out")
+            return Outcome(workflow_id, "failed", ExitCode.WORKFLOW_FAILED, error=str(cause or exc))
+    if isinstance(result, dict) and result.get("succeeded") is False:
+        return Outcome(workflow_id, str(result.get("outcome", "unsuccessful")), ExitCode.BUSINESS_FAILURE, result)
+    status = str(result.get("outcome", "completed")) if isinstance(result, dict) else "completed"
+    return Outcome(workflow_id, status, ExitCode.OK, result)
+
+
+def _search_attributes(execution: WorkflowExecution) -> dict[str, Any]:
+    return {pair.key.name: pair.value for pair in execution.typed_search_attributes}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def execution_dict(execution: WorkflowExecution) -> dict[str, Any]:
+    attrs = _search_attributes(execution)
+    kind = catalog.for_workflow_type(execution.workflow_type)
+    return {
+        "workflow_id": execution.id,
+        "run_id": execution.run_id,
+        "workflow_type": execution.workflow_type,
+        "kind": attrs.get("FlowKind") or (kind.name if kind else None),
+        "status": _status(execution.status),
+        "flow_status": attrs.get("FlowStatus"),
+        "start_time": _iso(execution.start_time),
+        "close_time": _iso(execution.close_time),
+        "task_queue": execution.task_queue,
+        "history_length": execution.history_length,
+        "search_attributes": {k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in attrs.items()},
+    }
+
+
+async def describe(client: Client, workflow_id: str) -> dict[str, Any]:
+    with rpc_errors(workflow_id):
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    return execution_dict(desc)
+
+
+async def require_running(client: Client, workflow_id: str) -> dict[str, Any]:
+    """Describe the workflow, refusing one that is closed (exit 4)."""
+    info = await describe(client, workflow_id)
+    if info["status"] != "running":
+        raise ConflictError(f"workflow {workflow_id!r} is already {info['status']}", hint="see 'flowctl describe'")
+    return info
+
+
+def kind_of(info: dict[str, Any]) -> Kind:
+    kind = catalog.for_workflow_type(info["workflow_type"])
+    if kind is None:
+        raise NotFoundError(f"workflow type {info['workflow_type']!r} is not a flowctl kind")
+    return kind
+
+
+async def signal(client: Client, workflow_id: str, name: str, payload: Any) -> None:
+    with rpc_errors(workflow_id):
+        await client.get_workflow_handle(workflow_id).signal(name, payload)
+
+
+async def query(client: Client, workflow_id: str, name: str) -> Any:
+    from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    with rpc_errors(workflow_id):
+        try:
+            return await handle.query(name, rpc_timeout=QUERY_TIMEOUT)
+        except WorkflowQueryFailedError as exc:
+            if "unknown queryType" in exc.message or "not found" in exc.message.lower():
+                raise NotFoundError(f"workflow {workflow_id!r} has no query {name!r}: {exc.message}") from None
+            raise FlowctlError(f"query {name!r} failed: {exc.message}") from None
+        except WorkflowQueryRejectedError as exc:
+            raise ConflictError(f"query {name!r} rejected: workflow is {_status(exc.status)}") from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
+                raise UnreachableError(
+                    f"query {name!r} on {workflow_id!r}: no worker answered within {QUERY_TIMEOUT.seconds}s",
+                    hint="is 'flowctl worker' running on the workflow's task queue?",
+                ) from None
+            raise
+
+
+async def cancel(client: Client, workflow_id: str, reason: str = "") -> None:
+    await require_running(client, workflow_id)
+    with rpc_errors(workflow_id):
+        await client.get_workflow_handle(workflow_id).cancel(reason=reason)
+
+
+async def terminate(client: Client, workflow_id: str, reason: str) -> None:
+    await require_running(client, workflow_id)
+    with rpc_errors(workflow_id):
+        await client.get_workflow_handle(workflow_id).terminate(reason=reason)
+
+
+async def list_workflows(client: Client, query: str | None, limit: int) -> list[dict[str, Any]]:
+    with rpc_errors():
+        return [execution_dict(e) async for e in client.list_workflows(query or None, limit=limit)]
+
+
+async def history(client: Client, workflow_id: str) -> WorkflowHistory:
+    with rpc_errors(workflow_id):
+        return await client.get_workflow_handle(workflow_id).fetch_history()
+
+
+async def history_events(client: Client, workflow_id: str, *, follow: bool) -> AsyncIterator[HistoryEvent]:
+    """Events as they are recorded; with `follow`, long-polls until the workflow closes."""
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    with rpc_errors(workflow_id):
+        async for event in handle.fetch_history_events(wait_new_event=follow):
+            yield event
+
+
+def list_query(kind: str | None, status: str | None, query: str | None) -> str | None:
+    """A visibility query from the `list` filters."""
+    clauses = []
+    if kind:
+        catalog.get(kind)
+        clauses.append(f"FlowKind = '{kind}'")
+    if status:
+        statuses = {
+            "running": "Running",
+            "completed": "Completed",
+            "failed": "Failed",
+            "cancelled": "Canceled",
+            "canceled": "Canceled",
+            "terminated": "Terminated",
+            "timed_out": "TimedOut",
+            "continued_as_new": "ContinuedAsNew",
+        }
+        if status.lower() not in statuses:
+            raise UsageError(f"--status {status!r} is not a status", hint=f"one of: {', '.join(statuses)}")
+        clauses.append(f"ExecutionStatus = '{statuses[status.lower()]}'")
+    if query:
+        clauses.append(f"({query})")
+    return " AND ".join(clauses) or None

@@ -1,0 +1,111 @@
+"""The one place output is written: data to stdout, everything else to stderr.
+
+`json` prints one document, `jsonl` one object per line (flushed as it happens); neither
+passes through rich. `text` uses rich, which drops colour when stdout is not a terminal or
+NO_COLOR is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+FORMATS = ("text", "json", "jsonl")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
+def to_json(value: Any, *, indent: int | None = None) -> str:
+    return json.dumps(value, default=_default, indent=indent, ensure_ascii=False)
+
+
+class Output:
+    def __init__(self, fmt: str = "text", *, no_color: bool = False) -> None:
+        self.format = fmt
+        self.no_color = no_color or "NO_COLOR" in os.environ
+        self._out: Console | None = None
+        self._err: Console | None = None
+
+    @property
+    def machine(self) -> bool:
+        return self.format != "text"
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(file=sys.stdout, no_color=self.no_color, highlight=False, soft_wrap=True)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(file=sys.stderr, no_color=self.no_color, highlight=False, soft_wrap=True)
+        return self._err
+
+    def line(self, value: Any) -> None:
+        """One JSON object on its own line, flushed now (jsonl streams)."""
+        sys.stdout.write(to_json(value) + "\n")
+        sys.stdout.flush()
+
+    def data(self, value: Any, text: Callable[[Console], None] | None = None) -> None:
+        """Print a result: JSON as is, or `text` (a key/value listing if none is given)."""
+        if self.format == "json":
+            sys.stdout.write(to_json(value, indent=2) + "\n")
+        elif self.format == "jsonl":
+            for item in value if isinstance(value, list) else [value]:
+                self.line(item)
+        elif text is not None:
+            text(self.out)
+        else:
+            self.fields(value)
+        sys.stdout.flush()
+
+    def fields(self, value: Any) -> None:
+        if not isinstance(value, dict):
+            self.out.print(to_json(value, indent=2), markup=False)
+            return
+        width = max((len(str(k)) for k in value), default=0)
+        for key, item in value.items():
+            shown = to_json(item) if isinstance(item, dict | list) else ("-" if item is None else item)
+            self.out.print(f"{key:<{width}}  {shown}", markup=False)
+
+    def table(self, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in columns:
+            table.add_column(column.upper())
+        for row in rows:
+            table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
+        self.out.print(table)
+
+    def info(self, message: str) -> None:
+        """Progress for people, on stderr; quiet under -o json|jsonl."""
+        if not self.machine:
+            self.err.print(message, markup=False)
+
+    def error(self, slug: str, code: int, message: str) -> None:
+        if self.machine:
+            sys.stderr.write(to_json({"error": {"code": code, "type": slug, "message": message}}) + "\n")
+        else:
+            sys.stderr.write(f"flowctl: error: {message}\n")
+        sys.stderr.flush()

@@ -1,0 +1,110 @@
+"""`flowctl worker`: hosts every kind's workflow and the activities over the configured bridge.
+
+On SIGINT/SIGTERM it stops polling and gives running activities `shutdown_grace` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from flowctl import catalog
+from flowctl.config import Settings, ledger_path
+from flowctl.connect import Target, connect
+from flowctl.errors import NotFoundError
+from flowctl_workflows.kinds import KINDS, SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from flowctl_workflows.services import Bridge
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    task_queue: str
+    max_activities: int
+    shutdown_grace: timedelta
+    metrics_port: int | None = None
+
+
+def make_bridge(settings: Settings) -> Bridge:
+    from flowctl_workflows.services.local import LocalServices
+
+    local = settings.services.local
+    return LocalServices(
+        ledger_path(settings),
+        transient_failure_rate=local.transient_failure_rate,
+        fraud_review_threshold_cents=round(local.fraud_review_threshold * 100),
+    )
+
+
+async def check_search_attributes(client: Client) -> None:
+    """Refuse to run where the cluster lacks flowctl's search attributes: workflows would hang."""
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.service import RPCError
+
+    try:
+        found = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+    except RPCError:
+        return  # not allowed to list (a cloud namespace, say): trust the operator's setup
+    missing = sorted(set(SEARCH_ATTRIBUTES) - set(found.custom_attributes))
+    if missing:
+        create = " ".join(f"--name {name} --type {SEARCH_ATTRIBUTES[name]}" for name in missing)
+        raise NotFoundError(
+            f"namespace {client.namespace!r} lacks flowctl's search attributes: {', '.join(missing)}",
+            hint=f"register them: temporal operator search-attribute create {create}",
+        )
+
+
+async def run(
+    settings: Settings,
+    target: Target,
+    options: WorkerOptions,
+    *,
+    on_ready: Callable[[str], None],
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`), then shut down gracefully."""
+    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+    from temporalio.worker import Worker
+
+    from flowctl_workflows import activities
+
+    runtime = None
+    if options.metrics_port:
+        runtime = Runtime(
+            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{options.metrics_port}"))
+        )
+    client = await connect(target, runtime=runtime)
+    await check_search_attributes(client)
+    bridge = make_bridge(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    worker = Worker(
+        client,
+        task_queue=options.task_queue,
+        workflows=[catalog.workflow_class(kind) for kind in KINDS.values()],
+        activities=activities.build(bridge, review_timeout_seconds=int(settings.order.review_timeout.total_seconds())),
+        max_concurrent_activities=options.max_activities,
+        graceful_shutdown_timeout=options.shutdown_grace,
+    )
+    try:
+        async with worker:
+            on_ready(
+                f"flowctl worker ready: task queue {options.task_queue!r} on {target.address} "
+                f"(namespace {target.namespace}), kinds: {', '.join(KINDS)}, bridge: {settings.services.bridge}"
+            )
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await bridge.close()

@@ -1,0 +1,75 @@
+"""Input and result of the `order` kind."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import Compensation
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+# Inputs that make the `local` services fail on purpose (documented in the README).
+DECLINED_CARD = "tok_declined"
+FLAKY_CARD = "tok_flaky"
+OUT_OF_STOCK_SKU = "SKU-OUT"
+
+
+class OrderItem(BaseModel):
+    """One line of an order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="stock keeping unit")
+    quantity: int = Field(gt=0, le=10_000, description="units, at least 1")
+    unit_price: float = Field(ge=0, le=1_000_000, allow_inf_nan=False, description="price of one unit")
+
+
+class OrderInput(BaseModel):
+    """An order to reserve, charge, review if large, ship and confirm."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str = Field(pattern=ID_PATTERN, description="business key; the workflow id is order-{order_id}")
+    customer_id: str = Field(min_length=1, max_length=100)
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254, description="where the confirmation goes")
+    items: list[OrderItem] = Field(min_length=1, max_length=100)
+    card: str = Field(
+        default="tok_visa",
+        min_length=1,
+        max_length=64,
+        description=f"payment token; {DECLINED_CARD!r} is declined, {FLAKY_CARD!r} fails twice before it succeeds",
+    )
+    shipping_address: str = Field(default="1 Main Street, Springfield", min_length=1, max_length=500)
+
+    @property
+    def total_cents(self) -> int:
+        return sum(round(item.unit_price * 100) * item.quantity for item in self.items)
+
+
+OrderOutcome = Literal["completed", "compensated", "rejected"]
+
+
+class OrderResult(BaseModel):
+    """How an order ended. `succeeded` is false for a compensated or rejected order."""
+
+    order_id: str
+    outcome: OrderOutcome
+    succeeded: bool
+    reason: str | None = None
+    total_cents: int
+    charge_id: str | None = None
+    shipment_id: str | None = None
+    reviewed_by: str | None = None
+    compensations: list[Compensation] = Field(default_factory=list)
+
+
+EXAMPLE: dict[str, object] = {
+    "order_id": "A-1001",
+    "customer_id": "cust-42",
+    "email": "ada@example.com",
+    "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": 12.5}],
+    "card": "tok_visa",
+}

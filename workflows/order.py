@@ -1,0 +1,140 @@
+"""The `order` kind: reserve → charge → fraud review if large → ship → confirm, as a saga."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from .models import Decision, FlowState
+    from .models.order import OrderInput, OrderOutcome, OrderResult
+
+from .saga import Flow, failure_reason
+
+
+@workflow.defn(name="Order")
+class OrderWorkflow:
+    @workflow.init
+    def __init__(self, order: OrderInput) -> None:
+        self._flow = Flow("order")
+        self._decision: Decision | None = None
+
+    @workflow.run
+    async def run(self, order: OrderInput) -> OrderResult:
+        flow = self._flow
+        flow.begin()
+        charge: dict[str, object] = {}
+        shipment: dict[str, object] = {}
+        try:
+            await flow.step(
+                "reserve_inventory",
+                "inventory.reserve",
+                {"order_id": order.order_id, "items": [i.model_dump() for i in order.items]},
+                undo=("release_inventory", "inventory.release", {"reservation_key": flow.key("reserve_inventory")}),
+            )
+            charge = await flow.step(
+                "charge_payment",
+                "payment.charge",
+                {
+                    "order_id": order.order_id,
+                    "customer_id": order.customer_id,
+                    "amount_cents": order.total_cents,
+                    "card": order.card,
+                },
+                undo=("refund_payment", "payment.refund", {"charge_key": flow.key("charge_payment")}),
+            )
+            screen = await flow.step(
+                "fraud_screen",
+                "fraud.screen",
+                {"order_id": order.order_id, "customer_id": order.customer_id, "total_cents": order.total_cents},
+            )
+            if screen["review"]:
+                decision = await self._await_review(timedelta(seconds=int(screen["review_timeout_seconds"])))
+                if decision.decision == "reject":
+                    reason = f"rejected in fraud review by {decision.reviewer}"
+                    if decision.comment:
+                        reason += f": {decision.comment}"
+                    await flow.compensate()
+                    return self._result(order, "rejected", reason, charge, shipment)
+            shipment = await flow.step(
+                "create_shipment",
+                "shipping.create",
+                {"order_id": order.order_id, "address": order.shipping_address},
+                undo=("cancel_shipment", "shipping.cancel", {"shipment_key": flow.key("create_shipment")}),
+            )
+            await flow.step(
+                "send_confirmation",
+                "email.send",
+                {
+                    "to": order.email,
+                    "template": "order_confirmation",
+                    "subject": f"Order {order.order_id} is on its way",
+                    "ref": order.order_id,
+                },
+            )
+        except ActivityError as err:
+            reason = f"{flow.state.step} failed: {failure_reason(err)}"
+            await flow.compensate()
+            return self._result(order, "compensated", reason, charge, shipment)
+        except asyncio.CancelledError:
+            flow.state.reason = "cancelled"
+            await flow.compensate()
+            flow.finish("cancelled", "cancelled")
+            raise
+        return self._result(order, "completed", None, charge, shipment)
+
+    async def _await_review(self, timeout: timedelta) -> Decision:
+        """Hold the order for a fraud decision; no decision within `timeout` rejects it."""
+        flow = self._flow
+        flow.state.step = "fraud_review"
+        flow.set_status("awaiting_review")
+        flow.wait_for("fraud review decision (signal 'review')", "review")
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
+        except asyncio.TimeoutError:
+            self._decision = Decision(decision="reject", reviewer="timeout", comment=f"no decision within {timeout}")
+        finally:
+            flow.wait_for(None)
+        flow.set_status("running")
+        flow.state.completed_steps.append("fraud_review")
+        assert self._decision is not None
+        return self._decision
+
+    def _result(
+        self,
+        order: OrderInput,
+        outcome: OrderOutcome,
+        reason: str | None,
+        charge: dict[str, object],
+        shipment: dict[str, object],
+    ) -> OrderResult:
+        flow = self._flow
+        if flow.compensation_failed:
+            failed = [c.action for c in flow.state.compensations if c.state == "failed"]
+            reason = f"{reason}; compensation failed: {', '.join(failed)}"
+        flow.finish(outcome, reason)
+        kept_charge = outcome == "completed"
+        return OrderResult(
+            order_id=order.order_id,
+            outcome=outcome,
+            succeeded=kept_charge,
+            reason=reason,
+            total_cents=order.total_cents,
+            charge_id=str(charge["charge_id"]) if kept_charge and charge else None,
+            shipment_id=str(shipment["shipment_id"]) if kept_charge and shipment else None,
+            reviewed_by=self._decision.reviewer if self._decision else None,
+            compensations=flow.state.compensations,
+        )
+
+    @workflow.signal(name="review")
+    def review(self, decision: Decision) -> None:
+        """A fraud reviewer's decision; the first one counts."""
+        if self._decision is None:
+            self._decision = decision
+
+    @workflow.query(name="status")
+    def status(self) -> FlowState:
+        return self._flow.state

@@ -1,0 +1,294 @@
+"""Reference business services on one SQLite file: inventory, payment, fraud, shipping, email.
+
+They keep a ledger that people and tests can read, honour idempotency keys (a repeated
+call answers what the first one answered and changes nothing), and fail on purpose for
+documented inputs so retries and compensation can be seen:
+
+- card `tok_declined`: the charge is declined (a business error);
+- card `tok_flaky`: the charge fails transiently twice per idempotency key, then succeeds;
+- SKU `SKU-OUT`: always out of stock; SKUs not in the ledger are refused;
+- `transient_failure_rate`: that share of calls fails transiently, half of them before the
+  work and half after it was committed (the answer is lost), which is what idempotency is for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import BusinessError, TransientError
+
+SEED_STOCK: dict[str, int] = {
+    "SKU-1": 1_000_000,
+    "SKU-2": 1_000_000,
+    "SKU-3": 1_000_000,
+    "SKU-OUT": 0,
+}
+FLAKY_FAILURES = 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS stock (sku TEXT PRIMARY KEY, available INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reservations (
+    reservation_key TEXT NOT NULL, order_id TEXT NOT NULL, sku TEXT NOT NULL,
+    quantity INTEGER NOT NULL, status TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (reservation_key, sku));
+CREATE TABLE IF NOT EXISTS charges (
+    charge_id TEXT PRIMARY KEY, charge_key TEXT UNIQUE NOT NULL, order_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL, amount_cents INTEGER NOT NULL, status TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS refunds (
+    refund_id TEXT PRIMARY KEY, charge_id TEXT UNIQUE NOT NULL, order_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS shipments (
+    shipment_id TEXT PRIMARY KEY, shipment_key TEXT UNIQUE NOT NULL, order_id TEXT NOT NULL,
+    address TEXT NOT NULL, tracking TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    message_id TEXT PRIMARY KEY, message_key TEXT UNIQUE NOT NULL, recipient TEXT NOT NULL,
+    template TEXT NOT NULL, subject TEXT NOT NULL, ref TEXT, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    idempotency_key TEXT NOT NULL, command TEXT NOT NULL, ok INTEGER NOT NULL,
+    response TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (idempotency_key, command));
+CREATE TABLE IF NOT EXISTS faults (idempotency_key TEXT PRIMARY KEY, failures INTEGER NOT NULL);
+"""
+
+Handler = Callable[[sqlite3.Connection, dict[str, Any], str], dict[str, Any]]
+
+
+def _short_id(prefix: str, key: str) -> str:
+    return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def _require(payload: dict[str, Any], name: str) -> Any:
+    if name not in payload:
+        raise BusinessError("bad_request", f"missing field {name!r}")
+    return payload[name]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the ledger, creating and seeding it on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    conn.executemany("INSERT OR IGNORE INTO stock (sku, available) VALUES (?, ?)", SEED_STOCK.items())
+    return conn
+
+
+class LocalServices:
+    """The `local` bridge: every command runs in one SQLite transaction, off the event loop."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        transient_failure_rate: float = 0.0,
+        fraud_review_threshold_cents: int = 100_000,
+    ) -> None:
+        self.db_path = db_path
+        self.transient_failure_rate = transient_failure_rate
+        self.fraud_review_threshold_cents = fraud_review_threshold_cents
+        self._local = threading.local()
+        self._random = random.Random()
+        self._handlers: dict[str, Handler] = {
+            "inventory.reserve": self._reserve,
+            "inventory.release": self._release,
+            "payment.charge": self._charge,
+            "payment.refund": self._refund,
+            "fraud.screen": self._screen,
+            "shipping.create": self._ship,
+            "shipping.cancel": self._cancel_shipment,
+            "email.send": self._email,
+        }
+        connect(db_path).close()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.db_path)
+        return conn
+
+    async def call(self, command: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self.call_sync, command, payload)
+
+    async def close(self) -> None:
+        return None
+
+    def call_sync(self, command: str, payload: dict[str, Any]) -> dict[str, Any]:
+        handler = self._handlers.get(command)
+        if handler is None:
+            raise BusinessError("unknown_command", f"no local service answers {command!r}")
+        key = str(_require(payload, "idempotency_key"))
+        conn = self._conn()
+        lose_answer = False
+        if self.transient_failure_rate and self._random.random() < self.transient_failure_rate:
+            if self._random.random() < 0.5:
+                raise TransientError(f"{command}: injected transient failure")
+            lose_answer = True
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if command == "payment.charge" and payload.get("card") == "tok_flaky" and self._flaky(conn, key):
+                conn.execute("COMMIT")
+                raise TransientError(f"{command}: card network timeout (tok_flaky)")
+            row = conn.execute(
+                "SELECT ok, response FROM calls WHERE idempotency_key = ? AND command = ?", (key, command)
+            ).fetchone()
+            if row is not None:
+                ok, response = bool(row["ok"]), json.loads(row["response"])
+            else:
+                try:
+                    response, ok = handler(conn, payload, key), True
+                except BusinessError as exc:
+                    response, ok = {"code": exc.code, "message": exc.message}, False
+                conn.execute(
+                    "INSERT INTO calls (idempotency_key, command, ok, response, at) VALUES (?, ?, ?, ?, ?)",
+                    (key, command, int(ok), json.dumps(response), time.time()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if lose_answer:
+            raise TransientError(f"{command}: injected failure after commit (answer lost)")
+        if not ok:
+            raise BusinessError(response["code"], response["message"])
+        return response
+
+    def _flaky(self, conn: sqlite3.Connection, key: str) -> bool:
+        """Count a failure for this key; true while it has failed fewer than FLAKY_FAILURES times."""
+        row = conn.execute("SELECT failures FROM faults WHERE idempotency_key = ?", (key,)).fetchone()
+        failures = row["failures"] if row else 0
+        if failures >= FLAKY_FAILURES:
+            return False
+        conn.execute("INSERT OR REPLACE INTO faults (idempotency_key, failures) VALUES (?, ?)", (key, failures + 1))
+        return True
+
+    def _reserve(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        order_id = _require(p, "order_id")
+        wanted: dict[str, int] = {}
+        for item in _require(p, "items"):
+            wanted[item["sku"]] = wanted.get(item["sku"], 0) + int(item["quantity"])
+        for sku, quantity in wanted.items():
+            row = conn.execute("SELECT available FROM stock WHERE sku = ?", (sku,)).fetchone()
+            if row is None:
+                raise BusinessError("unknown_sku", f"unknown SKU {sku!r}")
+            if row["available"] < quantity:
+                raise BusinessError("out_of_stock", f"{sku}: {row['available']} available, {quantity} requested")
+        now = time.time()
+        for sku, quantity in wanted.items():
+            conn.execute("UPDATE stock SET available = available - ? WHERE sku = ?", (quantity, sku))
+            conn.execute(
+                "INSERT INTO reservations VALUES (?, ?, ?, ?, 'held', ?)", (key, order_id, sku, quantity, now)
+            )
+        return {"reservation_key": key, "lines": len(wanted)}
+
+    def _release(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        reservation_key = _require(p, "reservation_key")
+        rows = conn.execute(
+            "SELECT sku, quantity FROM reservations WHERE reservation_key = ? AND status = 'held'",
+            (reservation_key,),
+        ).fetchall()
+        for row in rows:
+            conn.execute("UPDATE stock SET available = available + ? WHERE sku = ?", (row["quantity"], row["sku"]))
+        conn.execute(
+            "UPDATE reservations SET status = 'released' WHERE reservation_key = ? AND status = 'held'",
+            (reservation_key,),
+        )
+        return {"released_lines": len(rows)}
+
+    def _charge(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        amount = int(_require(p, "amount_cents"))
+        if p.get("card") == "tok_declined":
+            raise BusinessError("card_declined", "payment declined by the card issuer")
+        if amount < 0:
+            raise BusinessError("bad_request", "amount_cents must not be negative")
+        charge_id = _short_id("ch", key)
+        conn.execute(
+            "INSERT INTO charges VALUES (?, ?, ?, ?, ?, 'captured', ?)",
+            (charge_id, key, _require(p, "order_id"), _require(p, "customer_id"), amount, time.time()),
+        )
+        return {"charge_id": charge_id, "amount_cents": amount}
+
+    def _refund(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        charge = conn.execute(
+            "SELECT charge_id, order_id, amount_cents, status FROM charges WHERE charge_key = ?",
+            (_require(p, "charge_key"),),
+        ).fetchone()
+        if charge is None:
+            return {"refunded": False, "note": "no charge was taken"}
+        if charge["status"] == "captured":
+            conn.execute(
+                "INSERT INTO refunds VALUES (?, ?, ?, ?, ?)",
+                (_short_id("re", key), charge["charge_id"], charge["order_id"], charge["amount_cents"], time.time()),
+            )
+            conn.execute("UPDATE charges SET status = 'refunded' WHERE charge_id = ?", (charge["charge_id"],))
+        return {"refunded": True, "charge_id": charge["charge_id"], "amount_cents": charge["amount_cents"]}
+
+    def _screen(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        total = int(_require(p, "total_cents"))
+        return {"review": total >= self.fraud_review_threshold_cents, "threshold_cents": self.fraud_review_threshold_cents}
+
+    def _ship(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        shipment_id = _short_id("sh", key)
+        tracking = _short_id("TRK", key).upper()
+        conn.execute(
+            "INSERT INTO shipments VALUES (?, ?, ?, ?, ?, 'created', ?)",
+            (shipment_id, key, _require(p, "order_id"), _require(p, "address"), tracking, time.time()),
+        )
+        return {"shipment_id": shipment_id, "tracking": tracking}
+
+    def _cancel_shipment(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        cursor = conn.execute(
+            "UPDATE shipments SET status = 'cancelled' WHERE shipment_key = ? AND status = 'created'",
+            (_require(p, "shipment_key"),),
+        )
+        return {"cancelled": cursor.rowcount > 0}
+
+    def _email(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        message_id = _short_id("msg", key)
+        conn.execute(
+            "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                message_id,
+                key,
+                _require(p, "to"),
+                _require(p, "template"),
+                _require(p, "subject"),
+                p.get("ref"),
+                time.time(),
+            ),
+        )
+        return {"message_id": message_id}
+
+
+LEDGER_TABLES = ("reservations", "charges", "refunds", "shipments", "outbox")
+
+
+def read_ledger(db_path: Path, order_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The ledger's rows, optionally only those of one order, for operators and tests."""
+    if not db_path.exists():
+        return {"stock": [], **{table: [] for table in LEDGER_TABLES}}
+    conn = connect(db_path)
+    try:
+        ledger: dict[str, list[dict[str, Any]]] = {
+            "stock": [dict(row) for row in conn.execute("SELECT * FROM stock ORDER BY sku")]
+        }
+        for table in LEDGER_TABLES:
+            column = "ref" if table == "outbox" else "order_id"
+            if order_id is None:
+                rows = conn.execute(f"SELECT * FROM {table} ORDER BY at")  # noqa: S608 - fixed names
+            else:
+                rows = conn.execute(f"SELECT * FROM {table} WHERE {column} = ? ORDER BY at", (order_id,))  # noqa: S608
+            ledger[table] = [dict(row) for row in rows]
+        return ledger
+    finally:
+        conn.close()
