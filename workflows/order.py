@@ -90,15 +90,13 @@ class OrderWorkflow:
         """Hold the order for a fraud decision; no decision within `timeout` rejects it."""
         flow = self._flow
         flow.state.step = "fraud_review"
-        flow.set_status("awaiting_review")
-        flow.wait_for("fraud review decision (signal 'review')", "review")
+        flow.set_status("awaiting_review", ("fraud review decision (signal 'review')", "review"))
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
         except asyncio.TimeoutError:
-            self._decision = Decision(decision="reject", reviewer="timeout", comment=f"no decision within {timeout}")
+            self._decision = Decision(decision="reject", reviewer="timeout", comment=f"no decision within {int(timeout.total_seconds())}s")
         finally:
-            flow.wait_for(None)
-        flow.set_status("running")
+            flow.set_status("running", None)
         flow.state.completed_steps.append("fraud_review")
         assert self._decision is not None
         return self._decision

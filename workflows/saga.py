@@ -65,18 +65,23 @@ class Flow:
         info = workflow.info()
         return f"{info.workflow_id}/{info.run_id}/{step}"
 
-    def set_status(self, status: str) -> None:
+    def set_status(self, status: str, waiting: tuple[str, str] | None | bool = False) -> None:
+        """Change the status and, unless `waiting` is False, what the workflow waits for.
+
+        `waiting` is (what, search tag) when it starts waiting and None when it stops; both
+        attributes change in one upsert, so the history gains one event, not two.
+        """
+        updates = []
         if status != self.state.status:
             self.state.status = status
-            workflow.upsert_search_attributes([FLOW_STATUS.value_set(status)])
-
-    def wait_for(self, what: str | None, tag: str | None = None) -> None:
-        """Record what the workflow waits for (None when it stops waiting)."""
-        self.state.waiting_for = what
-        self.state.waiting_since = workflow.now() if what else None
-        workflow.upsert_search_attributes(
-            [FLOW_WAITING_FOR.value_set(tag) if tag else FLOW_WAITING_FOR.value_unset()]
-        )
+            updates.append(FLOW_STATUS.value_set(status))
+        if waiting is not False:
+            what, tag = waiting if waiting else (None, None)
+            self.state.waiting_for = what
+            self.state.waiting_since = workflow.now() if what else None
+            updates.append(FLOW_WAITING_FOR.value_set(tag) if tag else FLOW_WAITING_FOR.value_unset())
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     async def step(
         self,
@@ -127,6 +132,4 @@ class Flow:
 
     def finish(self, outcome: str, reason: str | None = None) -> None:
         self.state.step, self.state.outcome, self.state.reason = "done", outcome, reason
-        if self.state.waiting_for is not None:
-            self.wait_for(None)
-        self.set_status(outcome)
+        self.set_status(outcome, None if self.state.waiting_for is not None else False)

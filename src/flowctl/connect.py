@@ -107,5 +107,11 @@ async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
 
 
 def _first_line(text: str) -> str:
+    """The readable core of a transport error (the OS's words where the SDK quotes them)."""
+    import re
+
+    quoted = re.search(r'message: "([^"]+)"', text)
+    if quoted:
+        return quoted.group(1)
     line = text.strip().splitlines()[0] if text.strip() else text
     return line[:300]

@@ -48,7 +48,9 @@ class Summarizer:
         elif kind == "WorkflowExecutionSignaled":
             detail = a.signal_name
         elif kind == "TimerStarted":
-            detail = f"{a.start_to_fire_timeout.ToTimedelta()}"
+            from flowctl.inputs import format_duration
+
+            detail = format_duration(a.start_to_fire_timeout.ToTimedelta())
         elif kind == "WorkflowExecutionFailed":
             detail = a.failure.message
         elif kind == "WorkflowExecutionCancelRequested":

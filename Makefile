@@ -1,0 +1,37 @@
+# Everything bootstraps from nothing but Python 3.11: `make demo` and `make test` build .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.flowctl-installed
+SOURCES := pyproject.toml $(shell find src workflows -name '*.py' 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench install clean
+
+demo: $(STAMP)
+	$(BIN)/flowctl demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src workflows tests bench
+	$(BIN)/mypy src workflows
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Installed as a user would install it (not editable), and again whenever a source changes.
+$(STAMP): $(BIN)/python $(SOURCES)
+	$(BIN)/python -m pip install -q ".[test]"
+	$(BIN)/python -m pip install -q --no-deps --force-reinstall .
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,182 @@
+"""Test harness: a real dev server started by `flowctl server start`, a real `flowctl worker`.
+
+Every CLI test runs the installed `flowctl` as a subprocess, so exit codes and crashes at
+exit are the ones users see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN = Path(sys.executable).parent
+FLOWCTL = str(BIN / "flowctl")
+TEMPORAL = str(BIN / "temporal")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def uid(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def order_input(order_id: str, *, card: str = "tok_visa", price: float = 5.0, sku: str = "SKU-1", qty: int = 1) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer_id": "cust-test",
+        "email": "test@example.com",
+        "items": [{"sku": sku, "quantity": qty, "unit_price": price}],
+        "card": card,
+    }
+
+
+@dataclass
+class Run:
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def __str__(self) -> str:
+        return f"flowctl {' '.join(self.args)} -> {self.code}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+
+
+@dataclass
+class Cli:
+    """Runs the installed flowctl with an isolated environment."""
+
+    env: dict[str, str]
+    cwd: Path
+
+    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 120, env: dict[str, str] | None = None) -> Run:
+        proc = subprocess.run(
+            [FLOWCTL, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**self.env, **(env or {})},
+            cwd=self.cwd,
+        )
+        return Run(args, proc.returncode, proc.stdout, proc.stderr)
+
+    def worker(self, *args: str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start `flowctl worker` and return once it printed its ready line."""
+        log = log or self.cwd / f"worker-{uuid.uuid4().hex[:6]}.log"
+        with log.open("wb") as fh:
+            proc = subprocess.Popen(
+                [FLOWCTL, "worker", *args], env={**self.env, **(env or {})}, cwd=self.cwd, stdout=fh, stderr=fh
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if b"worker ready" in log.read_bytes():
+                proc.log = log  # type: ignore[attr-defined]
+                return proc
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.kill()
+        raise AssertionError(f"worker did not start:\n{log.read_text()}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(timeout=timeout)
+
+
+def isolated_env(root: Path, config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOWCTL_"))}
+    env.update(
+        FLOWCTL_CONFIG=str(config),
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        NO_COLOR="1",
+        COLUMNS="200",
+    )
+    return env
+
+
+def write_config(root: Path, *, port: int, task_queue: str, extra: str = "") -> Path:
+    config = root / "flowctl.toml"
+    config.write_text(
+        f"""
+task_queue = "{task_queue}"
+{extra}
+[server]
+port = {port}
+ui_port = {free_port()}
+[services.local]
+db = "{root / 'ledger.db'}"
+[profile.default]
+address = "127.0.0.1:{port}"
+"""
+    )
+    return config
+
+
+@dataclass
+class Stack:
+    """A running dev server and worker, with a CLI wired to them."""
+
+    root: Path
+    port: int
+    task_queue: str
+    cli: Cli
+    worker: subprocess.Popen[bytes] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ledger_db(self) -> Path:
+        return self.root / "ledger.db"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    port = free_port()
+    task_queue = uid("tq-")
+    config = write_config(root, port=port, task_queue=task_queue)
+    cli = Cli(isolated_env(root, config), root)
+    started = cli("server", "start", timeout=120)
+    assert started.code == 0, str(started)
+    worker = cli.worker()
+    yield Stack(root, port, task_queue, cli, worker)
+    stop_process(worker)
+    cli("server", "stop")
+
+
+@pytest.fixture
+def flowctl(stack: Stack) -> Cli:
+    return stack.cli
+
+
+@pytest.fixture
+def local_cli(tmp_path: Path) -> Cli:
+    """A CLI with an isolated config and no server (port nobody listens on)."""
+    port = free_port()
+    config = write_config(tmp_path, port=port, task_queue="local")
+    return Cli(isolated_env(tmp_path, config), tmp_path)

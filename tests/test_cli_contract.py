@@ -1,0 +1,203 @@
+"""The CLI contract: invalid input exits 2 (3 for unknown names) with one line, and sends nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import FLOWCTL, Cli, order_input, uid
+
+from flowctl.cli import hoist_globals
+
+
+def workflow_count(flowctl: Cli) -> int:
+    run = flowctl("list", "--limit", "10000", "-o", "json")
+    assert run.code == 0, str(run)
+    return len(run.json())
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {stderr!r}"
+    return lines[0]
+
+
+def good() -> dict[str, object]:
+    return order_input(uid())
+
+
+def with_items(item: dict[str, object]) -> dict[str, object]:
+    return {**good(), "items": [item]}
+
+
+BAD_STARTS = [
+    pytest.param(["-i", '{"order_id": "x",'], 2, "malformed JSON", id="malformed-json"),
+    pytest.param(["-i", '{"order_id": "x1"}'], 2, "customer_id: is required", id="missing-field"),
+    pytest.param(
+        ["-i", json.dumps(with_items({"sku": "SKU-1", "quantity": "many", "unit_price": 1}))],
+        2,
+        "items.0.quantity",
+        id="wrong-type",
+    ),
+    pytest.param(
+        ["-i", json.dumps(with_items({"sku": "SKU-1", "quantity": -1, "unit_price": 1}))],
+        2,
+        "items.0.quantity: Input should be greater than 0",
+        id="negative-quantity",
+    ),
+    pytest.param(["-i", json.dumps({**good(), "colour": "red"})], 2, "colour: is not a known field", id="unknown-field"),
+    pytest.param(["-i", json.dumps({**good(), "email": "nope"})], 2, "email", id="bad-email"),
+    pytest.param(["-i", "[1, 2]"], 2, "expected a JSON object", id="not-an-object"),
+    pytest.param(["-i", "@/nonexistent/order.json"], 2, "cannot read", id="missing-file"),
+    pytest.param(["--set", "nonsense"], 2, "expected key=value", id="set-without-equals"),
+    pytest.param(["--set", "bogus=1"], 2, "unknown field 'bogus'", id="set-unknown-field"),
+    pytest.param(["-i", json.dumps(good()), "--timeout", "5 parsecs", "--wait"], 2, "not a duration", id="bad-duration"),
+    pytest.param(["-i", json.dumps(good()), "--id", "has space"], 2, "not a valid workflow id", id="bad-id"),
+    pytest.param(["-i", json.dumps(good()), "--if-running", "explode"], 2, "--if-running", id="bad-choice"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), BAD_STARTS)
+def test_invalid_start_input_exits_2_and_starts_nothing(flowctl: Cli, args: list[str], code: int, message: str) -> None:
+    before = workflow_count(flowctl)
+    run = flowctl("start", "order", *args)
+    assert run.code == code, str(run)
+    assert message in one_line(run.stderr)
+    assert run.stdout == ""
+    assert workflow_count(flowctl) == before
+
+
+def test_unknown_kind_exits_3(flowctl: Cli) -> None:
+    run = flowctl("start", "pizza", "-i", "{}")
+    assert run.code == 3, str(run)
+    assert "unknown kind 'pizza'" in one_line(run.stderr) and "order" in run.stderr
+
+
+def test_errors_are_json_under_o_json(flowctl: Cli) -> None:
+    run = flowctl("start", "order", "-i", "{", "-o", "json")
+    assert run.code == 2
+    error = json.loads(one_line(run.stderr))["error"]
+    assert error["code"] == 2 and "malformed JSON" in error["message"]
+
+
+def test_stdin_input(flowctl: Cli) -> None:
+    run = flowctl("start", "order", "-i", "-", "--dry-run", "-o", "json", stdin=json.dumps(order_input("stdin-1")))
+    assert run.code == 0, str(run)
+    assert run.json()["workflow_id"] == "order-stdin-1" and run.json()["dry_run"] is True
+
+
+def test_input_file(flowctl: Cli, tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "order.json"
+    path.write_text(json.dumps(order_input("file-1")))
+    run = flowctl("start", "order", "-i", f"@{path}", "--dry-run", "-o", "json")
+    assert run.code == 0 and run.json()["input"]["order_id"] == "file-1"
+
+
+def test_signal_validation(flowctl: Cli) -> None:
+    order_id = uid()
+    wid = f"order-{order_id}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(order_id, price=4000.0))).code == 0
+    unknown = flowctl("signal", wid, "explode")
+    assert unknown.code == 3 and "no signal 'explode'" in one_line(unknown.stderr) and "review" in unknown.stderr
+    wrong = flowctl("signal", wid, "review", "--set", "decision=maybe", "--set", "reviewer=x")
+    assert wrong.code == 2 and "decision" in one_line(wrong.stderr)
+    missing = flowctl("signal", wid, "review", "--set", "decision=approve")
+    assert missing.code == 2 and "reviewer: is required" in one_line(missing.stderr)
+    malformed = flowctl("signal", wid, "review", "-i", "{nope")
+    assert malformed.code == 2 and "malformed JSON" in one_line(malformed.stderr)
+    status = flowctl("query", wid, "-o", "json")
+    assert status.code == 0 and status.json()["outcome"] is None  # nothing reached the workflow
+    unknown_query = flowctl("query", wid, "secrets")
+    assert unknown_query.code == 3 and "no query 'secrets'" in one_line(unknown_query.stderr)
+    assert flowctl("signal", "order-nope-" + uid(), "review").code == 3
+    assert flowctl("terminate", wid, "--reason", "cleanup").code == 0
+    closed = flowctl("signal", wid, "review", "--set", "decision=approve", "--set", "reviewer=x")
+    assert closed.code == 4 and "already terminated" in one_line(closed.stderr)
+
+
+def test_unreachable_server_exits_5_with_a_hint(local_cli: Cli) -> None:
+    run = local_cli("describe", "order-1")
+    assert run.code == 5, str(run)
+    line = one_line(run.stderr)
+    assert "cannot reach Temporal at 127.0.0.1:" in line and "flowctl server start" in line
+
+
+def test_usage_errors_are_one_line_exit_2(local_cli: Cli) -> None:
+    for args in (["start"], ["start", "order", "--bogus"], ["describe"], ["-o", "yaml", "kinds"]):
+        run = local_cli(*args)
+        assert run.code == 2, str(run)
+        one_line(run.stderr)
+
+
+def test_hoisting_globals_keeps_values_and_stops_at_double_dash() -> None:
+    argv = ["start", "order", "-o", "json", "--set", "a=1", "--debug", "--address=x:1", "--", "-o"]
+    assert hoist_globals(argv) == ["-o", "json", "--debug", "--address=x:1", "start", "order", "--set", "a=1", "--", "-o"]
+
+
+def test_help_imports_no_temporalio() -> None:
+    code = (
+        "import sys\n"
+        "from flowctl.cli import run\n"
+        "for args in (['--help'], ['start', '--help'], ['kinds', 'order', '-o', 'json'], ['config', 'path']):\n"
+        "    run(args)\n"
+        "loaded = sorted(m for m in sys.modules if m == 'temporalio' or m.startswith('temporalio.'))\n"
+        "sys.stderr.write(repr(loaded))\n"
+        "sys.exit(1 if loaded else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def command_paths() -> list[list[str]]:
+    import typer.main
+
+    from flowctl.cli import commands  # noqa: F401
+    from flowctl.cli.app import app
+
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: object, prefix: list[str]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in subcommands.items():
+                walk(sub, [*prefix, name])
+        else:
+            paths.append(prefix)
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=" ".join)
+def test_every_command_has_help_with_an_example(path: list[str]) -> None:
+    proc = subprocess.run([FLOWCTL, *path, "--help"], capture_output=True, text=True, env={"COLUMNS": "200", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Example" in proc.stdout and f"flowctl {' '.join(path)}" in proc.stdout, proc.stdout
+
+
+def test_kinds_json_has_what_clients_need(local_cli: Cli) -> None:
+    listed = local_cli("kinds", "-o", "json")
+    assert listed.code == 0 and "order" in [k["name"] for k in listed.json()]
+    run = local_cli("kinds", "order", "-o", "json")
+    assert run.code == 0, str(run)
+    kind = run.json()
+    for key in ("name", "workflow_type", "task_queue", "id_template", "input_schema", "example", "signals", "queries", "updates"):
+        assert key in kind, key
+    assert kind["id_template"] == "order-{order_id}" and kind["workflow_type"] == "Order"
+    assert kind["task_queue"] == "local"
+    assert "items" in kind["input_schema"]["properties"]
+    assert [s["name"] for s in kind["signals"]] == ["review"] and [q["name"] for q in kind["queries"]] == ["status"]
+    # The example validates and is dry-run startable as is.
+    dry = local_cli("start", "order", "-i", json.dumps(kind["example"]), "--dry-run", "-o", "json")
+    assert dry.code == 0 and dry.json()["workflow_id"] == "order-A-1001"
+    assert local_cli("kinds", "pizza").code == 3
+
+
+def test_python_m_flowctl_works() -> None:
+    proc = subprocess.run([sys.executable, "-m", "flowctl", "kinds", "-o", "json"], capture_output=True, text=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout)[0]["name"] == "order"
