@@ -37,6 +37,7 @@ class LocalServices(_Section):
     db: Path | None = Field(default=None, description="ledger SQLite file; default: ledger.db in the state dir")
     transient_failure_rate: float = Field(default=0.0, ge=0.0, le=0.9, description="share of calls that fail transiently")
     fraud_review_threshold: float = Field(default=1000.0, ge=0, description="order total that needs a fraud review")
+    latency: Duration = Field(default=timedelta(0), description="how long every service call takes, at least")
 
 
 class Services(_Section):

@@ -40,6 +40,7 @@ def make_bridge(settings: Settings) -> Bridge:
         ledger_path(settings),
         transient_failure_rate=local.transient_failure_rate,
         fraud_review_threshold_cents=round(local.fraud_review_threshold * 100),
+        latency_seconds=local.latency.total_seconds(),
     )
 
 

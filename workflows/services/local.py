@@ -8,7 +8,8 @@ documented inputs so retries and compensation can be seen:
 - card `tok_flaky`: the charge fails transiently twice per idempotency key, then succeeds;
 - SKU `SKU-OUT`: always out of stock; SKUs not in the ledger are refused;
 - `transient_failure_rate`: that share of calls fails transiently, half of them before the
-  work and half after it was committed (the answer is lost), which is what idempotency is for.
+  work and half after it was committed (the answer is lost), which is what idempotency is for;
+- `latency_seconds`: every call takes at least this long, as a remote service would.
 """
 
 from __future__ import annotations
@@ -92,9 +93,11 @@ class LocalServices:
         *,
         transient_failure_rate: float = 0.0,
         fraud_review_threshold_cents: int = 100_000,
+        latency_seconds: float = 0.0,
     ) -> None:
         self.db_path = db_path
         self.transient_failure_rate = transient_failure_rate
+        self.latency_seconds = latency_seconds
         self.fraud_review_threshold_cents = fraud_review_threshold_cents
         self._local = threading.local()
         self._random = random.Random()
@@ -117,6 +120,8 @@ class LocalServices:
         return conn
 
     async def call(self, command: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.latency_seconds:
+            await asyncio.sleep(self.latency_seconds)
         return await asyncio.to_thread(self.call_sync, command, payload)
 
     async def close(self) -> None:

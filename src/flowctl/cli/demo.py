@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from flowctl.config import Settings
+    from flowctl.connect import Target
+    from flowctl.output import Output
 
 WORKER_READY_TIMEOUT = 60.0
 
@@ -27,7 +29,6 @@ WORKER_READY_TIMEOUT = 60.0
 def demo(ctx: typer.Context) -> None:
     """Run three orders: one succeeds, one is declined and compensated, one is held for review and released."""
     from flowctl import devserver
-    from flowctl.connect import connect
     from flowctl.errors import UnreachableError
 
     app_ = state(ctx)
@@ -38,7 +39,7 @@ def demo(ctx: typer.Context) -> None:
     worker: subprocess.Popen[bytes] | None = None
     try:
         try:
-            asyncio.run(connect(target))
+            asyncio.run(_check_server(target))
         except UnreachableError:
             out.info(f"no Temporal server at {target.address}: starting the embedded one")
             devserver.start(settings)
@@ -56,6 +57,14 @@ def demo(ctx: typer.Context) -> None:
     ok = all(r["outcome"] == r["expected"] for r in results)
     out.data({"orders": results, "ok": ok}, lambda o: o.print("\n[bold]demo ok[/bold]" if ok else "\ndemo FAILED"))
     fail(0 if ok else 1)
+
+
+async def _check_server(target: Target) -> None:
+    """Raise `UnreachableError` if nothing answers, `NotFoundError` if it lacks our attributes."""
+    from flowctl.connect import connect
+    from flowctl.worker import check_search_attributes
+
+    await check_search_attributes(await connect(target))
 
 
 async def _has_worker(app_: App, task_queue: str) -> bool:
@@ -159,17 +168,12 @@ async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dic
         out.info(f"   {ops.ui_url(app_.ui_base(), client.namespace, workflow_id)}")
         seen: set[str] = set()
         waiter = asyncio.ensure_future(ops.wait_result(client, workflow_id))
-        while not waiter.done():
+        while True:
+            finished = waiter.done()  # read before the query, so the last query sees the end
             status = await ops.query(client, workflow_id, "status")
-            for step in status["completed_steps"]:
-                if step not in seen:
-                    seen.add(step)
-                    out.info(f"   ✓ {step}")
-            for comp in status["compensations"]:
-                key = f"undo:{comp['action']}:{comp['state']}"
-                if comp["state"] != "pending" and key not in seen:
-                    seen.add(key)
-                    out.info(f"   ↩ {comp['action']} ({comp['state']})")
+            _show_progress(out, status, seen)
+            if finished:
+                break
             if status["waiting_for"] and "signal" not in seen:
                 seen.add("signal")
                 out.info(f"   … waiting for {status['waiting_for']}; sending it: approve, as demo-reviewer")
@@ -183,3 +187,16 @@ async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dic
             {"workflow_id": workflow_id, "title": title, "expected": expected, "outcome": outcome.status, "result": result}
         )
     return results
+
+
+def _show_progress(out: Output, status: dict[str, Any], seen: set[str]) -> None:
+    """Print the steps and compensations not printed yet."""
+    for step in status["completed_steps"]:
+        if step not in seen:
+            seen.add(step)
+            out.info(f"   ✓ {step}")
+    for comp in status["compensations"]:
+        key = f"undo:{comp['action']}:{comp['state']}"
+        if comp["state"] != "pending" and key not in seen:
+            seen.add(key)
+            out.info(f"   ↩ {comp['action']} ({comp['state']})")

@@ -1,0 +1,113 @@
+"""Configuration: precedence, validation by name, Temporal profiles, secrets never shown."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from conftest import Cli, isolated_env
+
+from flowctl import config
+from flowctl.errors import UsageError
+
+
+def show(cli: Cli, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
+    run = cli(*args, "config", "show", "-o", "json", env=env)
+    assert run.code == 0, str(run)
+    return run.json()  # type: ignore[no-any-return]
+
+
+def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    cli = Cli(isolated_env(tmp_path, file), tmp_path)
+    # default
+    assert show(cli)["connection"] == {  # type: ignore[comparison-overlap]
+        "address": "localhost:7233", "namespace": "default", "profile": None, "tls": False, "api_key": None,
+    }  # fmt: skip
+    # file
+    file.write_text('task_queue = "from-file"\n[profile.default]\naddress = "file:1"\nnamespace = "ns-file"\n')
+    shown = show(cli)
+    assert shown["connection"]["address"] == "file:1" and shown["settings"]["task_queue"] == "from-file"  # type: ignore[index]
+    # environment over file
+    env = {"TEMPORAL_ADDRESS": "env:2", "FLOWCTL_TASK_QUEUE": "from-env"}
+    shown = show(cli, env=env)
+    assert shown["connection"]["address"] == "env:2" and shown["settings"]["task_queue"] == "from-env"  # type: ignore[index]
+    assert shown["connection"]["namespace"] == "ns-file"  # type: ignore[index]
+    # flag over environment
+    shown = show(cli, "--address", "flag:3", "--namespace", "ns-flag", env=env)
+    assert shown["connection"]["address"] == "flag:3" and shown["connection"]["namespace"] == "ns-flag"  # type: ignore[index]
+
+
+def test_profiles_and_a_missing_profile(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('[profile.default]\naddress = "a:1"\n[profile.prod]\naddress = "prod:7233"\nnamespace = "prod"\n')
+    cli = Cli(isolated_env(tmp_path, file), tmp_path)
+    assert show(cli, "--profile", "prod")["connection"]["address"] == "prod:7233"  # type: ignore[index]
+    assert show(cli, env={"TEMPORAL_PROFILE": "prod"})["connection"]["namespace"] == "prod"  # type: ignore[index]
+    missing = cli("--profile", "nope", "config", "show")
+    assert missing.code == 2 and "nope" in missing.stderr
+
+
+def test_unknown_keys_are_refused_by_name(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    cli = Cli(isolated_env(tmp_path, file), tmp_path)
+    file.write_text('task_queue = "q"\n[services]\nbrige = "local"\n')
+    run = cli("config", "show")
+    assert run.code == 2 and "services.brige: is not a known field" in run.stderr
+    env_run = cli("config", "show", env={"FLOWCTL_TASK_QUEU": "x"})
+    assert env_run.code == 2 and "task_queu" in env_run.stderr
+    file.write_text("task_queue = \n")
+    broken = cli("kinds")
+    assert broken.code == 2 and "not valid TOML" in broken.stderr
+    file.write_text('[services.local]\ntransient_failure_rate = 2\n')
+    out_of_range = cli("config", "show")
+    assert out_of_range.code == 2 and "services.local.transient_failure_rate" in out_of_range.stderr
+
+
+def test_init_set_path_and_secrets_never_shown(tmp_path: Path) -> None:
+    file = tmp_path / "conf" / "flowctl.toml"
+    cli = Cli(isolated_env(tmp_path, file), tmp_path)
+    assert cli("config", "path").stdout.strip() == str(file)
+    assert cli("config", "init").code == 0 and file.exists()
+    assert cli("config", "init").code == 4
+    assert cli("config", "set", "services.local.transient_failure_rate", "0.25").code == 0
+    assert cli("config", "set", "order.review_timeout", "2h").code == 0
+    secret = "sk-super-secret-value-123"
+    set_key = cli("config", "set", "profile.default.api_key", secret)
+    assert set_key.code == 0 and secret not in set_key.stdout + set_key.stderr
+    data = tomllib.loads(file.read_text())
+    assert data["services"]["local"]["transient_failure_rate"] == 0.25 and data["order"]["review_timeout"] == "2h"
+    refused = cli("config", "set", "services.bridge", "carrier-pigeon")
+    assert refused.code == 2 and "services.bridge" in refused.stderr
+    assert tomllib.loads(file.read_text())["services"]["bridge"] == "local"  # nothing written
+    for fmt in ("text", "json"):
+        shown = cli("config", "show", "-o", fmt)
+        assert shown.code == 0 and secret not in shown.stdout + shown.stderr
+        assert "<redacted>" in shown.stdout
+    debug = cli("--debug", "config", "show")
+    assert secret not in debug.stdout + debug.stderr
+
+
+def test_durations() -> None:
+    from datetime import timedelta
+
+    from flowctl.inputs import format_duration, parse_duration
+
+    assert parse_duration("30s") == timedelta(seconds=30)
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    assert parse_duration("7d") == timedelta(days=7)
+    assert parse_duration("500ms") == timedelta(milliseconds=500)
+    assert parse_duration("12") == timedelta(seconds=12)
+    assert format_duration(timedelta(days=1)) == "1d" and format_duration(timedelta(seconds=90)) == "1m30s"
+    for bad in ("", "abc", "5 m", "-1s", "10y", "99999d"):
+        with pytest.raises(UsageError):
+            parse_duration(bad)
+
+
+def test_settings_defaults_round_trip() -> None:
+    settings = config.validate_settings({}, "defaults")
+    assert settings.task_queue == "flowctl" and settings.services.bridge == "local"
+    dumped = settings.model_dump(mode="json")
+    assert dumped["order"]["review_timeout"] == "1d"
+    assert config.validate_settings(dumped, "round trip") == settings

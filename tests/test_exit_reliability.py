@@ -1,0 +1,32 @@
+"""Every flowctl process ends with the exit code it meant: no abort or segfault at exit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Cli, order_input, uid
+
+INVOCATIONS = 200
+
+
+@pytest.mark.slow
+def test_200_real_invocations_exit_with_their_intended_code(flowctl: Cli) -> None:
+    order_id = uid()
+    wid = f"order-{order_id}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(order_id)), "--wait").code == 0
+    commands: list[tuple[tuple[str, ...], int]] = [
+        (("list", "--limit", "5", "-o", "json"), 0),
+        (("describe", wid, "-o", "json"), 0),
+        (("query", wid, "-o", "json"), 0),
+        (("describe", "order-missing-" + order_id), 3),
+    ]
+    failures = []
+    for i in range(INVOCATIONS):
+        args, expected = commands[i % len(commands)]
+        run = flowctl(*args)
+        if run.code != expected or "panicked" in run.stderr or "Fatal Python error" in run.stderr:
+            failures.append(f"#{i}: {run}")
+        elif expected == 0:
+            json.loads(run.stdout)  # the whole document was written before exit
+    assert failures == [], f"{len(failures)} of {INVOCATIONS} ended wrongly:\n" + "\n".join(failures[:5])

@@ -1,0 +1,103 @@
+"""`flowctl worker`: ready line, graceful shutdown, several workers on one queue, setup checks."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import FLOWCTL, Cli, Stack, order_input, stop_process, uid
+
+
+def history_events(flowctl: Cli, workflow_id: str) -> list[dict[str, object]]:
+    run = flowctl("history", workflow_id, "-o", "jsonl")
+    assert run.code == 0, str(run)
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+@pytest.mark.slow
+def test_sigterm_lets_running_activities_finish(flowctl: Cli) -> None:
+    queue = uid("tq-grace-")
+    env = {"FLOWCTL_TASK_QUEUE": queue, "FLOWCTL_SERVICES__LOCAL__LATENCY": "3s"}
+    worker = flowctl.worker("--shutdown-grace", "20s", env=env)
+    order_id = uid()
+    wid = f"order-{order_id}"
+    started = flowctl("start", "order", "-i", json.dumps(order_input(order_id)), env=env)
+    assert started.code == 0, str(started)
+    deadline = time.monotonic() + 20
+    while not any(e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_STARTED" for e in history_events(flowctl, wid)):
+        assert time.monotonic() < deadline, "the first activity never started"
+        time.sleep(0.2)
+    sent_at = time.monotonic()
+    code = stop_process(worker, signal.SIGTERM)
+    took = time.monotonic() - sent_at
+    log = worker.log.read_text()  # type: ignore[attr-defined]
+    assert code == 0, log
+    assert "worker stopped" in log
+    assert took < 20
+    types = [e["eventType"] for e in history_events(flowctl, wid)]
+    assert "EVENT_TYPE_ACTIVITY_TASK_COMPLETED" in types  # finished, not abandoned
+    assert "EVENT_TYPE_ACTIVITY_TASK_FAILED" not in types and "EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT" not in types
+    # A new worker picks up where the old one stopped; the reservation happened once.
+    worker = flowctl.worker(env={"FLOWCTL_TASK_QUEUE": queue})
+    try:
+        result = flowctl("result", wid, "--timeout", "60s", "-o", "json")
+        assert result.code == 0, str(result)
+    finally:
+        stop_process(worker)
+    book = flowctl("ledger", "--order", order_id, "-o", "json").json()
+    assert len(book["reservations"]) == 1 and len(book["charges"]) == 1
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_queue(flowctl: Cli) -> None:
+    queue = uid("tq-share-")
+    env = {"FLOWCTL_TASK_QUEUE": queue}
+    workers = [flowctl.worker(env=env), flowctl.worker(env=env)]
+    try:
+        ids = []
+        for _ in range(16):
+            order_id = uid()
+            ids.append(f"order-{order_id}")
+            assert flowctl("start", "order", "-i", json.dumps(order_input(order_id)), env=env).code == 0
+        identities = set()
+        for wid in ids:
+            assert flowctl("result", wid, "--timeout", "60s").code == 0
+            for event in history_events(flowctl, wid):
+                attrs = event.get("workflowTaskStartedEventAttributes") or event.get("activityTaskStartedEventAttributes")
+                if isinstance(attrs, dict):
+                    identities.add(attrs["identity"])
+        pids = {str(w.pid) for w in workers}
+        assert {identity.split("@")[0] for identity in identities} == pids
+    finally:
+        for worker in workers:
+            assert stop_process(worker) == 0
+
+
+def test_worker_refuses_a_namespace_without_search_attributes(stack: Stack, tmp_path: object) -> None:
+    """A bare dev server (no flowctl attributes) makes the worker exit 3 with the command to fix it."""
+    from pathlib import Path
+
+    from conftest import TEMPORAL, free_port, isolated_env, write_config
+
+    root = Path(str(tmp_path))
+    port = free_port()
+    server = subprocess.Popen(
+        [TEMPORAL, "server", "start-dev", "--headless", "--port", str(port), "--log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        cli = Cli(isolated_env(root, write_config(root, port=port, task_queue="bare")), root)
+        deadline = time.monotonic() + 60
+        while cli("list").code != 0:
+            assert time.monotonic() < deadline, "bare dev server did not come up"
+            time.sleep(0.3)
+        run = subprocess.run([FLOWCTL, "worker"], env=cli.env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 3, run.stderr
+        assert "FlowKind" in run.stderr and "temporal operator search-attribute create" in run.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
