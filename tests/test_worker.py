@@ -77,7 +77,7 @@ def test_two_workers_share_one_queue(flowctl: Cli) -> None:
 
 
 def test_worker_refuses_a_namespace_without_search_attributes(stack: Stack, tmp_path: object) -> None:
-    """A bare dev server (no flowctl attributes) makes the worker exit 3 with the command to fix it."""
+    """On a bare server the worker exits 3 naming the fix; `server setup` fixes it."""
     from pathlib import Path
 
     from conftest import TEMPORAL, free_port, isolated_env, write_config
@@ -97,7 +97,17 @@ def test_worker_refuses_a_namespace_without_search_attributes(stack: Stack, tmp_
             time.sleep(0.3)
         run = subprocess.run([FLOWCTL, "worker"], env=cli.env, capture_output=True, text=True, timeout=60)
         assert run.returncode == 3, run.stderr
-        assert "FlowKind" in run.stderr and "temporal operator search-attribute create" in run.stderr
+        assert "FlowKind" in run.stderr and "flowctl server setup" in run.stderr
+        setup = cli("server", "setup", "-o", "json")
+        assert setup.code == 0, str(setup)
+        assert set(setup.json()["added"]) == {"FlowKind", "FlowStatus", "FlowWaitingFor"}
+        again = cli("server", "setup", "-o", "json")
+        assert again.code == 0 and again.json()["added"] == []
+        worker = cli.worker()
+        order_id = uid()
+        done = cli("start", "order", "-i", json.dumps(order_input(order_id)), "--wait", "--timeout", "60s")
+        assert done.code == 0, str(done)
+        assert stop_process(worker) == 0
     finally:
         server.terminate()
         server.wait(timeout=30)

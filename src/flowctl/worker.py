@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from flowctl import catalog
+from flowctl import catalog, searchattrs
 from flowctl.config import Settings, ledger_path
 from flowctl.connect import Target, connect
-from flowctl.errors import NotFoundError
-from flowctl_workflows.kinds import KINDS, SEARCH_ATTRIBUTES
+from flowctl_workflows.kinds import KINDS
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -44,26 +43,6 @@ def make_bridge(settings: Settings) -> Bridge:
     )
 
 
-async def check_search_attributes(client: Client) -> None:
-    """Refuse to run where the cluster lacks flowctl's search attributes: workflows would hang."""
-    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-    from temporalio.service import RPCError
-
-    try:
-        found = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace)
-        )
-    except RPCError:
-        return  # not allowed to list (a cloud namespace, say): trust the operator's setup
-    missing = sorted(set(SEARCH_ATTRIBUTES) - set(found.custom_attributes))
-    if missing:
-        create = " ".join(f"--name {name} --type {SEARCH_ATTRIBUTES[name]}" for name in missing)
-        raise NotFoundError(
-            f"namespace {client.namespace!r} lacks flowctl's search attributes: {', '.join(missing)}",
-            hint=f"register them: temporal operator search-attribute create {create}",
-        )
-
-
 async def run(
     settings: Settings,
     target: Target,
@@ -84,7 +63,7 @@ async def run(
             telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{options.metrics_port}"))
         )
     client = await connect(target, runtime=runtime)
-    await check_search_attributes(client)
+    await searchattrs.require(client)
     bridge = make_bridge(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -61,10 +61,10 @@ def demo(ctx: typer.Context) -> None:
 
 async def _check_server(target: Target) -> None:
     """Raise `UnreachableError` if nothing answers, `NotFoundError` if it lacks our attributes."""
+    from flowctl import searchattrs
     from flowctl.connect import connect
-    from flowctl.worker import check_search_attributes
 
-    await check_search_attributes(await connect(target))
+    await searchattrs.require(await connect(target))
 
 
 async def _has_worker(app_: App, task_queue: str) -> bool:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from flowctl.cli.app import app, state
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 server_app = typer.Typer(
     help="Run the embedded Temporal dev server (persistent, with Web UI) in the background.",
@@ -57,3 +60,26 @@ def status(ctx: typer.Context) -> None:
     app_ = state(ctx)
     info = devserver.status(app_.settings())
     app_.output.data(info, lambda out: _print(out, info))
+
+
+@server_app.command(epilog="Example: flowctl --address temporal.internal:7233 --namespace orders server setup")
+def setup(ctx: typer.Context) -> None:
+    """Register flowctl's search attributes on the configured cluster (the embedded server has them)."""
+    from flowctl import ops, searchattrs
+    from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
+
+    app_ = state(ctx)
+
+    async def action(client: Client) -> list[str]:
+        with ops.rpc_errors():
+            return await searchattrs.register(client)
+
+    added = app_.run(action)
+    info = {"namespace": app_.target().namespace, "added": added, "search_attributes": SEARCH_ATTRIBUTES}
+    app_.output.data(
+        info,
+        lambda out: out.print(
+            f"registered {', '.join(added)}" if added else "flowctl's search attributes are already registered",
+            markup=False,
+        ),
+    )
