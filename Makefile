@@ -16,7 +16,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src workflows tests bench
-	$(BIN)/mypy src workflows
+	$(BIN)/ruff format --check src workflows tests bench
+	$(BIN)/mypy -p flowctl -p flowctl_workflows
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -36,7 +36,9 @@ def uid(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-def order_input(order_id: str, *, card: str = "tok_visa", price: float = 5.0, sku: str = "SKU-1", qty: int = 1) -> dict[str, Any]:
+def order_input(
+    order_id: str, *, card: str = "tok_visa", price: float = 5.0, sku: str = "SKU-1", qty: int = 1
+) -> dict[str, Any]:
     return {
         "order_id": order_id,
         "customer_id": "cust-test",
@@ -67,7 +69,9 @@ class Cli:
     env: dict[str, str]
     cwd: Path
 
-    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 120, env: dict[str, str] | None = None) -> Run:
+    def __call__(
+        self, *args: str, stdin: str | None = None, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> Run:
         proc = subprocess.run(
             [FLOWCTL, *args],
             input=stdin,
@@ -126,7 +130,7 @@ task_queue = "{task_queue}"
 port = {port}
 ui_port = {free_port()}
 [services.local]
-db = "{root / 'ledger.db'}"
+db = "{root / "ledger.db"}"
 [profile.default]
 address = "127.0.0.1:{port}"
 """

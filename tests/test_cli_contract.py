@@ -47,13 +47,17 @@ BAD_STARTS = [
         "items.0.quantity: Input should be greater than 0",
         id="negative-quantity",
     ),
-    pytest.param(["-i", json.dumps({**good(), "colour": "red"})], 2, "colour: is not a known field", id="unknown-field"),
+    pytest.param(
+        ["-i", json.dumps({**good(), "colour": "red"})], 2, "colour: is not a known field", id="unknown-field"
+    ),
     pytest.param(["-i", json.dumps({**good(), "email": "nope"})], 2, "email", id="bad-email"),
     pytest.param(["-i", "[1, 2]"], 2, "expected a JSON object", id="not-an-object"),
     pytest.param(["-i", "@/nonexistent/order.json"], 2, "cannot read", id="missing-file"),
     pytest.param(["--set", "nonsense"], 2, "expected key=value", id="set-without-equals"),
     pytest.param(["--set", "bogus=1"], 2, "unknown field 'bogus'", id="set-unknown-field"),
-    pytest.param(["-i", json.dumps(good()), "--timeout", "5 parsecs", "--wait"], 2, "not a duration", id="bad-duration"),
+    pytest.param(
+        ["-i", json.dumps(good()), "--timeout", "5 parsecs", "--wait"], 2, "not a duration", id="bad-duration"
+    ),
     pytest.param(["-i", json.dumps(good()), "--id", "has space"], 2, "not a valid workflow id", id="bad-id"),
     pytest.param(["-i", json.dumps(good()), "--if-running", "explode"], 2, "--if-running", id="bad-choice"),
 ]
@@ -135,7 +139,18 @@ def test_usage_errors_are_one_line_exit_2(local_cli: Cli) -> None:
 
 def test_hoisting_globals_keeps_values_and_stops_at_double_dash() -> None:
     argv = ["start", "order", "-o", "json", "--set", "a=1", "--debug", "--address=x:1", "--", "-o"]
-    assert hoist_globals(argv) == ["-o", "json", "--debug", "--address=x:1", "start", "order", "--set", "a=1", "--", "-o"]
+    assert hoist_globals(argv) == [
+        "-o",
+        "json",
+        "--debug",
+        "--address=x:1",
+        "start",
+        "order",
+        "--set",
+        "a=1",
+        "--",
+        "-o",
+    ]
 
 
 def test_help_imports_no_temporalio() -> None:
@@ -175,7 +190,12 @@ def command_paths() -> list[list[str]]:
 
 @pytest.mark.parametrize("path", command_paths(), ids=" ".join)
 def test_every_command_has_help_with_an_example(path: list[str]) -> None:
-    proc = subprocess.run([FLOWCTL, *path, "--help"], capture_output=True, text=True, env={"COLUMNS": "200", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [FLOWCTL, *path, "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Example" in proc.stdout and f"flowctl {' '.join(path)}" in proc.stdout, proc.stdout
 
@@ -186,7 +206,17 @@ def test_kinds_json_has_what_clients_need(local_cli: Cli) -> None:
     run = local_cli("kinds", "order", "-o", "json")
     assert run.code == 0, str(run)
     kind = run.json()
-    for key in ("name", "workflow_type", "task_queue", "id_template", "input_schema", "example", "signals", "queries", "updates"):
+    for key in (
+        "name",
+        "workflow_type",
+        "task_queue",
+        "id_template",
+        "input_schema",
+        "example",
+        "signals",
+        "queries",
+        "updates",
+    ):
         assert key in kind, key
     assert kind["id_template"] == "order-{order_id}" and kind["workflow_type"] == "Order"
     assert kind["task_queue"] == "local"

@@ -60,7 +60,7 @@ def test_unknown_keys_are_refused_by_name(tmp_path: Path) -> None:
     file.write_text("task_queue = \n")
     broken = cli("kinds")
     assert broken.code == 2 and "not valid TOML" in broken.stderr
-    file.write_text('[services.local]\ntransient_failure_rate = 2\n')
+    file.write_text("[services.local]\ntransient_failure_rate = 2\n")
     out_of_range = cli("config", "show")
     assert out_of_range.code == 2 and "services.local.transient_failure_rate" in out_of_range.stderr
 
@@ -111,3 +111,38 @@ def test_settings_defaults_round_trip() -> None:
     dumped = settings.model_dump(mode="json")
     assert dumped["order"]["review_timeout"] == "1d"
     assert config.validate_settings(dumped, "round trip") == settings
+
+
+def _keys(model: type, prefix: str = "") -> set[str]:
+    from pydantic import BaseModel
+
+    keys = set()
+    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+        if name == "profile":
+            continue
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= _keys(annotation, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def test_example_config_is_valid_and_documents_every_key() -> None:
+    import re
+
+    example = Path(__file__).parents[1] / "config.example.toml"
+    text = example.read_text()
+    settings = config.validate_settings(tomllib.loads(text), str(example))
+    assert config.validate_settings({}, "defaults").model_dump(exclude={"profile"}) == settings.model_dump(
+        exclude={"profile"}
+    ), "the example's values are the defaults"
+    documented = set()
+    table = ""
+    for line in text.splitlines():
+        if m := re.match(r"^\[([a-z_.]+)\]", line):
+            table = m.group(1) + "."
+        elif m := re.match(r"^#? ?([a-z_]+) = ", line):
+            documented.add(table + m.group(1))
+    missing = _keys(config.Settings) - documented
+    assert not missing, f"config.example.toml lacks {sorted(missing)}"

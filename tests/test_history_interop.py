@@ -7,11 +7,10 @@ import json
 import subprocess
 
 from conftest import FLOWCTL, TEMPORAL, Cli, Stack, order_input, uid
+from flowctl_workflows.order import OrderWorkflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-
-from flowctl_workflows.order import OrderWorkflow
 
 
 def replay(history: WorkflowHistory) -> None:
@@ -41,7 +40,8 @@ def test_history_json_replays_and_matches_the_temporal_cli(flowctl: Cli, stack: 
         replay(WorkflowHistory.from_json(wid, run.stdout))
         theirs = temporal_show(stack, wid)
         assert [(e["eventId"], e["eventType"]) for e in document["events"]] == [
-            (e["eventId"], e["eventType"]) for e in theirs["events"]  # type: ignore[attr-defined]
+            (e["eventId"], e["eventType"])
+            for e in theirs["events"]  # type: ignore[attr-defined]
         ]
         assert document == theirs
 
@@ -55,7 +55,13 @@ def test_history_jsonl_and_text(flowctl: Cli) -> None:
     assert events[0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
     assert events[-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
     text = flowctl("history", wid).stdout
-    for name in ("inventory.reserve", "payment.charge", "payment.refund", "inventory.release", "WorkflowExecutionCompleted"):
+    for name in (
+        "inventory.reserve",
+        "payment.charge",
+        "payment.refund",
+        "inventory.release",
+        "WorkflowExecutionCompleted",
+    ):
         assert name in text
     assert "\x1b[" not in text
 

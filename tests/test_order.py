@@ -113,7 +113,9 @@ def test_fraud_rejection_refunds_and_exits_10(flowctl: Cli) -> None:
     wid = f"order-{order_id}"
     assert start_order(flowctl, order_input(order_id, price=3000.0)).code == 0
     wait_status(flowctl, wid, "status", "awaiting_review")
-    sent = flowctl("signal", wid, "review", "-i", '{"decision": "reject", "reviewer": "ivan", "comment": "stolen card"}')
+    sent = flowctl(
+        "signal", wid, "review", "-i", '{"decision": "reject", "reviewer": "ivan", "comment": "stolen card"}'
+    )
     assert sent.code == 0, str(sent)
     done = flowctl("result", wid, "-o", "json")
     assert done.code == 10, str(done)

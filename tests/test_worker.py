@@ -66,7 +66,9 @@ def test_two_workers_share_one_queue(flowctl: Cli) -> None:
         for wid in ids:
             assert flowctl("result", wid, "--timeout", "60s").code == 0
             for event in history_events(flowctl, wid):
-                attrs = event.get("workflowTaskStartedEventAttributes") or event.get("activityTaskStartedEventAttributes")
+                attrs = event.get("workflowTaskStartedEventAttributes") or event.get(
+                    "activityTaskStartedEventAttributes"
+                )
                 if isinstance(attrs, dict):
                     identities.add(attrs["identity"])
         pids = {str(w.pid) for w in workers}

@@ -93,8 +93,10 @@ class OrderWorkflow:
         flow.set_status("awaiting_review", ("fraud review decision (signal 'review')", "review"))
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
-        except asyncio.TimeoutError:
-            self._decision = Decision(decision="reject", reviewer="timeout", comment=f"no decision within {int(timeout.total_seconds())}s")
+        except TimeoutError:
+            self._decision = Decision(
+                decision="reject", reviewer="timeout", comment=f"no decision within {int(timeout.total_seconds())}s"
+            )
         finally:
             flow.set_status("running", None)
         flow.state.completed_steps.append("fraud_review")

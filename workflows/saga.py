@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -65,7 +65,7 @@ class Flow:
         info = workflow.info()
         return f"{info.workflow_id}/{info.run_id}/{step}"
 
-    def set_status(self, status: str, waiting: tuple[str, str] | None | bool = False) -> None:
+    def set_status(self, status: str, waiting: tuple[str, str] | None | Literal[False] = False) -> None:
         """Change the status and, unless `waiting` is False, what the workflow waits for.
 
         `waiting` is (what, search tag) when it starts waiting and None when it stops; both

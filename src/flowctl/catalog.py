@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flowctl.errors import NotFoundError
 from flowctl_workflows.kinds import BY_WORKFLOW_TYPE, KINDS, Kind, Message
+
+from flowctl.errors import NotFoundError
 
 GROUPS = {"signal": "signals", "query": "queries", "update": "updates"}
 

@@ -35,7 +35,9 @@ class _Section(BaseModel):
 
 class LocalServices(_Section):
     db: Path | None = Field(default=None, description="ledger SQLite file; default: ledger.db in the state dir")
-    transient_failure_rate: float = Field(default=0.0, ge=0.0, le=0.9, description="share of calls that fail transiently")
+    transient_failure_rate: float = Field(
+        default=0.0, ge=0.0, le=0.9, description="share of calls that fail transiently"
+    )
     fraud_review_threshold: float = Field(default=1000.0, ge=0, description="order total that needs a fraud review")
     latency: Duration = Field(default=timedelta(0), description="how long every service call takes, at least")
 
@@ -104,7 +106,9 @@ def read_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config {path}: not valid TOML: {exc}", hint="fix the file or run 'flowctl config init'") from None
+        raise UsageError(
+            f"config {path}: not valid TOML: {exc}", hint="fix the file or run 'flowctl config init'"
+        ) from None
     except OSError as exc:
         raise UsageError(f"config {path}: cannot read: {exc.strerror}") from None
 

@@ -62,9 +62,11 @@ def resolve(
     source = config_file if settings.profile and config_file.exists() else None
     try:
         loaded = ClientConfigProfile.load(profile, config_source=source).to_client_connect_config()
-    except Exception as exc:  # the SDK raises its bridge's ConfigError, not exported
+    except Exception as exc:  # noqa: BLE001 - the SDK raises its bridge's ConfigError, not exported
         where = f" in {config_file}" if source else ""
-        raise UsageError(f"connection profile{where}: {exc}", hint="check --profile, TEMPORAL_PROFILE and [profile.*]") from None
+        raise UsageError(
+            f"connection profile{where}: {exc}", hint="check --profile, TEMPORAL_PROFILE and [profile.*]"
+        ) from None
     return Target(
         address=address or loaded.get("target_host") or DEFAULT_ADDRESS,
         namespace=namespace or loaded.get("namespace") or DEFAULT_NAMESPACE,
@@ -98,7 +100,7 @@ async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
             ),
             timeout=CONNECT_TIMEOUT_SECONDS,
         )
-    except (RuntimeError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, RuntimeError, OSError) as exc:
         detail = str(exc) or f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f}s"
         raise UnreachableError(
             f"cannot reach Temporal at {target.address} (namespace {target.namespace}): {_first_line(detail)}",

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
+
 from flowctl.config import Settings, state_dir
 from flowctl.errors import ConflictError, FlowctlError, UnreachableError, UsageError
-from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
+LOCAL_IPS = ("127.0.0.1", "localhost", "0.0.0.0")  # noqa: S104 - compared with, never bound
 
 
 def temporal_binary() -> Path:
@@ -94,16 +96,18 @@ def status(settings: Settings) -> dict[str, Any]:
     layout = Layout.of(settings)
     record = _record(layout) or {}
     pid = record.get("pid")
-    running = bool(pid) and _alive(int(pid))
+    running = pid is not None and _alive(int(pid))
     port = int(record.get("port", settings.server.port)) if running else settings.server.port
-    ui_port = int(record.get("ui_port", settings.server.effective_ui_port)) if running else settings.server.effective_ui_port
+    ui_port = (
+        int(record.get("ui_port", settings.server.effective_ui_port)) if running else settings.server.effective_ui_port
+    )
     ip = str(record.get("ip", settings.server.ip)) if running else settings.server.ip
     return {
         "running": running,
         "answering": _answers(ip, port),
         "pid": pid if running else None,
         "address": f"{ip}:{port}",
-        "ui_url": f"http://localhost:{ui_port}" if ip in ("127.0.0.1", "localhost", "0.0.0.0") else f"http://{ip}:{ui_port}",
+        "ui_url": f"http://localhost:{ui_port}" if ip in LOCAL_IPS else f"http://{ip}:{ui_port}",
         "db_file": str(record.get("db_file", layout.db_file)) if running else str(layout.db_file),
         "log_file": str(layout.log_file),
     }
@@ -183,7 +187,9 @@ def start(settings: Settings) -> dict[str, Any]:
                 break
             time.sleep(0.1)
         if process.poll() is not None:
-            raise FlowctlError(f"the embedded server exited at start (code {process.returncode}); see {layout.log_file}")
+            raise FlowctlError(
+                f"the embedded server exited at start (code {process.returncode}); see {layout.log_file}"
+            )
         asyncio.run(_ready(address, deadline))
     except BaseException:
         stop(settings)

@@ -73,7 +73,7 @@ def read_json_input(source: str, *, field: str = "--input") -> Any:
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"{field}: malformed JSON in {origin} at line {exc.lineno} column {exc.colno}: {exc.msg}",
-            hint="pass a JSON object, e.g. -i '{\"order_id\": \"A-1\"}'",
+            hint='pass a JSON object, e.g. -i \'{"order_id": "A-1"}\'',
         ) from None
 
 
@@ -147,7 +147,11 @@ def describe_validation_error(err: ValidationError, what: str) -> str:
         elif item["type"] == "model_type":
             message = "must be a JSON object"
         given = item.get("input")
-        shown = "" if item["type"] in ("missing", "extra_forbidden", "model_type") else f" (got {json.dumps(given, default=str)[:60]})"
+        shown = (
+            ""
+            if item["type"] in ("missing", "extra_forbidden", "model_type")
+            else f" (got {json.dumps(given, default=str)[:60]})"
+        )
         parts.append(f"{loc}: {message}{shown}")
     return f"invalid {what}: " + "; ".join(parts)
 

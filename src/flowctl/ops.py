@@ -21,11 +21,10 @@ from flowctl.errors import (
 )
 
 if TYPE_CHECKING:
+    from flowctl_workflows.kinds import Kind
     from pydantic import BaseModel
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowHistory
-
-    from flowctl_workflows.kinds import Kind
 
 QUERY_TIMEOUT = timedelta(seconds=15)
 LIST_PAGE_LIMIT = 1000
@@ -99,7 +98,9 @@ async def start(
                 return Started(workflow_id, desc.run_id, attached=True)
             state = "is already running" if running else f"already ran and {_status(desc.status)}"
             hint = "use --if-running attach, or another id" if running else "use a new business key or --id"
-            raise ConflictError(f"workflow {workflow_id!r} {state} (run {exc.run_id or desc.run_id})", hint=hint) from None
+            raise ConflictError(
+                f"workflow {workflow_id!r} {state} (run {exc.run_id or desc.run_id})", hint=hint
+            ) from None
 
 
 def _status(status: Any) -> str:
@@ -128,21 +129,24 @@ class Outcome:
 async def wait_result(client: Client, workflow_id: str, *, timeout: timedelta | None = None) -> Outcome:
     """Wait for the workflow's outcome; a business failure (`succeeded: false`) exits 10."""
     from temporalio.client import WorkflowFailureError
-    from temporalio.exceptions import CancelledError, TerminatedError, TimeoutError as WfTimeout
+    from temporalio.exceptions import CancelledError, TerminatedError
+    from temporalio.exceptions import TimeoutError as WfTimeout
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     with rpc_errors(workflow_id):
         try:
             coro = handle.result(follow_runs=True)
             result = await (asyncio.wait_for(coro, timeout.total_seconds()) if timeout else coro)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Outcome(workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {timeout}")
         except WorkflowFailureError as exc:
             cause = exc.cause
             if isinstance(cause, CancelledError):
                 return Outcome(workflow_id, "cancelled", ExitCode.CANCELLED, error="workflow was cancelled")
             if isinstance(cause, TerminatedError):
-                return Outcome(workflow_id, "terminated", ExitCode.WORKFLOW_FAILED, error=f"terminated: {cause.message}")
+                return Outcome(
+                    workflow_id, "terminated", ExitCode.WORKFLOW_FAILED, error=f"terminated: {cause.message}"
+                )
             if isinstance(cause, WfTimeout):
                 return Outcome(workflow_id, "timed_out", ExitCode.WORKFLOW_FAILED, error="workflow timed out")
             return Outcome(workflow_id, "failed", ExitCode.WORKFLOW_FAILED, error=str(cause or exc))

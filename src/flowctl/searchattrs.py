@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowctl.errors import NotFoundError
 from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
+
+from flowctl.errors import NotFoundError
 
 if TYPE_CHECKING:
     from temporalio.client import Client

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from flowctl_workflows.kinds import KINDS
+
 from flowctl import catalog, searchattrs
 from flowctl.config import Settings, ledger_path
 from flowctl.connect import Target, connect
-from flowctl_workflows.kinds import KINDS
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
-
     from flowctl_workflows.services import Bridge
 
 
@@ -52,10 +51,9 @@ async def run(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then shut down gracefully."""
+    from flowctl_workflows import activities
     from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
     from temporalio.worker import Worker
-
-    from flowctl_workflows import activities
 
     runtime = None
     if options.metrics_port:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-
 BUSINESS_ERROR = "BusinessError"  # the ApplicationError type of a business refusal
 
 

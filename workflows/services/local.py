@@ -146,6 +146,7 @@ class LocalServices:
             row = conn.execute(
                 "SELECT ok, response FROM calls WHERE idempotency_key = ? AND command = ?", (key, command)
             ).fetchone()
+            response: dict[str, Any]
             if row is not None:
                 ok, response = bool(row["ok"]), json.loads(row["response"])
             else:
@@ -191,9 +192,7 @@ class LocalServices:
         now = time.time()
         for sku, quantity in wanted.items():
             conn.execute("UPDATE stock SET available = available - ? WHERE sku = ?", (quantity, sku))
-            conn.execute(
-                "INSERT INTO reservations VALUES (?, ?, ?, ?, 'held', ?)", (key, order_id, sku, quantity, now)
-            )
+            conn.execute("INSERT INTO reservations VALUES (?, ?, ?, ?, 'held', ?)", (key, order_id, sku, quantity, now))
         return {"reservation_key": key, "lines": len(wanted)}
 
     def _release(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
@@ -240,7 +239,10 @@ class LocalServices:
 
     def _screen(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
         total = int(_require(p, "total_cents"))
-        return {"review": total >= self.fraud_review_threshold_cents, "threshold_cents": self.fraud_review_threshold_cents}
+        return {
+            "review": total >= self.fraud_review_threshold_cents,
+            "threshold_cents": self.fraud_review_threshold_cents,
+        }
 
     def _ship(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
         shipment_id = _short_id("sh", key)

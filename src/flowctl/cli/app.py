@@ -126,4 +126,3 @@ def fail(code: int) -> None:
     """End the command with `code` (after its output is written)."""
     if code:
         raise typer.Exit(code)
-

@@ -1,14 +1,14 @@
 """Importing this module registers every command on the root app, in help order."""
 
 from flowctl.cli import (  # noqa: F401
-    start,
-    messages,
-    inspect,
+    config_cmd,
     control,
+    demo,
+    inspect,
     kinds,
     ledger,
-    worker_cmd,
+    messages,
     server,
-    config_cmd,
-    demo,
+    start,
+    worker_cmd,
 )

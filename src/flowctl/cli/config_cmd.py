@@ -64,7 +64,10 @@ def show(ctx: typer.Context) -> None:
     app_.output.data(data)
 
 
-@config_app.command(name="set", epilog="Examples: flowctl config set task_queue orders;  flowctl config set profile.prod.address prod.example:7233")
+@config_app.command(
+    name="set",
+    epilog="Examples: flowctl config set task_queue orders;  flowctl config set profile.prod.address prod.example:7233",
+)
 def set_(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="dotted key, e.g. services.bridge")],

@@ -154,8 +154,9 @@ def _orders(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dict[str, Any]]:
-    from flowctl import catalog, ops
     from flowctl_workflows.models import Decision
+
+    from flowctl import catalog, ops
 
     kind = catalog.get("order")
     out = app_.output
@@ -184,7 +185,13 @@ async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dic
         result = outcome.result or {}
         out.info(f"   → {outcome.status}" + (f": {result.get('reason')}" if result.get("reason") else ""))
         results.append(
-            {"workflow_id": workflow_id, "title": title, "expected": expected, "outcome": outcome.status, "result": result}
+            {
+                "workflow_id": workflow_id,
+                "title": title,
+                "expected": expected,
+                "outcome": outcome.status,
+                "result": result,
+            }
         )
     return results
 

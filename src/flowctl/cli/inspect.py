@@ -57,7 +57,9 @@ def list_(
     status: Annotated[
         str | None, typer.Option("--status", help="running, completed, failed, cancelled, terminated, timed_out")
     ] = None,
-    query: Annotated[str | None, typer.Option("--query", help="a Temporal visibility query", show_default=False)] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="a Temporal visibility query", show_default=False)
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="at most this many")] = 50,
 ) -> None:
     """List workflows, newest first, filtered by kind, status or a visibility query."""
@@ -72,9 +74,11 @@ def list_(
     rows = app_.run(action)
     app_.output.data(
         rows,
-        lambda out: app_.output.table(rows, ["workflow_id", "kind", "status", "flow_status", "start_time"])
-        if rows
-        else out.print("no workflows match", markup=False),
+        lambda out: (
+            app_.output.table(rows, ["workflow_id", "kind", "status", "flow_status", "start_time"])
+            if rows
+            else out.print("no workflows match", markup=False)
+        ),
     )
 
 
@@ -105,6 +109,8 @@ def history(
                 out.line(event_dict(event))
             else:
                 item = summarizer.summary(event)
-                out.out.print(f"{item['event_id']:>4}  {item['time']}  {item['type']:<34} {item['detail']}", markup=False)
+                out.out.print(
+                    f"{item['event_id']:>4}  {item['time']}  {item['type']:<34} {item['detail']}", markup=False
+                )
 
     app_.run(action)

@@ -24,10 +24,17 @@ def kinds(
     task_queue = app_.settings().task_queue
     if kind is None:
         rows = [
-            {"name": k.name, "workflow_type": k.workflow_type, "id_template": k.id_template, "description": k.description}
+            {
+                "name": k.name,
+                "workflow_type": k.workflow_type,
+                "id_template": k.id_template,
+                "description": k.description,
+            }
             for k in map(catalog.get, catalog.names())
         ]
-        app_.output.data(rows, lambda out: app_.output.table(rows, ["name", "workflow_type", "id_template", "description"]))
+        app_.output.data(
+            rows, lambda out: app_.output.table(rows, ["name", "workflow_type", "id_template", "description"])
+        )
         return
     described = catalog.describe(catalog.get(kind), task_queue)
     app_.output.data(described, lambda out: _print_kind(app_.output, described))
@@ -39,7 +46,10 @@ def _print_kind(output: object, kind: dict[str, object]) -> None:
     assert isinstance(output, Output)
     out = output.out
     out.print(f"[bold]{kind['name']}[/bold] — {kind['description']}")
-    out.print(f"workflow type {kind['workflow_type']}, task queue {kind['task_queue']}, id {kind['id_template']}", markup=False)
+    out.print(
+        f"workflow type {kind['workflow_type']}, task queue {kind['task_queue']}, id {kind['id_template']}",
+        markup=False,
+    )
     schema = kind["input_schema"]
     assert isinstance(schema, dict)
     required = set(schema.get("required", []))
@@ -48,7 +58,7 @@ def _print_kind(output: object, kind: dict[str, object]) -> None:
         mark = "required" if name in required else f"default {to_json(prop.get('default'))}"
         out.print(f"  {name:<18} {mark:<26} {prop.get('description', '')}", markup=False)
     for group in ("signals", "queries", "updates"):
-        names = ", ".join(m["name"] for m in kind[group]) or "none"  # type: ignore[attr-defined, index]
+        names = ", ".join(m["name"] for m in kind[group]) or "none"  # type: ignore[attr-defined]
         out.print(f"{group}: {names}", markup=False)
     out.print("\nexample input:")
     out.print(to_json(kind["example"], indent=2), markup=False)

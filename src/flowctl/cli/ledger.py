@@ -15,8 +15,9 @@ def ledger(
     order: Annotated[str | None, typer.Option("--order", help="only this order id", show_default=False)] = None,
 ) -> None:
     """Read the local services' ledger (the SQLite file of the `local` bridge)."""
-    from flowctl.config import ledger_path
     from flowctl_workflows.services.local import LEDGER_TABLES, read_ledger
+
+    from flowctl.config import ledger_path
 
     app_ = state(ctx)
     path = ledger_path(app_.settings())

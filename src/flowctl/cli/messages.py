@@ -21,9 +21,7 @@ def _query_names(incomplete: str) -> list[str]:
     return complete_message("query", incomplete)
 
 
-@app.command(
-    epilog="Example: flowctl signal order-A-1001 review --set decision=approve --set reviewer=maria"
-)
+@app.command(epilog="Example: flowctl signal order-A-1001 review --set decision=approve --set reviewer=maria")
 def signal(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,

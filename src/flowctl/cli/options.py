@@ -15,8 +15,9 @@ def complete_kind(incomplete: str) -> list[str]:
 
 def complete_message(group: str, incomplete: str) -> list[str]:
     """Message names of every kind (the workflow's own kind is not known without the server)."""
-    from flowctl.catalog import GROUPS
     from flowctl_workflows.kinds import KINDS
+
+    from flowctl.catalog import GROUPS
 
     names = {m.name for kind in KINDS.values() for m in getattr(kind, GROUPS[group])}
     return sorted(n for n in names if n.startswith(incomplete))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 WORKFLOW_ID = re.compile(r"^[^\s/\\]{1,255}$")
 
 
-class IfRunning(str, Enum):
+class IfRunning(StrEnum):
     fail = "fail"
     attach = "attach"
 
@@ -45,8 +45,12 @@ def start(
     wait: Annotated[bool, typer.Option("--wait", help="wait for the result; exit code reflects it")] = False,
     timeout: TimeoutOpt = None,
     follow: Annotated[bool, typer.Option("--follow", help="show each step as it happens, then the result")] = False,
-    if_running: Annotated[IfRunning, typer.Option("--if-running", help="when the id is running: fail or attach")] = IfRunning.fail,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and show what would start; send nothing")] = False,
+    if_running: Annotated[
+        IfRunning, typer.Option("--if-running", help="when the id is running: fail or attach")
+    ] = IfRunning.fail,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and show what would start; send nothing")
+    ] = False,
 ) -> None:
     """Start a workflow of KIND with a validated input."""
     from flowctl import catalog, inputs, ops
@@ -59,7 +63,9 @@ def start(
     )
     wid = workflow_id if workflow_id is not None else spec.workflow_id(payload)
     if not WORKFLOW_ID.match(wid):
-        raise UsageError(f"--id {wid!r} is not a valid workflow id", hint="use 1-255 characters without spaces or slashes")
+        raise UsageError(
+            f"--id {wid!r} is not a valid workflow id", hint="use 1-255 characters without spaces or slashes"
+        )
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
     settings = app_.settings()
     if dry_run:
