@@ -1,0 +1,126 @@
+"""Benchmarks, reported as ratios measured side by side in one run (never as timed tests).
+
+    make bench            # or: .venv/bin/python bench/run.py [--rounds N]
+
+- `flowctl --help` latency, and that of `python -c pass` on the same interpreter;
+- a one-call command (`describe`, `query`) beside a bare SDK script making the same call,
+  interleaved round by round so machine noise hits both alike (target: ratio <= 1.15);
+- `flowctl demo` wall time from nothing (it starts and stops its own server and worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+FLOWCTL = str(BIN / "flowctl")
+
+BARE = """
+import asyncio, sys
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+async def main(address, workflow_id, call):
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    handle = client.get_workflow_handle(workflow_id)
+    result = await (handle.describe() if call == "describe" else handle.query("status"))
+    print(result.id if call == "describe" else result)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    start = time.perf_counter()
+    code = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    return time.perf_counter() - start, code
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="flowctl-bench-"))
+    port = free_port()
+    config = root / "flowctl.toml"
+    config.write_text(
+        f'task_queue = "bench"\n[server]\nport = {port}\nui_port = {free_port()}\n'
+        f'[services.local]\ndb = "{root / "ledger.db"}"\n[profile.default]\naddress = "127.0.0.1:{port}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOWCTL_"))}
+    env.update(FLOWCTL_CONFIG=str(config), XDG_STATE_HOME=str(root / "state"), XDG_CONFIG_HOME=str(root / "cfg"))
+    report: dict[str, object] = {"rounds": args.rounds}
+
+    help_times, pass_times = [], []
+    for _ in range(args.rounds):
+        help_times.append(timed([FLOWCTL, "--help"], env)[0])
+        pass_times.append(timed([sys.executable, "-c", "pass"], env)[0])
+    report["help_ms"] = round(median_ms(help_times), 1)
+    report["python_startup_ms"] = round(median_ms(pass_times), 1)
+
+    demo_env = dict(env)
+    demo_env["FLOWCTL_CONFIG"] = str(root / "demo.toml")
+    demo_port = free_port()
+    Path(demo_env["FLOWCTL_CONFIG"]).write_text(
+        f'task_queue = "demo"\n[server]\nport = {demo_port}\nui_port = {free_port()}\n'
+        f'[services.local]\ndb = "{root / "demo-ledger.db"}"\n[profile.default]\naddress = "127.0.0.1:{demo_port}"\n'
+    )
+    demo_seconds, demo_code = timed([FLOWCTL, "demo"], demo_env)
+    report["demo_from_nothing_s"] = round(demo_seconds, 2)
+    report["demo_exit_code"] = demo_code
+
+    subprocess.run([FLOWCTL, "server", "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    worker = subprocess.Popen([FLOWCTL, "worker"], env=env, stderr=subprocess.PIPE)
+    try:
+        assert worker.stderr is not None
+        worker.stderr.readline()  # the ready line
+        order = {"order_id": "bench-1", "customer_id": "c", "email": "b@example.com",
+                 "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": 1}]}  # fmt: skip
+        subprocess.run([FLOWCTL, "start", "order", "-i", json.dumps(order), "--wait"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        bare = root / "bare.py"
+        bare.write_text(BARE)
+        address = f"127.0.0.1:{port}"
+        for call in ("describe", "query"):
+            ours, theirs, crashes = [], [], 0
+            flowctl_cmd = [FLOWCTL, call, "order-bench-1", "-o", "json"]
+            bare_cmd = [sys.executable, str(bare), address, "order-bench-1", call]
+            for _ in range(args.rounds):
+                seconds, code = timed(flowctl_cmd, env)
+                assert code == 0, f"flowctl {call} exited {code}"
+                ours.append(seconds)
+                seconds, code = timed(bare_cmd, env)
+                crashes += code != 0
+                theirs.append(seconds)
+            report[f"{call}_flowctl_ms"] = round(median_ms(ours), 1)
+            report[f"{call}_bare_sdk_ms"] = round(median_ms(theirs), 1)
+            report[f"{call}_ratio"] = round(median_ms(ours) / median_ms(theirs), 3)
+            report[f"{call}_bare_sdk_crashed_at_exit"] = crashes
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        subprocess.run([FLOWCTL, "server", "stop"], env=env, stdout=subprocess.DEVNULL)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
