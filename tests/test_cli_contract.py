@@ -231,3 +231,15 @@ def test_kinds_json_has_what_clients_need(local_cli: Cli) -> None:
 def test_python_m_flowctl_works() -> None:
     proc = subprocess.run([sys.executable, "-m", "flowctl", "kinds", "-o", "json"], capture_output=True, text=True)
     assert proc.returncode == 0 and json.loads(proc.stdout)[0]["name"] == "order"
+
+
+def test_query_without_a_worker_exits_5_naming_the_queue(flowctl: Cli) -> None:
+    order_id = uid()
+    queue = uid("tq-idle-")
+    env = {"FLOWCTL_TASK_QUEUE": queue}
+    assert flowctl("start", "order", "-i", json.dumps(order_input(order_id)), env=env).code == 0
+    run = flowctl("query", f"order-{order_id}", "--timeout", "2s")
+    assert run.code == 5, str(run)
+    line = one_line(run.stderr)
+    assert "no worker answered within 2s" in line and queue in line
+    assert flowctl("terminate", f"order-{order_id}", "--reason", "cleanup").code == 0

@@ -209,3 +209,19 @@ def test_describe_and_list(flowctl: Cli, stack: Stack) -> None:
     assert flowctl("describe", "order-does-not-exist").code == 3
     assert flowctl("list", "--status", "bogus").code == 2
     assert flowctl("list", "--kind", "bogus").code == 3
+
+
+def test_start_follow_streams_steps_then_the_outcome(flowctl: Cli) -> None:
+    order_id = uid()
+    run = start_order(flowctl, order_input(order_id, card="tok_declined"), "--follow", "-o", "jsonl")
+    assert run.code == 10, str(run)
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    *events, final = lines
+    assert all(e["workflow_id"] == f"order-{order_id}" for e in events)
+    scheduled = [e["detail"] for e in events if e["type"] == "ActivityTaskScheduled"]
+    assert scheduled == ["inventory.reserve", "payment.charge", "payment.refund", "inventory.release"]
+    assert final["status"] == "compensated" and final["result"]["succeeded"] is False
+    text = start_order(flowctl, order_input(uid()), "--follow")
+    assert text.code == 0, str(text)
+    assert "ActivityTaskCompleted" in text.stderr and "email.send" in text.stderr
+    assert "completed" in text.stdout and "\x1b[" not in text.stdout + text.stderr

@@ -50,9 +50,20 @@ def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
             raise UsageError(f"{what} refused by the server: {exc.message}") from None
         if status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
             raise UnreachableError(f"server refused {what}: {exc.message}") from None
-        if status == RPCStatusCode.DEADLINE_EXCEEDED:
+        if _timed_out(exc):
             raise UnreachableError(f"{what}: no answer in time ({exc.message})") from None
         raise
+
+
+def _timed_out(exc: Exception) -> bool:
+    """A deadline hit on either side (the SDK reports its own as CANCELLED, "Timeout expired")."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if not isinstance(exc, RPCError):
+        return False
+    return exc.status == RPCStatusCode.DEADLINE_EXCEEDED or (
+        exc.status == RPCStatusCode.CANCELLED and "timeout" in exc.message.lower()
+    )
 
 
 def ui_url(base: str, namespace: str, workflow_id: str, run_id: str | None = None) -> str:
@@ -208,14 +219,17 @@ async def signal(client: Client, workflow_id: str, name: str, payload: Any) -> N
         await client.get_workflow_handle(workflow_id).signal(name, payload)
 
 
-async def query(client: Client, workflow_id: str, name: str) -> Any:
+async def query(
+    client: Client, workflow_id: str, name: str, *, timeout: timedelta = QUERY_TIMEOUT, task_queue: str | None = None
+) -> Any:
+    """Ask a query; a worker must answer it, so a silent task queue is named in the error."""
     from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
-    from temporalio.service import RPCError, RPCStatusCode
+    from temporalio.service import RPCError
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     with rpc_errors(workflow_id):
         try:
-            return await handle.query(name, rpc_timeout=QUERY_TIMEOUT)
+            return await handle.query(name, rpc_timeout=timeout)
         except WorkflowQueryFailedError as exc:
             if "unknown queryType" in exc.message or "not found" in exc.message.lower():
                 raise NotFoundError(f"workflow {workflow_id!r} has no query {name!r}: {exc.message}") from None
@@ -223,10 +237,11 @@ async def query(client: Client, workflow_id: str, name: str) -> Any:
         except WorkflowQueryRejectedError as exc:
             raise ConflictError(f"query {name!r} rejected: workflow is {_status(exc.status)}") from None
         except RPCError as exc:
-            if exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            if _timed_out(exc):
+                queue = f"task queue {task_queue!r}" if task_queue else "the workflow's task queue"
                 raise UnreachableError(
-                    f"query {name!r} on {workflow_id!r}: no worker answered within {QUERY_TIMEOUT.seconds}s",
-                    hint="is 'flowctl worker' running on the workflow's task queue?",
+                    f"query {name!r} on {workflow_id!r}: no worker answered within {timeout.total_seconds():g}s",
+                    hint=f"is 'flowctl worker' running on {queue}?",
                 ) from None
             raise
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flowctl.cli.app import app, state
-from flowctl.cli.options import InputOpt, SetOpt, WorkflowIdArg, complete_message
+from flowctl.cli.options import InputOpt, SetOpt, TimeoutOpt, WorkflowIdArg, complete_message
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -59,17 +59,19 @@ def query(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,
     name: Annotated[str, typer.Argument(help="query name", autocompletion=_query_names)] = "status",
+    timeout: TimeoutOpt = None,
 ) -> None:
-    """Ask a workflow a query (default: status) and print its answer."""
-    from flowctl import catalog, ops
+    """Ask a workflow a query (default: status) and print its answer; a worker must be running."""
+    from flowctl import catalog, inputs, ops
 
     app_ = state(ctx)
+    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else ops.QUERY_TIMEOUT
 
     async def action(client: Client) -> Any:
         info = await ops.describe(client, workflow_id)
         kind = catalog.for_workflow_type(info["workflow_type"])
         if kind is not None:
             catalog.message(kind, "query", name)
-        return await ops.query(client, workflow_id, name)
+        return await ops.query(client, workflow_id, name, timeout=wait_for, task_queue=info["task_queue"])
 
     app_.output.data(app_.run(action))
