@@ -7,10 +7,11 @@ import json
 import subprocess
 
 from conftest import FLOWCTL, TEMPORAL, Cli, Stack, order_input, uid
-from flowctl_workflows.order import OrderWorkflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+
+from flowctl_workflows.order import OrderWorkflow
 
 
 def replay(history: WorkflowHistory) -> None:

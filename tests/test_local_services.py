@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from flowctl_workflows.services import BusinessError, TransientError
 from flowctl_workflows.services.local import SEED_STOCK, LocalServices, read_ledger
 

@@ -6,15 +6,15 @@ import asyncio
 import sys
 from pathlib import Path
 
-from flowctl_workflows import activities
-from flowctl_workflows.models.order import OrderInput, OrderItem
-from flowctl_workflows.order import OrderWorkflow
-from flowctl_workflows.services.local import LocalServices, read_ledger
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from flowctl import searchattrs
+from flowctl_workflows import activities
+from flowctl_workflows.models.order import OrderInput, OrderItem
+from flowctl_workflows.order import OrderWorkflow
+from flowctl_workflows.services.local import LocalServices, read_ledger
 
 TEST_SERVER = str(Path(sys.executable).parent / "temporal-test-server")
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from .services import BUSINESS_ERROR, COMMANDS, Bridge, BusinessError, TransientError
 
@@ -23,8 +23,13 @@ def build(bridge: Bridge, *, review_timeout_seconds: int) -> list[Callable[..., 
             try:
                 answer = await bridge.call(command, payload)
             except BusinessError as exc:
+                # A refusal is an expected outcome, not a fault: BENIGN keeps it out of warnings.
                 raise ApplicationError(
-                    exc.message, {"code": exc.code}, type=BUSINESS_ERROR, non_retryable=True
+                    exc.message,
+                    {"code": exc.code},
+                    type=BUSINESS_ERROR,
+                    non_retryable=True,
+                    category=ApplicationErrorCategory.BENIGN,
                 ) from None
             except TransientError as exc:
                 raise ApplicationError(str(exc), type="TransientError") from None

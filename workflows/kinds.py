@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from .models import Decision, FlowState
+from .models import approval as approval_models
+from .models import onboarding as onboarding_models
 from .models import order as order_models
 
 
@@ -70,12 +72,55 @@ ORDER = Kind(
     },
 )
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (ORDER,)}
+ONBOARDING = Kind(
+    name="onboarding",
+    workflow_type="Onboarding",
+    workflow_class="flowctl_workflows.onboarding:OnboardingWorkflow",
+    description="account, email verification (reminder part-way), workspace, role by plan, welcome, admin notice",
+    input_model=onboarding_models.OnboardingInput,
+    result_model=onboarding_models.OnboardingResult,
+    id_template="onboarding-{user_id}",
+    example=onboarding_models.EXAMPLE,
+    signals=(Message("verify-email", "the user confirmed the email address", onboarding_models.VerifyEmail),),
+    queries=(STATUS_QUERY,),
+    failure_inputs={
+        "verification timeout": '"verify_within": "30s" and no verify-email signal',
+        "email taken": "an email address an active account already uses",
+    },
+)
+
+APPROVAL = Kind(
+    name="approval",
+    workflow_type="Approval",
+    workflow_class="flowctl_workflows.approval:ApprovalWorkflow",
+    description="pre-screen, ask approvers, decisions by update, escalate, expire; execute or notify rejection",
+    input_model=approval_models.ApprovalInput,
+    result_model=approval_models.ApprovalResult,
+    id_template="approval-{request_id}",
+    example=approval_models.EXAMPLE,
+    updates=(
+        Message(
+            "decide",
+            "an approver's decision; refused for non-approvers, the requester and second votes",
+            approval_models.Vote,
+        ),
+    ),
+    queries=(STATUS_QUERY,),
+    failure_inputs={
+        "auto-approved": "an amount below approval.auto_approve_below (1000.00 by default)",
+        "auto-rejected": "an amount above approval.reject_above, or a requester in approval.blocked_requesters",
+        "escalation and expiry": '"escalate_after": "20s", "expire_after": "40s" and no decision',
+    },
+)
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (ORDER, ONBOARDING, APPROVAL)}
 BY_WORKFLOW_TYPE: dict[str, Kind] = {kind.workflow_type: kind for kind in KINDS.values()}
 
 # Search attributes every kind keeps current; the embedded server registers them at start.
 SEARCH_ATTRIBUTES: dict[str, str] = {
     "FlowKind": "Keyword",
     "FlowStatus": "Keyword",
-    "FlowWaitingFor": "Keyword",
+    "FlowWaitingFor": "Keyword",  # approval | review | verification, while a human decision is due
+    "FlowWaitingSince": "Datetime",
+    "FlowApprovers": "KeywordList",  # who may decide, where the kind names them
 }

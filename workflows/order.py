@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from .models import Decision, FlowState
     from .models.order import OrderInput, OrderOutcome, OrderResult
 
-from .saga import Flow, failure_reason
+from .saga import Flow, Waiting, failure_reason
 
 
 @workflow.defn(name="Order")
@@ -90,7 +90,7 @@ class OrderWorkflow:
         """Hold the order for a fraud decision; no decision within `timeout` rejects it."""
         flow = self._flow
         flow.state.step = "fraud_review"
-        flow.set_status("awaiting_review", ("fraud review decision (signal 'review')", "review"))
+        flow.set_status("awaiting_review", Waiting("fraud review decision (signal 'review')", "review"))
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
         except TimeoutError:

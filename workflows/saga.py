@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -20,6 +20,8 @@ with workflow.unsafe.imports_passed_through():
 FLOW_KIND = SearchAttributeKey.for_keyword("FlowKind")
 FLOW_STATUS = SearchAttributeKey.for_keyword("FlowStatus")
 FLOW_WAITING_FOR = SearchAttributeKey.for_keyword("FlowWaitingFor")
+FLOW_WAITING_SINCE = SearchAttributeKey.for_datetime("FlowWaitingSince")
+FLOW_APPROVERS = SearchAttributeKey.for_keyword_list("FlowApprovers")
 
 STEP_TIMEOUT = timedelta(seconds=10)
 STEP_RETRY = RetryPolicy(
@@ -31,6 +33,15 @@ STEP_RETRY = RetryPolicy(
 STEP_DEADLINE = timedelta(minutes=10)
 # Compensations retry far longer than forward steps: undoing must not be given up lightly.
 COMPENSATION_DEADLINE = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A human decision the workflow waits for: shown by `status`, found by `flowctl approvals`."""
+
+    what: str
+    tag: str  # approval | review | verification
+    approvers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -54,6 +65,7 @@ class Flow:
     def __init__(self, kind: str) -> None:
         self.state = FlowState(kind=kind, step="starting")
         self._undo: list[_Undo] = []
+        self.approvers_set = False
 
     def begin(self) -> None:
         workflow.upsert_search_attributes(
@@ -65,23 +77,36 @@ class Flow:
         info = workflow.info()
         return f"{info.workflow_id}/{info.run_id}/{step}"
 
-    def set_status(self, status: str, waiting: tuple[str, str] | None | Literal[False] = False) -> None:
+    def set_status(self, status: str, waiting: Waiting | None | Literal[False] = False) -> None:
         """Change the status and, unless `waiting` is False, what the workflow waits for.
 
-        `waiting` is (what, search tag) when it starts waiting and None when it stops; both
-        attributes change in one upsert, so the history gains one event, not two.
+        Pass a `Waiting` when a wait starts and None when it ends; every attribute that
+        changes goes in one upsert, so the history gains one event, not several.
         """
-        updates = []
+        updates: list[SearchAttributeUpdate[Any]] = []
         if status != self.state.status:
             self.state.status = status
             updates.append(FLOW_STATUS.value_set(status))
         if waiting is not False:
-            what, tag = waiting if waiting else (None, None)
-            self.state.waiting_for = what
-            self.state.waiting_since = workflow.now() if what else None
-            updates.append(FLOW_WAITING_FOR.value_set(tag) if tag else FLOW_WAITING_FOR.value_unset())
+            self.state.waiting_for = waiting.what if waiting else None
+            self.state.waiting_since = workflow.now() if waiting else None
+            if waiting:
+                updates += [FLOW_WAITING_FOR.value_set(waiting.tag), FLOW_WAITING_SINCE.value_set(workflow.now())]
+                if waiting.approvers:
+                    updates.append(FLOW_APPROVERS.value_set(list(waiting.approvers)))
+            else:
+                updates += [FLOW_WAITING_FOR.value_unset(), FLOW_WAITING_SINCE.value_unset()]
+                if self.approvers_set:
+                    updates.append(FLOW_APPROVERS.value_unset())
+            self.approvers_set = bool(waiting and waiting.approvers)
         if updates:
             workflow.upsert_search_attributes(updates)
+
+    def narrow_wait(self, waiting: Waiting) -> None:
+        """Update what an ongoing wait needs and from whom, keeping when it began."""
+        self.state.waiting_for = waiting.what
+        if waiting.approvers:
+            workflow.upsert_search_attributes([FLOW_APPROVERS.value_set(list(waiting.approvers))])
 
     async def step(
         self,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flowctl_workflows.kinds import BY_WORKFLOW_TYPE, KINDS, Kind, Message
-
 from flowctl.errors import NotFoundError
+from flowctl_workflows.kinds import BY_WORKFLOW_TYPE, KINDS, Kind, Message
 
 GROUPS = {"signal": "signals", "query": "queries", "update": "updates"}
 

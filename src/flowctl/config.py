@@ -11,22 +11,17 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flowctl.errors import UsageError
-from flowctl.inputs import describe_validation_error, format_duration, parse_duration
+from flowctl.inputs import describe_validation_error
+from flowctl_workflows.models.durations import Duration
 
 ENV_PREFIX = "FLOWCTL_"
 CONFIG_ENV = "FLOWCTL_CONFIG"
 SECRET_KEYS = frozenset({"api_key", "client_key_data", "client_key", "key", "keys", "password", "token"})
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(lambda v: parse_duration(v)),
-    PlainSerializer(format_duration, return_type=str),
-]
 
 
 class _Section(BaseModel):
@@ -51,6 +46,16 @@ class OrderPolicy(_Section):
     review_timeout: Duration = Field(default=timedelta(hours=24), description="how long a fraud review may take")
 
 
+class ApprovalPolicy(_Section):
+    auto_approve_below: float = Field(default=1000.0, ge=0, description="amounts below are approved by the pre-screen")
+    reject_above: float = Field(default=100_000.0, ge=0, description="amounts above are rejected by the pre-screen")
+    blocked_requesters: list[str] = Field(default_factory=list, description="requesters the pre-screen rejects")
+
+
+class OnboardingPolicy(_Section):
+    admin_email: str = Field(default="admin@example.com", min_length=3, description="who hears of new users")
+
+
 class Server(_Section):
     port: int = Field(default=7233, ge=1, le=65535, description="gRPC port of the embedded dev server")
     ui_port: int | None = Field(default=None, ge=1, le=65535, description="Web UI port; default port + 1000")
@@ -73,6 +78,8 @@ class Settings(_Section):
     ui_url: str | None = Field(default=None, description="Web UI base URL; default: the embedded server's UI")
     services: Services = Field(default_factory=Services)
     order: OrderPolicy = Field(default_factory=OrderPolicy)
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    onboarding: OnboardingPolicy = Field(default_factory=OnboardingPolicy)
     server: Server = Field(default_factory=Server)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     # Temporal's own connection profiles, in the SDK's format; checked when connecting.

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
-
 from flowctl.config import Settings, state_dir
 from flowctl.errors import ConflictError, FlowctlError, UnreachableError, UsageError
+from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
@@ -114,23 +113,28 @@ def status(settings: Settings) -> dict[str, Any]:
 
 
 async def _ready(address: str, deadline: float) -> None:
-    """Wait until the frontend answers RPCs and knows flowctl's search attributes."""
-    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    """Wait until the frontend answers, then make sure it knows flowctl's search attributes.
+
+    The dev server registers `--search-attribute`s only in a new data file; one written by
+    an older flowctl gets the attributes added since through the operator API.
+    """
     from temporalio.client import Client
 
-    last: Exception | None = None
+    from flowctl import searchattrs
+
+    last: str = "no answer"
     while time.monotonic() < deadline:
         try:
             client = await asyncio.wait_for(Client.connect(address), timeout=5)
-            attrs = await client.operator_service.list_search_attributes(
-                ListSearchAttributesRequest(namespace="default")
-            )
-            if set(SEARCH_ATTRIBUTES) <= set(attrs.custom_attributes):
+            await searchattrs.register(client)
+            lacking = await searchattrs.missing(client)
+            if not lacking:
                 return
+            last = f"search attributes still missing: {', '.join(lacking)}"
         except Exception as exc:  # noqa: BLE001 - any failure here means "not yet"
-            last = exc
+            last = str(exc) or type(exc).__name__
         await asyncio.sleep(0.25)
-    raise UnreachableError(f"the embedded server did not answer at {address} in time: {last}")
+    raise UnreachableError(f"the embedded server did not get ready at {address} in time: {last}")
 
 
 def start(settings: Settings) -> dict[str, Any]:

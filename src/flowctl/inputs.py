@@ -6,7 +6,6 @@ Every failure is a `UsageError` whose one line names the field and what would fi
 from __future__ import annotations
 
 import json
-import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -19,40 +18,21 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="BaseModel")
 
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-
 
 def parse_duration(text: str | float | int | timedelta, *, field: str = "duration") -> timedelta:
     """`30s`, `5m`, `24h`, `7d`, `1h30m`, `500ms`, or a number of seconds."""
-    if isinstance(text, timedelta):
-        return text
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        seconds = float(text)
-    else:
-        raw = str(text).strip().lower()
-        if re.fullmatch(r"\d+(\.\d+)?", raw):
-            seconds = float(raw)
-        elif raw and _DURATION.sub("", raw) == "":
-            seconds = sum(float(n) * _UNITS[unit] for n, unit in _DURATION.findall(raw))
-        else:
-            raise UsageError(f"{field}: {text!r} is not a duration", hint="write it like 30s, 5m, 24h, 7d or 1h30m")
-    if seconds < 0 or seconds > 10 * 365 * 86400:
-        raise UsageError(f"{field}: {text!r} is out of range", hint="use a duration between 0s and 3650d")
-    return timedelta(seconds=seconds)
+    from flowctl_workflows.models import durations
+
+    try:
+        return durations.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{field}: {exc}") from None
 
 
 def format_duration(delta: timedelta) -> str:
-    """The shortest exact spelling of a duration: 86400s → 1d, 90s → 1m30s."""
-    total = round(delta.total_seconds() * 1000)
-    if total == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        count, total = divmod(total, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
+    from flowctl_workflows.models import durations
+
+    return durations.format(delta)
 
 
 def read_json_input(source: str, *, field: str = "--input") -> Any:

@@ -21,10 +21,11 @@ from flowctl.errors import (
 )
 
 if TYPE_CHECKING:
-    from flowctl_workflows.kinds import Kind
     from pydantic import BaseModel
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowHistory
+
+    from flowctl_workflows.kinds import Kind
 
 QUERY_TIMEOUT = timedelta(seconds=15)
 LIST_PAGE_LIMIT = 1000
@@ -299,3 +300,58 @@ def list_query(kind: str | None, status: str | None, query: str | None) -> str |
     if query:
         clauses.append(f"({query})")
     return " AND ".join(clauses) or None
+
+
+async def update(client: Client, workflow_id: str, name: str, payload: Any, *, update_id: str) -> Any:
+    """Run an update and return its result; a validator's refusal is a conflict (exit 4).
+
+    `update_id` is fixed per invocation, so a retried request is applied at most once.
+    """
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.exceptions import ApplicationError
+
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    with rpc_errors(workflow_id):
+        try:
+            return await handle.execute_update(name, payload, id=update_id)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise ConflictError(f"update {name!r} refused: {message}") from None
+
+
+WAITING_FOR = {
+    "approval": "approval decision",
+    "review": "fraud review decision",
+    "verification": "email verification",
+}
+
+
+def approvals_query(approver: str | None) -> str:
+    """Running workflows waiting for a person, optionally one named as an approver."""
+    tags = ", ".join(f"'{tag}'" for tag in WAITING_FOR)
+    query = f"ExecutionStatus = 'Running' AND FlowWaitingFor IN ({tags})"
+    if approver:
+        query += f" AND FlowApprovers = '{approver.replace(chr(39), '')}'"
+    return query
+
+
+async def approvals(client: Client, approver: str | None, limit: int = 1000) -> list[dict[str, Any]]:
+    """The inbox: what each waiting workflow waits for, from whom, and since when."""
+    rows = []
+    with rpc_errors():
+        async for execution in client.list_workflows(approvals_query(approver), limit=limit):
+            attrs = _search_attributes(execution)
+            tag = str(attrs.get("FlowWaitingFor"))
+            since = attrs.get("FlowWaitingSince")
+            rows.append(
+                {
+                    "workflow_id": execution.id,
+                    "kind": attrs.get("FlowKind"),
+                    "waiting_for": WAITING_FOR.get(tag, tag),
+                    "since": since.isoformat() if isinstance(since, datetime) else None,
+                    "approvers": list(attrs.get("FlowApprovers") or []),
+                    "status": attrs.get("FlowStatus"),
+                }
+            )
+    return sorted(rows, key=lambda row: row["since"] or "")

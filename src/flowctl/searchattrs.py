@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
-
 from flowctl.errors import NotFoundError
+from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -53,7 +52,7 @@ async def register(client: Client) -> list[str]:
     names = sorted(SEARCH_ATTRIBUTES) if lacking is None else lacking
     if not names:
         return []
-    types = {name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{SEARCH_ATTRIBUTES[name].upper()}") for name in names}
+    types = {name: IndexedValueType.Value(_enum_name(SEARCH_ATTRIBUTES[name])) for name in names}
     try:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=types)
@@ -63,3 +62,10 @@ async def register(client: Client) -> list[str]:
             return []
         raise
     return names
+
+
+def _enum_name(kind: str) -> str:
+    """`KeywordList` → `INDEXED_VALUE_TYPE_KEYWORD_LIST`, the operator API's spelling."""
+    import re
+
+    return "INDEXED_VALUE_TYPE_" + re.sub(r"(?<!^)(?=[A-Z])", "_", kind).upper()

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from flowctl_workflows.kinds import KINDS
-
 from flowctl import catalog, searchattrs
 from flowctl.config import Settings, ledger_path
 from flowctl.connect import Target, connect
+from flowctl_workflows.kinds import KINDS
 
 if TYPE_CHECKING:
     from flowctl_workflows.services import Bridge
@@ -39,6 +38,10 @@ def make_bridge(settings: Settings) -> Bridge:
         transient_failure_rate=local.transient_failure_rate,
         fraud_review_threshold_cents=round(local.fraud_review_threshold * 100),
         latency_seconds=local.latency.total_seconds(),
+        auto_approve_below_cents=round(settings.approval.auto_approve_below * 100),
+        reject_above_cents=round(settings.approval.reject_above * 100),
+        blocked_requesters=tuple(settings.approval.blocked_requesters),
+        admin_email=settings.onboarding.admin_email,
     )
 
 
@@ -51,9 +54,10 @@ async def run(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then shut down gracefully."""
-    from flowctl_workflows import activities
     from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
     from temporalio.worker import Worker
+
+    from flowctl_workflows import activities
 
     runtime = None
     if options.metrics_port:

@@ -6,7 +6,7 @@ Nothing here imports temporalio, so the CLI can read schemas without loading the
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,7 @@ class FlowState(BaseModel):
     compensations: list[Compensation] = Field(default_factory=list)
     outcome: str | None = None
     reason: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)  # what only this kind tracks
 
 
 class Decision(BaseModel):

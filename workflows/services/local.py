@@ -7,6 +7,8 @@ documented inputs so retries and compensation can be seen:
 - card `tok_declined`: the charge is declined (a business error);
 - card `tok_flaky`: the charge fails transiently twice per idempotency key, then succeeds;
 - SKU `SKU-OUT`: always out of stock; SKUs not in the ledger are refused;
+- approval requests from a requester in `blocked_requesters`, or above `reject_above_cents`,
+  are rejected by the pre-screen; those below `auto_approve_below_cents` are approved by it;
 - `transient_failure_rate`: that share of calls fails transiently, half of them before the
   work and half after it was committed (the answer is lost), which is what idempotency is for;
 - `latency_seconds`: every call takes at least this long, as a remote service would.
@@ -53,6 +55,18 @@ CREATE TABLE IF NOT EXISTS shipments (
 CREATE TABLE IF NOT EXISTS outbox (
     message_id TEXT PRIMARY KEY, message_key TEXT UNIQUE NOT NULL, recipient TEXT NOT NULL,
     template TEXT NOT NULL, subject TEXT NOT NULL, ref TEXT, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY, account_key TEXT UNIQUE NOT NULL, user_id TEXT NOT NULL,
+    email TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS roles (
+    role_key TEXT PRIMARY KEY, account_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL,
+    status TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS workspaces (
+    workspace_id TEXT PRIMARY KEY, workspace_key TEXT UNIQUE NOT NULL, user_id TEXT NOT NULL,
+    name TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS executions (
+    execution_id TEXT PRIMARY KEY, execution_key TEXT UNIQUE NOT NULL, request_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (
     idempotency_key TEXT NOT NULL, command TEXT NOT NULL, ok INTEGER NOT NULL,
     response TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (idempotency_key, command));
@@ -94,10 +108,18 @@ class LocalServices:
         transient_failure_rate: float = 0.0,
         fraud_review_threshold_cents: int = 100_000,
         latency_seconds: float = 0.0,
+        auto_approve_below_cents: int = 100_000,
+        reject_above_cents: int = 10_000_000,
+        blocked_requesters: tuple[str, ...] = (),
+        admin_email: str = "admin@example.com",
     ) -> None:
         self.db_path = db_path
         self.transient_failure_rate = transient_failure_rate
         self.latency_seconds = latency_seconds
+        self.auto_approve_below_cents = auto_approve_below_cents
+        self.reject_above_cents = reject_above_cents
+        self.blocked_requesters = frozenset(blocked_requesters)
+        self.admin_email = admin_email
         self.fraud_review_threshold_cents = fraud_review_threshold_cents
         self._local = threading.local()
         self._random = random.Random()
@@ -110,6 +132,16 @@ class LocalServices:
             "shipping.create": self._ship,
             "shipping.cancel": self._cancel_shipment,
             "email.send": self._email,
+            "notify.send": self._notify,
+            "notify.admin": self._notify_admin,
+            "accounts.create": self._create_account,
+            "accounts.deactivate": self._deactivate_account,
+            "accounts.assign_role": self._assign_role,
+            "accounts.revoke_role": self._revoke_role,
+            "workspace.create": self._create_workspace,
+            "workspace.delete": self._delete_workspace,
+            "approvals.prescreen": self._prescreen,
+            "approvals.execute": self._execute,
         }
         connect(db_path).close()
 
@@ -261,27 +293,118 @@ class LocalServices:
         return {"cancelled": cursor.rowcount > 0}
 
     def _email(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        return {"message_id": self._post(conn, key, _require(p, "to"), p)}
+
+    def _post(self, conn: sqlite3.Connection, key: str, recipient: str, p: dict[str, Any]) -> str:
         message_id = _short_id("msg", key)
         conn.execute(
             "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                message_id,
-                key,
-                _require(p, "to"),
-                _require(p, "template"),
-                _require(p, "subject"),
-                p.get("ref"),
-                time.time(),
-            ),
+            (message_id, key, recipient, _require(p, "template"), _require(p, "subject"), p.get("ref"), time.time()),
         )
-        return {"message_id": message_id}
+        return message_id
+
+    def _notify(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        recipients = list(_require(p, "to"))
+        return {"message_ids": [self._post(conn, f"{key}#{who}", who, p) for who in recipients]}
+
+    def _notify_admin(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        return {"message_id": self._post(conn, key, self.admin_email, p)}
+
+    def _create_account(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        user_id = _require(p, "user_id")
+        taken = conn.execute(
+            "SELECT account_id FROM accounts WHERE email = ? AND status = 'active'", (_require(p, "email"),)
+        ).fetchone()
+        if taken is not None:
+            raise BusinessError("email_taken", f"an active account already uses {p['email']}")
+        account_id = _short_id("acct", key)
+        conn.execute(
+            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, 'active', ?)",
+            (account_id, key, user_id, p["email"], _require(p, "name"), time.time()),
+        )
+        return {"account_id": account_id}
+
+    def _account(self, conn: sqlite3.Connection, account_key: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT account_id, user_id, status FROM accounts WHERE account_key = ?", (account_key,)
+        ).fetchone()
+        return row
+
+    def _deactivate_account(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        account = self._account(conn, _require(p, "account_key"))
+        if account is None:
+            return {"deactivated": False, "note": "no account was created"}
+        conn.execute("UPDATE accounts SET status = 'deactivated' WHERE account_id = ?", (account["account_id"],))
+        return {"deactivated": True, "account_id": account["account_id"]}
+
+    def _assign_role(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        account = self._account(conn, _require(p, "account_key"))
+        if account is None or account["status"] != "active":
+            raise BusinessError("no_account", "no active account to assign a role to")
+        role = _require(p, "role")
+        conn.execute(
+            "INSERT INTO roles VALUES (?, ?, ?, ?, 'granted', ?)",
+            (key, account["account_id"], account["user_id"], role, time.time()),
+        )
+        return {"role": role, "account_id": account["account_id"]}
+
+    def _revoke_role(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        cursor = conn.execute(
+            "UPDATE roles SET status = 'revoked' WHERE role_key = ? AND status = 'granted'", (_require(p, "role_key"),)
+        )
+        return {"revoked": cursor.rowcount > 0}
+
+    def _create_workspace(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        workspace_id = _short_id("ws", key)
+        conn.execute(
+            "INSERT INTO workspaces VALUES (?, ?, ?, ?, 'active', ?)",
+            (workspace_id, key, _require(p, "user_id"), _require(p, "name"), time.time()),
+        )
+        return {"workspace_id": workspace_id}
+
+    def _delete_workspace(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        cursor = conn.execute(
+            "UPDATE workspaces SET status = 'deleted' WHERE workspace_key = ? AND status = 'active'",
+            (_require(p, "workspace_key"),),
+        )
+        return {"deleted": cursor.rowcount > 0}
+
+    def _prescreen(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        amount = int(_require(p, "amount_cents"))
+        requester = _require(p, "requester")
+        if requester in self.blocked_requesters:
+            return {"decision": "reject", "reason": f"requester {requester} may not file requests"}
+        if amount > self.reject_above_cents:
+            return {"decision": "reject", "reason": f"amount above the limit of {self.reject_above_cents / 100:.2f}"}
+        if amount < self.auto_approve_below_cents:
+            return {"decision": "approve", "reason": f"amount below {self.auto_approve_below_cents / 100:.2f}"}
+        return {"decision": "review", "reason": "needs a human decision"}
+
+    def _execute(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        execution_id = _short_id("ex", key)
+        conn.execute(
+            "INSERT INTO executions VALUES (?, ?, ?, ?, ?)",
+            (execution_id, key, _require(p, "request_id"), int(_require(p, "amount_cents")), time.time()),
+        )
+        return {"execution_id": execution_id}
 
 
-LEDGER_TABLES = ("reservations", "charges", "refunds", "shipments", "outbox")
+# Each ledger table and the column that names the business object a row belongs to.
+LEDGER_TABLES: dict[str, str] = {
+    "reservations": "order_id",
+    "charges": "order_id",
+    "refunds": "order_id",
+    "shipments": "order_id",
+    "accounts": "user_id",
+    "roles": "user_id",
+    "workspaces": "user_id",
+    "executions": "request_id",
+    "outbox": "ref",
+}
 
 
-def read_ledger(db_path: Path, order_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """The ledger's rows, optionally only those of one order, for operators and tests."""
+def read_ledger(db_path: Path, ref: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The ledger's rows, optionally only those of one order, user or request."""
     if not db_path.exists():
         return {"stock": [], **{table: [] for table in LEDGER_TABLES}}
     conn = connect(db_path)
@@ -289,12 +412,11 @@ def read_ledger(db_path: Path, order_id: str | None = None) -> dict[str, list[di
         ledger: dict[str, list[dict[str, Any]]] = {
             "stock": [dict(row) for row in conn.execute("SELECT * FROM stock ORDER BY sku")]
         }
-        for table in LEDGER_TABLES:
-            column = "ref" if table == "outbox" else "order_id"
-            if order_id is None:
+        for table, column in LEDGER_TABLES.items():
+            if ref is None:
                 rows = conn.execute(f"SELECT * FROM {table} ORDER BY at")  # noqa: S608 - fixed names
             else:
-                rows = conn.execute(f"SELECT * FROM {table} WHERE {column} = ? ORDER BY at", (order_id,))  # noqa: S608
+                rows = conn.execute(f"SELECT * FROM {table} WHERE {column} = ? ORDER BY at", (ref,))  # noqa: S608
             ledger[table] = [dict(row) for row in rows]
         return ledger
     finally:

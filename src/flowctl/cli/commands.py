@@ -3,6 +3,7 @@
 from flowctl.cli import (  # noqa: F401
     config_cmd,
     control,
+    decisions,
     demo,
     inspect,
     kinds,

@@ -154,9 +154,8 @@ def _orders(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dict[str, Any]]:
-    from flowctl_workflows.models import Decision
-
     from flowctl import catalog, ops
+    from flowctl_workflows.models import Decision
 
     kind = catalog.get("order")
     out = app_.output

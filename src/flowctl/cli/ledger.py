@@ -9,19 +9,21 @@ import typer
 from flowctl.cli.app import app, state
 
 
-@app.command(epilog="Example: flowctl ledger --order A-1001 -o json")
+@app.command(epilog="Examples: flowctl ledger --order A-1001 -o json;  flowctl ledger --ref u-1001")
 def ledger(
     ctx: typer.Context,
-    order: Annotated[str | None, typer.Option("--order", help="only this order id", show_default=False)] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", "--order", help="only rows of this order, user or request id", show_default=False),
+    ] = None,
 ) -> None:
     """Read the local services' ledger (the SQLite file of the `local` bridge)."""
-    from flowctl_workflows.services.local import LEDGER_TABLES, read_ledger
-
     from flowctl.config import ledger_path
+    from flowctl_workflows.services.local import LEDGER_TABLES, read_ledger
 
     app_ = state(ctx)
     path = ledger_path(app_.settings())
-    data = read_ledger(path, order)
+    data = read_ledger(path, ref)
     output = app_.output
 
     def text(out: object) -> None:

@@ -15,15 +15,16 @@ def complete_kind(incomplete: str) -> list[str]:
 
 def complete_message(group: str, incomplete: str) -> list[str]:
     """Message names of every kind (the workflow's own kind is not known without the server)."""
-    from flowctl_workflows.kinds import KINDS
-
     from flowctl.catalog import GROUPS
+    from flowctl_workflows.kinds import KINDS
 
     names = {m.name for kind in KINDS.values() for m in getattr(kind, GROUPS[group])}
     return sorted(n for n in names if n.startswith(incomplete))
 
 
-KindArg = Annotated[str, typer.Argument(help="workflow kind: order", autocompletion=complete_kind)]
+KindArg = Annotated[
+    str, typer.Argument(help="workflow kind: order, onboarding or approval", autocompletion=complete_kind)
+]
 WorkflowIdArg = Annotated[str, typer.Argument(help="workflow id, e.g. order-A-1001", show_default=False)]
 InputOpt = Annotated[
     str | None,

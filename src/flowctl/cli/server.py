@@ -65,9 +65,8 @@ def status(ctx: typer.Context) -> None:
 @server_app.command(epilog="Example: flowctl --address temporal.internal:7233 --namespace orders server setup")
 def setup(ctx: typer.Context) -> None:
     """Register flowctl's search attributes on the configured cluster (the embedded server has them)."""
-    from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
-
     from flowctl import ops, searchattrs
+    from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
 
     app_ = state(ctx)
 

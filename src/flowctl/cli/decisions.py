@@ -1,0 +1,154 @@
+"""`flowctl update`, `approvals`, `approve` and `reject`: the human decisions workflows wait for."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from flowctl.cli.app import app, state
+from flowctl.cli.options import InputOpt, SetOpt, WorkflowIdArg, complete_message
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+AsOpt = Annotated[str, typer.Option("--as", help="who decides (must be one of the approvers)", show_default=False)]
+
+
+def _update_names(incomplete: str) -> list[str]:
+    return complete_message("update", incomplete)
+
+
+@app.command(epilog="Example: flowctl update approval-PR-2001 decide --set approver=bob --set decision=approve")
+def update(
+    ctx: typer.Context,
+    workflow_id: WorkflowIdArg,
+    name: Annotated[str, typer.Argument(help="update name, e.g. decide", autocompletion=_update_names)],
+    input: InputOpt = None,  # noqa: A002 - the flag is --input
+    set_: SetOpt = None,
+) -> None:
+    """Send an update, validated against the kind's update model; waits for and prints its result."""
+    from flowctl import catalog, inputs, ops
+
+    app_ = state(ctx)
+    raw = inputs.read_json_input(input) if input is not None else None
+
+    async def action(client: Client) -> Any:
+        info = await ops.require_running(client, workflow_id)
+        kind = ops.kind_of(info)
+        message = catalog.message(kind, "update", name)
+        payload: Any = None
+        if message.model is not None:
+            payload = inputs.validate(
+                message.model,
+                inputs.apply_sets(raw or {}, set_ or [], message.model),
+                what=f"payload of update {name!r}",
+                hint=f"see 'flowctl kinds {kind.name}'",
+            )
+        return await ops.update(client, workflow_id, name, payload, update_id=f"{name}-{uuid.uuid4()}")
+
+    app_.output.data(app_.run(action))
+
+
+@app.command(epilog="Examples: flowctl approvals;  flowctl approvals --approver bob -o json")
+def approvals(
+    ctx: typer.Context,
+    approver: Annotated[
+        str | None,
+        typer.Option("--approver", help="only requests this person may still decide", show_default=False),
+    ] = None,
+) -> None:
+    """List workflows waiting for a human decision: approvals, fraud reviews, email verifications."""
+    from flowctl import ops
+
+    app_ = state(ctx)
+
+    async def action(client: Client) -> list[dict[str, Any]]:
+        return await ops.approvals(client, approver)
+
+    rows = app_.run(action)
+
+    def text(out: Any) -> None:
+        if not rows:
+            out.print("nothing waits for a decision", markup=False)
+            return
+        shown = [
+            {**row, "since": (row["since"] or "")[:19].replace("T", " "), "approvers": ", ".join(row["approvers"])}
+            for row in rows
+        ]
+        app_.output.table(shown, ["workflow_id", "kind", "waiting_for", "since", "approvers"])
+        app_.output.info("decide with: flowctl approve|reject ID --as NAME [--comment C]")
+
+    app_.output.data(rows, text)
+
+
+def _decide(ctx: typer.Context, workflow_id: str, person: str, decision: str, comment: str) -> None:
+    """Send `decision` in the form the workflow's kind takes it, then print its new state."""
+    from flowctl import ops
+    from flowctl.errors import ConflictError, UsageError
+    from flowctl_workflows.models import Decision
+    from flowctl_workflows.models.approval import Vote
+    from flowctl_workflows.models.onboarding import VerifyEmail
+
+    app_ = state(ctx)
+    if not person.strip():
+        raise UsageError("--as must name who decides", hint="e.g. --as bob")
+
+    async def action(client: Client) -> Any:
+        info = await ops.require_running(client, workflow_id)
+        kind = ops.kind_of(info)
+        waiting = info["search_attributes"].get("FlowWaitingFor")
+        if not waiting:
+            raise ConflictError(f"workflow {workflow_id!r} is not waiting for a decision ({info['flow_status']})")
+        if kind.name == "approval":
+            vote = Vote(approver=person, decision=decision, comment=comment)
+            return await ops.update(client, workflow_id, "decide", vote, update_id=f"decide-{uuid.uuid4()}")
+        if kind.name == "order":
+            review = Decision(decision=decision, reviewer=person, comment=comment)
+            await ops.signal(client, workflow_id, "review", review)
+        elif decision == "approve":
+            await ops.signal(client, workflow_id, "verify-email", VerifyEmail(verified_by=person))
+        else:
+            raise UsageError(
+                f"{workflow_id!r} waits for email verification, which cannot be rejected",
+                hint=f"to stop the onboarding: flowctl cancel {workflow_id}",
+            )
+        return await ops.query(client, workflow_id, "status")
+
+    new_state = app_.run(action)
+    app_.output.data(
+        {"workflow_id": workflow_id, "decision": decision, "by": person, "state": new_state},
+        lambda out: _print_state(app_.output, workflow_id, decision, new_state),
+    )
+
+
+def _print_state(output: Any, workflow_id: str, decision: str, new_state: dict[str, Any]) -> None:
+    output.out.print(f"{decision}d {workflow_id}", markup=False)
+    output.fields({k: v for k, v in new_state.items() if v not in (None, [], {})})
+
+
+@app.command(epilog="Example: flowctl approve approval-PR-2001 --as bob --comment 'within budget'")
+def approve(
+    ctx: typer.Context,
+    workflow_id: WorkflowIdArg,
+    person: AsOpt,
+    comment: Annotated[str, typer.Option("--comment", help="why")] = "",
+) -> None:
+    """Approve what a workflow waits for (an approval request, a fraud review, an email verification)."""
+    _decide(ctx, workflow_id, person, "approve", comment)
+
+
+@app.command(epilog="Example: flowctl reject approval-PR-2001 --as bob --comment 'over budget'")
+def reject(
+    ctx: typer.Context,
+    workflow_id: WorkflowIdArg,
+    person: AsOpt,
+    comment: Annotated[str, typer.Option("--comment", help="why (required)", show_default=False)],
+) -> None:
+    """Reject an approval request or a held order; the workflow runs its rejection path."""
+    from flowctl.errors import UsageError
+
+    if not comment.strip():
+        raise UsageError("--comment must say why the request is rejected", hint="e.g. --comment 'over budget'")
+    _decide(ctx, workflow_id, person, "reject", comment)
