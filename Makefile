@@ -6,7 +6,7 @@ STAMP := $(VENV)/.flowctl-installed
 SOURCES := pyproject.toml $(shell find src workflows -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean record-histories
 
 demo: $(STAMP)
 	$(BIN)/flowctl demo
@@ -23,6 +23,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 install: $(STAMP)
+
+# Adds a recorded history for each scenario in tests/record_histories.py that has none yet.
+record-histories: $(STAMP)
+	cd tests && ../$(BIN)/python record_histories.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

