@@ -70,10 +70,14 @@ def test_two_approvers_two_approvals_and_the_validator(flowctl: Cli) -> None:
     assert result.json()["result"]["outcome"] == "approved"
     assert [d["approver"] for d in result.json()["result"]["decisions"]] == ["bob", "carol"]
     # Refused votes wrote nothing: exactly the two accepted decisions are in the history.
-    assert update_events(flowctl, wid) == [
-        "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
-        "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED",
-    ] * 2
+    assert (
+        update_events(flowctl, wid)
+        == [
+            "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+            "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED",
+        ]
+        * 2
+    )
     book = flowctl("ledger", "--ref", wid.removeprefix("approval-"), "-o", "json").json()
     assert len(book["executions"]) == 1
     late = flowctl("approve", wid, "--as", "bob")

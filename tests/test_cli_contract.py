@@ -202,7 +202,16 @@ def test_every_command_has_help_with_an_example(path: list[str]) -> None:
 
 def test_kinds_json_has_what_clients_need(local_cli: Cli) -> None:
     listed = local_cli("kinds", "-o", "json")
-    assert listed.code == 0 and "order" in [k["name"] for k in listed.json()]
+    assert listed.code == 0 and sorted(k["name"] for k in listed.json()) == ["approval", "onboarding", "order"]
+    for name, template, messages in (
+        ("onboarding", "onboarding-{user_id}", ("signals", ["verify-email"])),
+        ("approval", "approval-{request_id}", ("updates", ["decide"])),
+    ):
+        other = local_cli("kinds", name, "-o", "json").json()
+        assert other["id_template"] == template and other["input_schema"]["type"] == "object"
+        assert [m["name"] for m in other[messages[0]]] == messages[1] and other["queries"][0]["name"] == "status"
+        dry_run = local_cli("start", name, "-i", json.dumps(other["example"]), "--dry-run", "-o", "json")
+        assert dry_run.code == 0, str(dry_run)
     run = local_cli("kinds", "order", "-o", "json")
     assert run.code == 0, str(run)
     kind = run.json()
@@ -230,7 +239,7 @@ def test_kinds_json_has_what_clients_need(local_cli: Cli) -> None:
 
 def test_python_m_flowctl_works() -> None:
     proc = subprocess.run([sys.executable, "-m", "flowctl", "kinds", "-o", "json"], capture_output=True, text=True)
-    assert proc.returncode == 0 and json.loads(proc.stdout)[0]["name"] == "order"
+    assert proc.returncode == 0 and "order" in [kind["name"] for kind in json.loads(proc.stdout)]
 
 
 def test_query_without_a_worker_exits_5_naming_the_queue(flowctl: Cli) -> None:
@@ -242,4 +251,22 @@ def test_query_without_a_worker_exits_5_naming_the_queue(flowctl: Cli) -> None:
     assert run.code == 5, str(run)
     line = one_line(run.stderr)
     assert "no worker answered within 2s" in line and queue in line
+    assert flowctl("terminate", f"order-{order_id}", "--reason", "cleanup").code == 0
+
+
+def test_explicit_config_file_must_exist(local_cli: Cli, tmp_path: object) -> None:
+    run = local_cli("--config", "/nonexistent/flowctl.toml", "config", "show")
+    assert run.code == 2 and "no such file" in one_line(run.stderr)
+    assert local_cli("--config", "/nonexistent/flowctl.toml", "config", "path").code == 0
+
+
+def test_start_wait_warns_when_no_worker_polls(flowctl: Cli) -> None:
+    queue = uid("tq-none-")
+    order_id = uid()
+    run = flowctl(
+        "start", "order", "-i", json.dumps(order_input(order_id)), "--wait", "--timeout", "1s",
+        env={"FLOWCTL_TASK_QUEUE": queue},
+    )  # fmt: skip
+    assert run.code == 20, str(run)
+    assert f"no worker polls task queue '{queue}'" in run.stderr
     assert flowctl("terminate", f"order-{order_id}", "--reason", "cleanup").code == 0

@@ -55,10 +55,11 @@ def test_declined_payment_exits_10_and_is_compensated(flowctl: Cli) -> None:
     result = run.json()["result"]
     assert result["outcome"] == "compensated" and result["succeeded"] is False
     assert "declined" in result["reason"]
-    assert [(c["action"], c["state"]) for c in result["compensations"]] == [
-        ("refund_payment", "done"),
-        ("release_inventory", "done"),
+    assert [(c["action"], c["state"], c["note"]) for c in result["compensations"]] == [
+        ("refund_payment", "done", "no charge was taken"),
+        ("release_inventory", "done", None),
     ]
+    assert result["charge_id"] is None
     book = ledger(flowctl, order_id)
     assert [r["status"] for r in book["reservations"]] == ["released"]
     assert [c for c in book["charges"] if c["status"] == "captured"] == []
@@ -123,6 +124,8 @@ def test_fraud_rejection_refunds_and_exits_10(flowctl: Cli) -> None:
     book = ledger(flowctl, order_id)
     assert [c["status"] for c in book["charges"]] == ["refunded"]
     assert len(book["refunds"]) == 1 and book["refunds"][0]["amount_cents"] == 300000
+    # The result names the charge that was refunded, so the two can be matched.
+    assert done.json()["result"]["charge_id"] == book["charges"][0]["charge_id"] == book["refunds"][0]["charge_id"]
     assert [r["status"] for r in book["reservations"]] == ["released"]
 
 
@@ -134,6 +137,7 @@ def test_cancel_compensates_and_result_exits_12(flowctl: Cli) -> None:
     assert flowctl("cancel", wid, "--reason", "customer asked").code == 0
     done = flowctl("result", wid, "-o", "json")
     assert done.code == 12, str(done)
+    assert done.json()["status"] == "cancelled" and done.json()["error"] == "cancelled: customer asked"
     book = ledger(flowctl, order_id)
     assert [c["status"] for c in book["charges"]] == ["refunded"]
     assert [r["status"] for r in book["reservations"]] == ["released"]
@@ -177,7 +181,9 @@ def test_wait_timeout_exits_20(flowctl: Cli) -> None:
     run = start_order(flowctl, order_input(order_id, price=5000.0), "--wait", "--timeout", "1s", "-o", "json")
     assert run.code == 20, str(run)
     assert run.json()["status"] == "running"
+    assert flowctl("result", f"order-{order_id}", "--timeout", "0").code == 20  # looks once, returns at once
     flowctl("terminate", f"order-{order_id}", "--reason", "cleanup")
+    assert flowctl("result", f"order-{order_id}", "--timeout", "0").code == 11
 
 
 def test_explicit_id_and_set_values(flowctl: Cli) -> None:
@@ -202,6 +208,9 @@ def test_describe_and_list(flowctl: Cli, stack: Stack) -> None:
     info = described.json()
     assert info["kind"] == "order" and info["status"] == "completed" and info["flow_status"] == "completed"
     assert info["task_queue"] == stack.task_queue and "/namespaces/default/workflows/" in info["ui_url"]
+    for name, value in info["search_attributes"].items():  # JSON values, not Python reprs
+        assert isinstance(value, str | int | float | bool | list), (name, value)
+        assert not (isinstance(value, str) and value.startswith("[")), (name, value)
     listed = flowctl("list", "--kind", "order", "--status", "completed", "--limit", "1000", "-o", "jsonl")
     assert listed.code == 0
     ids = [json.loads(line)["workflow_id"] for line in listed.stdout.splitlines()]

@@ -10,6 +10,8 @@ import time
 import pytest
 from conftest import FLOWCTL, Cli, Stack, order_input, stop_process, uid
 
+from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
+
 
 def history_events(flowctl: Cli, workflow_id: str) -> list[dict[str, object]]:
     run = flowctl("history", workflow_id, "-o", "jsonl")
@@ -102,7 +104,7 @@ def test_worker_refuses_a_namespace_without_search_attributes(stack: Stack, tmp_
         assert "FlowKind" in run.stderr and "flowctl server setup" in run.stderr
         setup = cli("server", "setup", "-o", "json")
         assert setup.code == 0, str(setup)
-        assert set(setup.json()["added"]) == {"FlowKind", "FlowStatus", "FlowWaitingFor"}
+        assert set(setup.json()["added"]) == set(SEARCH_ATTRIBUTES)
         again = cli("server", "setup", "-o", "json")
         assert again.code == 0 and again.json()["added"] == []
         worker = cli.worker()

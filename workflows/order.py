@@ -116,15 +116,14 @@ class OrderWorkflow:
             failed = [c.action for c in flow.state.compensations if c.state == "failed"]
             reason = f"{reason}; compensation failed: {', '.join(failed)}"
         flow.finish(outcome, reason)
-        kept_charge = outcome == "completed"
         return OrderResult(
             order_id=order.order_id,
             outcome=outcome,
-            succeeded=kept_charge,
+            succeeded=outcome == "completed",
             reason=reason,
             total_cents=order.total_cents,
-            charge_id=str(charge["charge_id"]) if kept_charge and charge else None,
-            shipment_id=str(shipment["shipment_id"]) if kept_charge and shipment else None,
+            charge_id=str(charge["charge_id"]) if charge else None,
+            shipment_id=str(shipment["shipment_id"]) if shipment else None,
             reviewed_by=self._decision.reviewer if self._decision else None,
             compensations=flow.state.compensations,
         )

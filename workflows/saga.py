@@ -139,14 +139,14 @@ class Flow:
             self.state.step = record.action
             self.state.compensations.append(record)
             try:
-                await workflow.execute_activity(
+                answer: dict[str, Any] = await workflow.execute_activity(
                     undo.command,
                     {**undo.payload, "idempotency_key": self.key(record.action)},
                     start_to_close_timeout=STEP_TIMEOUT,
                     schedule_to_close_timeout=COMPENSATION_DEADLINE,
                     retry_policy=STEP_RETRY,
                 )
-                record.state = "done"
+                record.state, record.note = "done", answer.get("note")
             except ActivityError as err:
                 record.state, record.error = "failed", failure_reason(err)
         self._undo.clear()

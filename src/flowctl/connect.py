@@ -112,7 +112,7 @@ def _first_line(text: str) -> str:
     """The readable core of a transport error (the OS's words where the SDK quotes them)."""
     import re
 
-    quoted = re.search(r'message: "([^"]+)"', text)
+    quoted = re.search(r'(?:message|error): "([^"]+)"', text)
     if quoted:
         return quoted.group(1)
     line = text.strip().splitlines()[0] if text.strip() else text

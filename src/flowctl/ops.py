@@ -44,7 +44,8 @@ def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
         if status == RPCStatusCode.NOT_FOUND:
             if "already completed" in exc.message:
                 raise ConflictError(f"{what} is already closed", hint="see 'flowctl describe'") from None
-            raise NotFoundError(f"{what} not found: {exc.message}", hint="check the id with 'flowctl list'") from None
+            detail = "" if workflow_id and "workflow not found" in exc.message.lower() else f": {exc.message}"
+            raise NotFoundError(f"{what} not found{detail}", hint="check the id with 'flowctl list'") from None
         if status == RPCStatusCode.ALREADY_EXISTS:
             raise ConflictError(f"{what}: {exc.message}") from None
         if status == RPCStatusCode.INVALID_ARGUMENT:
@@ -116,7 +117,10 @@ async def start(
 
 
 def _status(status: Any) -> str:
-    return status.name.lower() if status is not None else "unknown"
+    if status is None:
+        return "unknown"
+    name: str = status.name.lower()
+    return "cancelled" if name == "canceled" else name
 
 
 @dataclass(frozen=True)
@@ -139,22 +143,31 @@ class Outcome:
 
 
 async def wait_result(client: Client, workflow_id: str, *, timeout: timedelta | None = None) -> Outcome:
-    """Wait for the workflow's outcome; a business failure (`succeeded: false`) exits 10."""
-    from temporalio.client import WorkflowFailureError
+    """Wait for the workflow's outcome (`timeout` 0: look once); `succeeded: false` exits 10."""
+    from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
     from temporalio.exceptions import CancelledError, TerminatedError
     from temporalio.exceptions import TimeoutError as WfTimeout
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    still_running = Outcome(
+        workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {_spell(timeout)}"
+    )
     with rpc_errors(workflow_id):
         try:
+            if timeout is not None and not timeout:
+                if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                    return still_running
+                timeout = None
             coro = handle.result(follow_runs=True)
-            result = await (asyncio.wait_for(coro, timeout.total_seconds()) if timeout else coro)
+            result = await (asyncio.wait_for(coro, timeout.total_seconds()) if timeout is not None else coro)
         except TimeoutError:
-            return Outcome(workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {timeout}")
+            return still_running
         except WorkflowFailureError as exc:
             cause = exc.cause
             if isinstance(cause, CancelledError):
-                return Outcome(workflow_id, "cancelled", ExitCode.CANCELLED, error="workflow was cancelled")
+                reason = await _cancel_reason(handle)
+                error = f"cancelled: {reason}" if reason else "workflow was cancelled"
+                return Outcome(workflow_id, "cancelled", ExitCode.CANCELLED, error=error)
             if isinstance(cause, TerminatedError):
                 return Outcome(
                     workflow_id, "terminated", ExitCode.WORKFLOW_FAILED, error=f"terminated: {cause.message}"
@@ -168,8 +181,50 @@ async def wait_result(client: Client, workflow_id: str, *, timeout: timedelta | 
     return Outcome(workflow_id, status, ExitCode.OK, result)
 
 
+def _spell(timeout: timedelta | None) -> str:
+    from flowctl_workflows.models import durations
+
+    return durations.format(timeout) if timeout is not None else "waiting"
+
+
+async def _cancel_reason(handle: WorkflowHandle[Any, Any]) -> str:
+    """The reason given with the cancellation request, as recorded in the history."""
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_cancel_requested_event_attributes"):
+            return str(event.workflow_execution_cancel_requested_event_attributes.cause)
+    return ""
+
+
+async def has_worker(client: Client, task_queue: str) -> bool:
+    """Whether any worker polls `task_queue` for workflow tasks right now."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    with rpc_errors():
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+    return len(answer.pollers) > 0
+
+
 def _search_attributes(execution: WorkflowExecution) -> dict[str, Any]:
     return {pair.key.name: pair.value for pair in execution.typed_search_attributes}
+
+
+def _plain(value: Any) -> Any:
+    """A search attribute value as JSON has it: lists stay lists, times become ISO text."""
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return str(value)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -190,7 +245,7 @@ def execution_dict(execution: WorkflowExecution) -> dict[str, Any]:
         "close_time": _iso(execution.close_time),
         "task_queue": execution.task_queue,
         "history_length": execution.history_length,
-        "search_attributes": {k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in attrs.items()},
+        "search_attributes": {k: _plain(v) for k, v in attrs.items()},
     }
 
 

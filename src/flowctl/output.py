@@ -91,9 +91,12 @@ class Output:
     def table(self, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
         from rich.table import Table
 
+        rows = list(rows)
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in columns:
-            table.add_column(column.upper())
+        for i, column in enumerate(columns):
+            # The first column is the id people copy: it never shrinks or wraps.
+            widest = max((len(str(row.get(column))) for row in rows), default=0) if i == 0 else None
+            table.add_column(column.upper(), min_width=widest, no_wrap=i == 0)
         for row in rows:
             table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
         self.out.print(table)
@@ -102,6 +105,11 @@ class Output:
         """Progress for people, on stderr; quiet under -o json|jsonl."""
         if not self.machine:
             self.err.print(message, markup=False)
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr, in every output format."""
+        sys.stderr.write(f"flowctl: warning: {message}\n")
+        sys.stderr.flush()
 
     def error(self, slug: str, code: int, message: str) -> None:
         if self.machine:

@@ -20,6 +20,7 @@ class Compensation(BaseModel):
     action: str
     state: CompensationState = "pending"
     error: str | None = None
+    note: str | None = None  # the service's word when there was nothing to undo
 
 
 class FlowState(BaseModel):

@@ -53,7 +53,11 @@ OrderOutcome = Literal["completed", "compensated", "rejected"]
 
 
 class OrderResult(BaseModel):
-    """How an order ended. `succeeded` is false for a compensated or rejected order."""
+    """How an order ended. `succeeded` is false for a compensated or rejected order.
+
+    `charge_id` and `shipment_id` name what was taken even when a compensation undid it
+    (see `compensations`), so the ledger's refund can be matched to its charge.
+    """
 
     order_id: str
     outcome: OrderOutcome

@@ -25,7 +25,8 @@ GLOBALS_NOTE = "Global options (-o, --address, --namespace, --profile, --config,
 app = typer.Typer(
     name="flowctl",
     help="Operate business workflows (order, onboarding, approval) on Temporal.\n\n"
-    "Example: flowctl server start && flowctl worker &  flowctl start order --set order_id=A-1 --wait",
+    "Example: flowctl server start; then flowctl worker in another terminal; then "
+    'flowctl start order -i "$(flowctl kinds order -o json | jq .example)" --wait',
     epilog=GLOBALS_NOTE,
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -49,7 +50,13 @@ class App:
     def settings(self) -> Settings:
         if self._settings is None:
             from flowctl import config
+            from flowctl.errors import UsageError
 
+            if self.config_file is not None and not self.config_file.exists():
+                raise UsageError(
+                    f"--config {self.config_file}: no such file",
+                    hint="check the path, or create it with 'flowctl config init'",
+                )
             self._settings = config.load(self.config_file)
         return self._settings
 

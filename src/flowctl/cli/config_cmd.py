@@ -46,6 +46,8 @@ def path(ctx: typer.Context) -> None:
     """Print the path of the config file in use."""
     app_ = state(ctx)
     file = app_.config_path()
+    if not file.exists():
+        app_.output.info("(it does not exist yet: 'flowctl config init' writes a starter)")
     app_.output.data({"path": str(file), "exists": file.exists()}, lambda out: out.print(str(file), markup=False))
 
 
@@ -61,7 +63,17 @@ def show(ctx: typer.Context) -> None:
         "connection": app_.target().summary(),
         "settings": redact(settings.model_dump(mode="json")),
     }
-    app_.output.data(data)
+    app_.output.data(data, lambda out: _print_flat(out, data))
+
+
+def _print_flat(out: Any, data: dict[str, Any], prefix: str = "") -> None:
+    """Nested settings as `a.b.c  value` lines, one per key."""
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            _print_flat(out, value, f"{prefix}{key}.")
+        else:
+            shown = "-" if value is None else value
+            out.print(f"{prefix}{key} = {shown}", markup=False)
 
 
 @config_app.command(
@@ -80,6 +92,7 @@ def set_(
     file = app_.config_path()
     config.set_key(file, key, value)
     shown = "<redacted>" if key.rsplit(".", 1)[-1] in config.SECRET_KEYS else value
+    app_.output.info("workers read the config when they start: restart running workers to apply it")
     app_.output.data(
         {"path": str(file), "key": key, "value": shown},
         lambda out: out.print(f"{key} = {shown} in {file}", markup=False),

@@ -28,7 +28,7 @@ WORKER_READY_TIMEOUT = 60.0
 @app.command(epilog="Example: flowctl demo   (what 'make demo' runs)")
 def demo(ctx: typer.Context) -> None:
     """Run three orders: one succeeds, one is declined and compensated, one is held for review and released."""
-    from flowctl import devserver
+    from flowctl import devserver, ops
     from flowctl.errors import UnreachableError
 
     app_ = state(ctx)
@@ -44,7 +44,7 @@ def demo(ctx: typer.Context) -> None:
             out.info(f"no Temporal server at {target.address}: starting the embedded one")
             devserver.start(settings)
             started_server = True
-        if not asyncio.run(_has_worker(app_, settings.task_queue)):
+        if not app_.run(lambda client: ops.has_worker(client, settings.task_queue)):
             out.info(f"no worker on task queue {settings.task_queue!r}: starting one")
             worker = _start_worker(app_)
         results = app_.run(lambda client: _run_orders(app_, client, settings))
@@ -65,24 +65,6 @@ async def _check_server(target: Target) -> None:
     from flowctl.connect import connect
 
     await searchattrs.require(await connect(target))
-
-
-async def _has_worker(app_: App, task_queue: str) -> bool:
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    from flowctl.connect import connect
-
-    client = await connect(app_.target())
-    answer = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return len(answer.pollers) > 0
 
 
 def _global_args(app_: App) -> list[str]:
@@ -205,4 +187,5 @@ def _show_progress(out: Output, status: dict[str, Any], seen: set[str]) -> None:
         key = f"undo:{comp['action']}:{comp['state']}"
         if comp["state"] != "pending" and key not in seen:
             seen.add(key)
-            out.info(f"   ↩ {comp['action']} ({comp['state']})")
+            note = f": {comp['note']}" if comp.get("note") else ""
+            out.info(f"   ↩ {comp['action']} ({comp['state']}{note})")

@@ -15,9 +15,13 @@ if TYPE_CHECKING:
     from flowctl.ops import Outcome
 
 
-@app.command(epilog="Example: flowctl result order-A-1001 --timeout 5m -o json; echo $?")
+@app.command(
+    epilog="Example: flowctl result order-A-1001 --timeout 5m -o json; echo $?\n\n"
+    "Exit codes: 0 succeeded; 10 completed unsuccessfully (rejected, compensated, expired); "
+    "11 failed, timed out or terminated; 12 cancelled; 20 still running at --timeout; 3 no such workflow."
+)
 def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt = None) -> None:
-    """Wait for a workflow's result; the exit code says how it ended (see the README's table)."""
+    """Wait for a workflow's result; the exit code says how it ended."""
     from flowctl import inputs, ops
     from flowctl.cli.start import print_outcome
 

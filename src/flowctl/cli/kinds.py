@@ -58,8 +58,23 @@ def _print_kind(output: object, kind: dict[str, object]) -> None:
         mark = "required" if name in required else f"default {to_json(prop.get('default'))}"
         out.print(f"  {name:<18} {mark:<26} {prop.get('description', '')}", markup=False)
     for group in ("signals", "queries", "updates"):
-        names = ", ".join(m["name"] for m in kind[group]) or "none"  # type: ignore[attr-defined]
-        out.print(f"{group}: {names}", markup=False)
+        messages = kind[group]
+        assert isinstance(messages, list)
+        if not messages:
+            out.print(f"{group}: none", markup=False)
+        for m in messages:
+            fields = ""
+            if group != "queries" and m["schema"]:
+                needed = set(m["schema"].get("required", []))
+                fields = (
+                    " ("
+                    + ", ".join(name if name in needed else f"[{name}]" for name in m["schema"].get("properties", {}))
+                    + ")"
+                )
+            out.print(
+                f"{group[:-1] if group != 'queries' else 'query'}: {m['name']}{fields} — {m['description']}",
+                markup=False,
+            )
     out.print("\nexample input:")
     out.print(to_json(kind["example"], indent=2), markup=False)
     failures = kind.get("failure_inputs") or {}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flowctl.cli.app import app, state
-from flowctl.cli.options import InputOpt, SetOpt, TimeoutOpt, WorkflowIdArg, complete_message
+from flowctl.cli.options import InputOpt, SetOpt, WorkflowIdArg, complete_message
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -59,7 +59,9 @@ def query(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,
     name: Annotated[str, typer.Argument(help="query name", autocompletion=_query_names)] = "status",
-    timeout: TimeoutOpt = None,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", help="how long a worker has to answer (default 15s)", show_default=False)
+    ] = None,
 ) -> None:
     """Ask a workflow a query (default: status) and print its answer; a worker must be running."""
     from flowctl import catalog, inputs, ops

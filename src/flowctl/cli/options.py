@@ -35,6 +35,11 @@ SetOpt = Annotated[
     typer.Option("--set", help="set one field: key=value (dotted keys reach nested fields); repeatable"),
 ]
 TimeoutOpt = Annotated[
-    str | None, typer.Option("--timeout", help="how long to wait, e.g. 30s, 5m, 24h", show_default=False)
+    str | None,
+    typer.Option(
+        "--timeout",
+        help="how long to wait, e.g. 30s, 5m, 24h (default: until it ends; 0 looks once)",
+        show_default=False,
+    ),
 ]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why, recorded in the history")]

@@ -54,12 +54,14 @@ def stop(ctx: typer.Context) -> None:
 
 @server_app.command(epilog="Example: flowctl server status -o json")
 def status(ctx: typer.Context) -> None:
-    """Say whether the server runs, and where its address, data file and UI are."""
+    """Say whether the server runs, and where its address, data file and UI are; exit 5 if it does not answer."""
     from flowctl import devserver
 
     app_ = state(ctx)
     info = devserver.status(app_.settings())
     app_.output.data(info, lambda out: _print(out, info))
+    if not info["answering"]:
+        raise typer.Exit(5)  # scripts can branch on it, as the help says
 
 
 @server_app.command(epilog="Example: flowctl --address temporal.internal:7233 --namespace orders server setup")

@@ -96,6 +96,11 @@ def start(
             return info, None
         what = "attached to" if started.attached else "started"
         app_.output.info(f"{what} {started.workflow_id} (run {started.run_id})\n  {info['ui_url']}")
+        if not await ops.has_worker(client, settings.task_queue):
+            app_.output.warn(
+                f"no worker polls task queue {settings.task_queue!r}: the workflow waits until one starts "
+                "(flowctl worker)"
+            )
         if follow:
             await follow_steps(app_, client, started.workflow_id)
         return info, await ops.wait_result(client, started.workflow_id, timeout=wait_for)
