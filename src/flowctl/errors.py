@@ -54,8 +54,3 @@ class ConflictError(FlowctlError):
 class UnreachableError(FlowctlError):
     code = ExitCode.UNREACHABLE
     slug = "unreachable"
-
-
-class StillRunningError(FlowctlError):
-    code = ExitCode.STILL_RUNNING
-    slug = "still_running"

@@ -66,15 +66,3 @@ class Summarizer:
             "type": kind,
             "detail": detail,
         }
-
-
-CLOSE_TYPES = frozenset(
-    {
-        "WorkflowExecutionCompleted",
-        "WorkflowExecutionFailed",
-        "WorkflowExecutionCanceled",
-        "WorkflowExecutionTerminated",
-        "WorkflowExecutionTimedOut",
-        "WorkflowExecutionContinuedAsNew",
-    }
-)

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from flowctl_workflows.kinds import Kind
 
 QUERY_TIMEOUT = timedelta(seconds=15)
-LIST_PAGE_LIMIT = 1000
 
 
 @contextlib.contextmanager
@@ -268,6 +267,29 @@ def kind_of(info: dict[str, Any]) -> Kind:
     if kind is None:
         raise NotFoundError(f"workflow type {info['workflow_type']!r} is not a flowctl kind")
     return kind
+
+
+async def message_payload(
+    client: Client, workflow_id: str, group: str, name: str, raw: Any, assignments: list[str]
+) -> Any:
+    """The payload for a signal or update, validated by the running workflow's kind.
+
+    Unknown message names exit 3, invalid payloads exit 2; either way nothing is sent.
+    """
+    from flowctl import inputs
+
+    kind = kind_of(await require_running(client, workflow_id))
+    message = catalog.message(kind, group, name)
+    if message.model is None:
+        if raw is not None or assignments:
+            raise UsageError(f"{group} {name!r} takes no payload", hint="drop -i and --set")
+        return None
+    return inputs.validate(
+        message.model,
+        inputs.apply_sets(raw or {}, assignments, message.model),
+        what=f"payload of {group} {name!r}",
+        hint=f"see 'flowctl kinds {kind.name}'",
+    )
 
 
 async def signal(client: Client, workflow_id: str, name: str, payload: Any) -> None:

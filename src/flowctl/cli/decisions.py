@@ -29,23 +29,13 @@ def update(
     set_: SetOpt = None,
 ) -> None:
     """Send an update, validated against the kind's update model; waits for and prints its result."""
-    from flowctl import catalog, inputs, ops
+    from flowctl import inputs, ops
 
     app_ = state(ctx)
-    raw = inputs.read_json_input(input) if input is not None else None
+    raw = inputs.read_json_input(input) if input is not None else None  # malformed JSON: exit 2 before any RPC
 
     async def action(client: Client) -> Any:
-        info = await ops.require_running(client, workflow_id)
-        kind = ops.kind_of(info)
-        message = catalog.message(kind, "update", name)
-        payload: Any = None
-        if message.model is not None:
-            payload = inputs.validate(
-                message.model,
-                inputs.apply_sets(raw or {}, set_ or [], message.model),
-                what=f"payload of update {name!r}",
-                hint=f"see 'flowctl kinds {kind.name}'",
-            )
+        payload = await ops.message_payload(client, workflow_id, "update", name, raw, set_ or [])
         return await ops.update(client, workflow_id, name, payload, update_id=f"{name}-{uuid.uuid4()}")
 
     app_.output.data(app_.run(action))

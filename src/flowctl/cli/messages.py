@@ -30,23 +30,13 @@ def signal(
     set_: SetOpt = None,
 ) -> None:
     """Send a signal, validated against the signal model of the workflow's kind."""
-    from flowctl import catalog, inputs, ops
+    from flowctl import inputs, ops
 
     app_ = state(ctx)
     raw = inputs.read_json_input(input) if input is not None else None  # malformed JSON: exit 2 before any RPC
 
     async def action(client: Client) -> dict[str, Any]:
-        info = await ops.require_running(client, workflow_id)
-        kind = ops.kind_of(info)
-        message = catalog.message(kind, "signal", name)
-        payload: Any = None
-        if message.model is not None:
-            payload = inputs.validate(
-                message.model,
-                inputs.apply_sets(raw or {}, set_ or [], message.model),
-                what=f"payload of signal {name!r}",
-                hint=f"see 'flowctl kinds {kind.name}'",
-            )
+        payload = await ops.message_payload(client, workflow_id, "signal", name, raw, set_ or [])
         await ops.signal(client, workflow_id, name, payload)
         return {"workflow_id": workflow_id, "signal": name, "sent": True}
 
