@@ -1,20 +1,24 @@
 """The catalog of workflow kinds: names, models, id templates and message names.
 
-Read by the CLI for validation, `kinds` and completion, so it imports neither temporalio
-nor the workflow modules: those are named by dotted path and loaded only by the worker.
+Read by the CLI for validation, `kinds` and completion, so it imports nothing heavy: the
+workflow classes, models and examples are named by dotted path and loaded on first use
+(`describe` maps a workflow type to its kind without building a single model).
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-from .models import Decision, FlowState
-from .models import approval as approval_models
-from .models import onboarding as onboarding_models
-from .models import order as order_models
+
+def load(path: str) -> Any:
+    """The object at `module:attribute`, importing the module if need be."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,11 @@ class Message:
 
     name: str
     description: str
-    model: type[BaseModel] | None = None
+    model_path: str | None = None
+
+    @property
+    def model(self) -> type[BaseModel] | None:
+        return load(self.model_path) if self.model_path else None
 
 
 @dataclass(frozen=True)
@@ -34,14 +42,27 @@ class Kind:
     workflow_type: str
     workflow_class: str  # "module:Class", imported by the worker only
     description: str
-    input_model: type[BaseModel]
-    result_model: type[BaseModel]
+    models: str  # the module holding the kind's INPUT, RESULT and EXAMPLE
     id_template: str
-    example: dict[str, Any]
     signals: tuple[Message, ...] = ()
     queries: tuple[Message, ...] = ()
     updates: tuple[Message, ...] = ()
     failure_inputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def input_model(self) -> type[BaseModel]:
+        model: type[BaseModel] = load(f"{self.models}:INPUT")
+        return model
+
+    @property
+    def result_model(self) -> type[BaseModel]:
+        model: type[BaseModel] = load(f"{self.models}:RESULT")
+        return model
+
+    @property
+    def example(self) -> dict[str, Any]:
+        example: dict[str, Any] = load(f"{self.models}:EXAMPLE")
+        return example
 
     def workflow_id(self, payload: BaseModel) -> str:
         return self.id_template.format(**payload.model_dump())
@@ -51,23 +72,24 @@ class Kind:
         return next((m for m in messages if m.name == name), None)
 
 
-STATUS_QUERY = Message("status", "current step, completed steps, what it waits for, compensations", FlowState)
+MODELS = "flowctl_workflows.models"
+STATUS_QUERY = Message(
+    "status", "current step, completed steps, what it waits for, compensations", f"{MODELS}:FlowState"
+)
 
 ORDER = Kind(
     name="order",
     workflow_type="Order",
     workflow_class="flowctl_workflows.order:OrderWorkflow",
     description="reserve stock, charge, fraud review for large totals, ship, confirm; compensates on failure",
-    input_model=order_models.OrderInput,
-    result_model=order_models.OrderResult,
+    models=f"{MODELS}.order",
     id_template="order-{order_id}",
-    example=order_models.EXAMPLE,
-    signals=(Message("review", "fraud review decision for a held order", Decision),),
+    signals=(Message("review", "fraud review decision for a held order", f"{MODELS}:Decision"),),
     queries=(STATUS_QUERY,),
     failure_inputs={
-        "declined payment": f'"card": "{order_models.DECLINED_CARD}"',
-        "out of stock": f'an item with "sku": "{order_models.OUT_OF_STOCK_SKU}"',
-        "transient failures": f'"card": "{order_models.FLAKY_CARD}" (charge fails twice, then succeeds)',
+        "declined payment": '"card": "tok_declined"',
+        "out of stock": 'an item with "sku": "SKU-OUT"',
+        "transient failures": '"card": "tok_flaky" (charge fails twice, then succeeds)',
         "fraud review": "a total at or above the review threshold (1000.00 by default)",
     },
 )
@@ -77,11 +99,9 @@ ONBOARDING = Kind(
     workflow_type="Onboarding",
     workflow_class="flowctl_workflows.onboarding:OnboardingWorkflow",
     description="account, email verification (reminder part-way), workspace, role by plan, welcome, admin notice",
-    input_model=onboarding_models.OnboardingInput,
-    result_model=onboarding_models.OnboardingResult,
+    models=f"{MODELS}.onboarding",
     id_template="onboarding-{user_id}",
-    example=onboarding_models.EXAMPLE,
-    signals=(Message("verify-email", "the user confirmed the email address", onboarding_models.VerifyEmail),),
+    signals=(Message("verify-email", "the user confirmed the email address", f"{MODELS}.onboarding:VerifyEmail"),),
     queries=(STATUS_QUERY,),
     failure_inputs={
         "verification timeout": '"verify_within": "30s" and no verify-email signal',
@@ -94,15 +114,13 @@ APPROVAL = Kind(
     workflow_type="Approval",
     workflow_class="flowctl_workflows.approval:ApprovalWorkflow",
     description="pre-screen, ask approvers, decisions by update, escalate, expire; execute or notify rejection",
-    input_model=approval_models.ApprovalInput,
-    result_model=approval_models.ApprovalResult,
+    models=f"{MODELS}.approval",
     id_template="approval-{request_id}",
-    example=approval_models.EXAMPLE,
     updates=(
         Message(
             "decide",
             "an approver's decision; refused for non-approvers, the requester and second votes",
-            approval_models.Vote,
+            f"{MODELS}.approval:Vote",
         ),
     ),
     queries=(STATUS_QUERY,),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from flowctl.errors import NotFoundError
-from flowctl_workflows.kinds import BY_WORKFLOW_TYPE, KINDS, Kind, Message
+from flowctl_workflows.kinds import BY_WORKFLOW_TYPE, KINDS, Kind, Message, load
 
 GROUPS = {"signal": "signals", "query": "queries", "update": "updates"}
 
@@ -36,8 +35,7 @@ def message(kind: Kind, group: str, name: str) -> Message:
 
 
 def workflow_class(kind: Kind) -> type:
-    module, _, attr = kind.workflow_class.partition(":")
-    cls: type = getattr(importlib.import_module(module), attr)
+    cls: type = load(kind.workflow_class)
     return cls
 
 

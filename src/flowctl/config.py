@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flowctl.errors import UsageError
 from flowctl.inputs import describe_validation_error
-from flowctl_workflows.models.durations import Duration
+from flowctl_workflows.durations import Duration
 
 ENV_PREFIX = "FLOWCTL_"
 CONFIG_ENV = "FLOWCTL_CONFIG"

@@ -21,7 +21,7 @@ M = TypeVar("M", bound="BaseModel")
 
 def parse_duration(text: str | float | int | timedelta, *, field: str = "duration") -> timedelta:
     """`30s`, `5m`, `24h`, `7d`, `1h30m`, `500ms`, or a number of seconds."""
-    from flowctl_workflows.models import durations
+    from flowctl_workflows import durations
 
     try:
         return durations.parse(text)
@@ -30,7 +30,7 @@ def parse_duration(text: str | float | int | timedelta, *, field: str = "duratio
 
 
 def format_duration(delta: timedelta) -> str:
-    from flowctl_workflows.models import durations
+    from flowctl_workflows import durations
 
     return durations.format(delta)
 

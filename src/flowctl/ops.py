@@ -181,7 +181,7 @@ async def wait_result(client: Client, workflow_id: str, *, timeout: timedelta | 
 
 
 def _spell(timeout: timedelta | None) -> str:
-    from flowctl_workflows.models import durations
+    from flowctl_workflows import durations
 
     return durations.format(timeout) if timeout is not None else "waiting"
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .durations import Duration
+from flowctl_workflows.durations import Duration
+
 from .order import ID_PATTERN
 
 Person = str
@@ -85,3 +86,7 @@ EXAMPLE: dict[str, object] = {
     "escalate_after": "1d",
     "expire_after": "3d",
 }
+
+# What the catalog (flowctl_workflows.kinds) loads for this kind.
+INPUT = ApprovalInput
+RESULT = ApprovalResult

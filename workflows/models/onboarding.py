@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from flowctl_workflows.durations import Duration
+
 from . import Compensation
-from .durations import Duration
 from .order import EMAIL_PATTERN, ID_PATTERN
 
 Plan = Literal["free", "pro", "enterprise"]
@@ -70,3 +71,7 @@ EXAMPLE: dict[str, object] = {
     "name": "Grace Hopper",
     "plan": "pro",
 }
+
+# What the catalog (flowctl_workflows.kinds) loads for this kind.
+INPUT = OnboardingInput
+RESULT = OnboardingResult

@@ -77,3 +77,7 @@ EXAMPLE: dict[str, object] = {
     "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": 12.5}],
     "card": "tok_visa",
 }
+
+# What the catalog (flowctl_workflows.kinds) loads for this kind.
+INPUT = OrderInput
+RESULT = OrderResult
