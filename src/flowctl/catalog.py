@@ -25,6 +25,15 @@ def for_workflow_type(workflow_type: str) -> Kind | None:
     return BY_WORKFLOW_TYPE.get(workflow_type)
 
 
+def kind_for_id(workflow_id: str) -> Kind | None:
+    """The kind whose id template fits `workflow_id` (`order-A-1` → order), if one does."""
+    for kind in KINDS.values():
+        prefix = kind.id_template.split("{", 1)[0]
+        if prefix and workflow_id.startswith(prefix):
+            return kind
+    return None
+
+
 def message(kind: Kind, group: str, name: str) -> Message:
     """A signal, query or update of `kind`, or `NotFoundError` listing the ones it has."""
     found = kind.message(GROUPS[group], name)

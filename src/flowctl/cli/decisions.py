@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 AsOpt = Annotated[str, typer.Option("--as", help="who decides (must be one of the approvers)", show_default=False)]
 
 
-def _update_names(incomplete: str) -> list[str]:
-    return complete_message("update", incomplete)
+def _update_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    return complete_message("update", ctx, incomplete)
 
 
 @app.command(epilog="Example: flowctl update approval-PR-2001 decide --set approver=bob --set decision=approve")

@@ -13,12 +13,12 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
 
-def _signal_names(incomplete: str) -> list[str]:
-    return complete_message("signal", incomplete)
+def _signal_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    return complete_message("signal", ctx, incomplete)
 
 
-def _query_names(incomplete: str) -> list[str]:
-    return complete_message("query", incomplete)
+def _query_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    return complete_message("query", ctx, incomplete)
 
 
 @app.command(epilog="Example: flowctl signal order-A-1001 review --set decision=approve --set reviewer=maria")

@@ -13,12 +13,18 @@ def complete_kind(incomplete: str) -> list[str]:
     return [name for name in catalog.names() if name.startswith(incomplete)]
 
 
-def complete_message(group: str, incomplete: str) -> list[str]:
-    """Message names of every kind (the workflow's own kind is not known without the server)."""
-    from flowctl.catalog import GROUPS
+def complete_message(group: str, ctx: typer.Context, incomplete: str) -> list[str]:
+    """Message names for `flowctl signal|query|update ID <TAB>`, from the catalog alone.
+
+    The kind is read off the workflow id by the kinds' id templates (`order-...` is an
+    order); an id that matches none gets every kind's names.
+    """
+    from flowctl.catalog import GROUPS, kind_for_id
     from flowctl_workflows.kinds import KINDS
 
-    names = {m.name for kind in KINDS.values() for m in getattr(kind, GROUPS[group])}
+    kind = kind_for_id(str(ctx.params.get("workflow_id") or ""))
+    kinds = [kind] if kind else list(KINDS.values())
+    names = {m.name for k in kinds for m in getattr(k, GROUPS[group])}
     return sorted(n for n in names if n.startswith(incomplete))
 
 
