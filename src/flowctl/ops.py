@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -432,3 +432,26 @@ async def approvals(client: Client, approver: str | None, limit: int = 1000) -> 
                 }
             )
     return sorted(rows, key=lambda row: row["since"] or "")
+
+
+BATCH_CONCURRENCY = 20
+
+
+async def running_matches(client: Client, query: str, limit: int) -> list[dict[str, Any]]:
+    """The running workflows a batch operation's visibility query selects."""
+    return await list_workflows(client, f"ExecutionStatus = 'Running' AND ({query})", limit)
+
+
+async def for_each(workflow_ids: list[str], action: Callable[[str], Awaitable[None]]) -> list[dict[str, Any]]:
+    """Run `action` on every id, a bounded number at a time; one line of outcome per id."""
+    gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+    async def one(workflow_id: str) -> dict[str, Any]:
+        async with gate:
+            try:
+                await action(workflow_id)
+            except FlowctlError as err:
+                return {"workflow_id": workflow_id, "ok": False, "code": int(err.code), "error": str(err)}
+        return {"workflow_id": workflow_id, "ok": True}
+
+    return list(await asyncio.gather(*(one(wid) for wid in workflow_ids)))

@@ -1,53 +1,84 @@
-"""`flowctl cancel` and `flowctl terminate`."""
+"""`flowctl cancel` and `flowctl terminate`, of one workflow or of all a query selects."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flowctl.cli import batch
 from flowctl.cli.app import app, state
-from flowctl.cli.options import ReasonOpt, WorkflowIdArg
+from flowctl.cli.options import ReasonOpt
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+OptionalIdArg = Annotated[str | None, typer.Argument(help="workflow id (or use --query)", show_default=False)]
 
-@app.command(epilog="Example: flowctl cancel order-A-1001 --reason 'customer changed their mind'")
-def cancel(ctx: typer.Context, workflow_id: WorkflowIdArg, reason: ReasonOpt = "") -> None:
-    """Ask a running workflow to cancel; sagas run their compensations first."""
+
+@app.command(
+    epilog="Examples: flowctl cancel order-A-1001 --reason 'customer changed their mind';  "
+    "flowctl cancel --query \"FlowKind = 'order' AND FlowStatus = 'awaiting_review'\" --dry-run"
+)
+def cancel(
+    ctx: typer.Context,
+    workflow_id: OptionalIdArg = None,
+    reason: ReasonOpt = "",
+    query: batch.QueryOpt = None,
+    dry_run: batch.DryRunOpt = False,
+    yes: batch.YesOpt = False,
+    limit: batch.LimitOpt = 1000,
+) -> None:
+    """Ask running workflows to cancel; sagas run their compensations first."""
     from flowctl import ops
 
+    batch.target(workflow_id, query)
     app_ = state(ctx)
 
-    async def action(client: Client) -> None:
-        await ops.cancel(client, workflow_id, reason)
+    async def one(client: Client, wid: str) -> None:
+        await ops.cancel(client, wid, reason)
 
-    app_.run(action)
+    if query is not None:
+        batch.run(app_, "cancel", query, one, dry_run=dry_run, yes=yes, limit=limit)
+        return
+    assert workflow_id is not None
+    app_.run(lambda client: one(client, workflow_id))
     app_.output.data(
         {"workflow_id": workflow_id, "cancel_requested": True},
         lambda out: out.print(f"cancellation requested for {workflow_id}", markup=False),
     )
 
 
-@app.command(epilog="Example: flowctl terminate order-A-1001 --reason 'stuck on a bad deploy'")
+@app.command(
+    epilog="Examples: flowctl terminate order-A-1001 --reason 'stuck on a bad deploy';  "
+    "flowctl terminate --query \"WorkflowType = 'Order'\" --reason cleanup --yes"
+)
 def terminate(
     ctx: typer.Context,
-    workflow_id: WorkflowIdArg,
+    workflow_id: OptionalIdArg = None,
     reason: ReasonOpt = "",
+    query: batch.QueryOpt = None,
+    dry_run: batch.DryRunOpt = False,
+    yes: batch.YesOpt = False,
+    limit: batch.LimitOpt = 1000,
 ) -> None:
-    """Stop a running workflow at once, without compensation (needs --reason)."""
+    """Stop running workflows at once, without compensation (needs --reason)."""
     from flowctl import ops
     from flowctl.errors import UsageError
 
+    batch.target(workflow_id, query)
     if not reason.strip():
         raise UsageError("--reason is required for terminate", hint="say why, e.g. --reason 'stuck on a bad deploy'")
     app_ = state(ctx)
 
-    async def action(client: Client) -> None:
-        await ops.terminate(client, workflow_id, reason)
+    async def one(client: Client, wid: str) -> None:
+        await ops.terminate(client, wid, reason)
 
-    app_.run(action)
+    if query is not None:
+        batch.run(app_, "terminate", query, one, dry_run=dry_run, yes=yes, limit=limit)
+        return
+    assert workflow_id is not None
+    app_.run(lambda client: one(client, workflow_id))
     app_.output.data(
         {"workflow_id": workflow_id, "terminated": True},
         lambda out: out.print(f"terminated {workflow_id}", markup=False),

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flowctl.cli import batch
 from flowctl.cli.app import app, state
 from flowctl.cli.options import InputOpt, SetOpt, WorkflowIdArg, complete_message
 
@@ -21,27 +22,49 @@ def _query_names(ctx: typer.Context, incomplete: str) -> list[str]:
     return complete_message("query", ctx, incomplete)
 
 
-@app.command(epilog="Example: flowctl signal order-A-1001 review --set decision=approve --set reviewer=maria")
+@app.command(
+    epilog="Examples: flowctl signal order-A-1001 review --set decision=approve --set reviewer=maria;  "
+    "flowctl signal --query \"FlowStatus = 'awaiting_verification'\" verify-email --yes"
+)
 def signal(
     ctx: typer.Context,
-    workflow_id: WorkflowIdArg,
-    name: Annotated[str, typer.Argument(help="signal name, e.g. review", autocompletion=_signal_names)],
+    workflow_id: Annotated[str | None, typer.Argument(help="workflow id (or use --query)", show_default=False)] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="signal name, e.g. review", autocompletion=_signal_names, show_default=False)
+    ] = None,
     input: InputOpt = None,  # noqa: A002 - the flag is --input
     set_: SetOpt = None,
+    query: batch.QueryOpt = None,
+    dry_run: batch.DryRunOpt = False,
+    yes: batch.YesOpt = False,
+    limit: batch.LimitOpt = 1000,
 ) -> None:
-    """Send a signal, validated against the signal model of the workflow's kind."""
+    """Send a signal, validated against the signal model of each workflow's kind."""
     from flowctl import inputs, ops
+    from flowctl.errors import UsageError
 
+    if query is not None and name is None:
+        workflow_id, name = None, workflow_id  # `signal --query Q NAME`: the one word is the signal
+    batch.target(workflow_id, query)
+    if not name:
+        raise UsageError("which signal? give its name after the workflow id", hint="see 'flowctl kinds KIND'")
+    signal_name = name
     app_ = state(ctx)
     raw = inputs.read_json_input(input) if input is not None else None  # malformed JSON: exit 2 before any RPC
 
-    async def action(client: Client) -> dict[str, Any]:
-        payload = await ops.message_payload(client, workflow_id, "signal", name, raw, set_ or [])
-        await ops.signal(client, workflow_id, name, payload)
-        return {"workflow_id": workflow_id, "signal": name, "sent": True}
+    async def one(client: Client, wid: str) -> None:
+        payload = await ops.message_payload(client, wid, "signal", signal_name, raw, set_ or [])
+        await ops.signal(client, wid, signal_name, payload)
 
-    result = app_.run(action)
-    app_.output.data(result, lambda out: out.print(f"signal {name!r} sent to {workflow_id}", markup=False))
+    if query is not None:
+        batch.run(app_, f"signal {name}", query, one, dry_run=dry_run, yes=yes, limit=limit)
+        return
+    assert workflow_id is not None
+    app_.run(lambda client: one(client, workflow_id))
+    app_.output.data(
+        {"workflow_id": workflow_id, "signal": name, "sent": True},
+        lambda out: out.print(f"signal {name!r} sent to {workflow_id}", markup=False),
+    )
 
 
 @app.command(epilog="Example: flowctl query order-A-1001 status -o json")

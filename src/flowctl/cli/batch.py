@@ -1,0 +1,81 @@
+"""Batch operations by visibility query, shared by `cancel`, `terminate` and `signal`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from flowctl.cli.app import App, fail
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+QueryOpt = Annotated[
+    str | None,
+    typer.Option("--query", help="act on every running workflow this visibility query selects", show_default=False),
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="with --query: list what would be touched; touch nothing")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="with --query: do not ask (required without a terminal)")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=100_000, help="with --query: at most this many")]
+
+
+def target(workflow_id: str | None, query: str | None) -> None:
+    """Exactly one of an id or --query."""
+    from flowctl.errors import UsageError
+
+    if (workflow_id is None) == (query is None):
+        raise UsageError(
+            "give a workflow id or --query, not both or neither", hint="e.g. --query \"FlowKind = 'order'\""
+        )
+
+
+def run(
+    app_: App,
+    verb: str,
+    query: str,
+    action: Callable[[Client, str], Awaitable[None]],
+    *,
+    dry_run: bool,
+    yes: bool,
+    limit: int,
+) -> None:
+    """Select, confirm, act, report: one JSON line (or table row) per workflow touched."""
+    from flowctl import ops
+    from flowctl.errors import ExitCode, UsageError
+
+    out = app_.output
+
+    async def select(client: Client) -> list[dict[str, Any]]:
+        return await ops.running_matches(client, query, limit)
+
+    matches = app_.run(select)
+    ids = [row["workflow_id"] for row in matches]
+    if dry_run or not ids:
+        rows = [
+            {"workflow_id": r["workflow_id"], "kind": r["kind"], "status": r["flow_status"], "would": verb}
+            for r in matches
+        ]
+        out.info(
+            f"{len(ids)} running workflow(s) match; {'nothing touched (--dry-run)' if dry_run else 'nothing to do'}"
+        )
+        out.data(rows, lambda o: out.table(rows, ["workflow_id", "kind", "status", "would"]) if rows else None)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"refusing to {verb} {len(ids)} workflow(s) without --yes", hint="check them with --dry-run first"
+            )
+        if not typer.confirm(f"{verb} {len(ids)} workflow(s)?", err=True):
+            raise typer.Exit(int(ExitCode.INTERRUPTED))
+
+    async def act(client: Client) -> list[dict[str, Any]]:
+        return await ops.for_each(ids, lambda wid: action(client, wid))
+
+    results = app_.run(act)
+    failed = [r for r in results if not r["ok"]]
+    out.info(f"{verb}: {len(results) - len(failed)} done, {len(failed)} failed")
+    out.data(results, lambda o: out.table(results, ["workflow_id", "ok", "error"]))
+    fail(failed[0]["code"] if failed else 0)

@@ -1,0 +1,76 @@
+"""Batch cancel, terminate and signal by visibility query: dry runs touch nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conftest import Cli, order_input, uid
+from test_approval import wait_for_status
+
+
+def events(flowctl: Cli, workflow_id: str) -> list[str]:
+    run = flowctl("history", workflow_id, "-o", "jsonl")
+    return [json.loads(line)["eventType"] for line in run.stdout.splitlines()]
+
+
+def start_idle(flowctl: Cli, queue: str, count: int) -> list[str]:
+    """Orders on a queue no worker polls: running, and untouched unless we touch them."""
+    ids = []
+    for _ in range(count):
+        order_id = uid()
+        run = flowctl("start", "order", "-i", json.dumps(order_input(order_id)), env={"FLOWCTL_TASK_QUEUE": queue})
+        assert run.code == 0, str(run)
+        ids.append(f"order-{order_id}")
+    return ids
+
+
+def test_batch_cancel_dry_run_lists_matches_and_touches_none(flowctl: Cli) -> None:
+    queue = uid("tq-batch-")
+    ids = start_idle(flowctl, queue, 3)
+    query = f"TaskQueue = '{queue}'"
+    dry = flowctl("cancel", "--query", query, "--dry-run", "-o", "json")
+    assert dry.code == 0, str(dry)
+    rows: list[dict[str, Any]] = dry.json()
+    assert sorted(r["workflow_id"] for r in rows) == sorted(ids) and {r["would"] for r in rows} == {"cancel"}
+    refused = flowctl("cancel", "--query", query)  # no terminal here, and no --yes
+    assert refused.code == 2 and "without --yes" in refused.stderr, str(refused)
+    for wid in ids:
+        assert "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED" not in events(flowctl, wid)
+        assert flowctl("describe", wid, "-o", "json").json()["status"] == "running"
+    done = flowctl("cancel", "--query", query, "--yes", "--reason", "batch test", "-o", "jsonl")
+    assert done.code == 0, str(done)
+    assert sorted(json.loads(line)["workflow_id"] for line in done.stdout.splitlines()) == sorted(ids)
+    for wid in ids:
+        assert "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED" in events(flowctl, wid)
+    gone = flowctl("terminate", "--query", query, "--reason", "cleanup", "--yes", "-o", "json")
+    assert gone.code == 0 and all(r["ok"] for r in gone.json())
+    assert {flowctl("describe", wid, "-o", "json").json()["status"] for wid in ids} == {"terminated"}
+    empty = flowctl("terminate", "--query", query, "--reason", "again", "--yes", "-o", "json")
+    assert empty.code == 0 and empty.json() == []
+
+
+def test_batch_signal_validates_and_sends_to_each(flowctl: Cli) -> None:
+    ids = []
+    for _ in range(2):
+        order_id = uid()
+        assert flowctl("start", "order", "-i", json.dumps(order_input(order_id, price=2500.0))).code == 0
+        ids.append(f"order-{order_id}")
+    for wid in ids:
+        wait_for_status(flowctl, wid, "awaiting_review")
+    query = "WorkflowId IN (" + ", ".join(f"'{wid}'" for wid in ids) + ")"
+    bad = flowctl(
+        "signal", "--query", query, "review", "--set", "decision=maybe", "--set", "reviewer=x", "--yes", "-o", "json"
+    )
+    assert bad.code == 2 and all(not r["ok"] and "decision" in r["error"] for r in bad.json()), str(bad)
+    sent = flowctl("signal", "--query", query, "review", "--set", "decision=approve", "--set", "reviewer=ops", "--yes")
+    assert sent.code == 0, str(sent)
+    for wid in ids:
+        assert flowctl("result", wid, "--timeout", "30s").code == 0
+
+
+def test_id_or_query_not_both(flowctl: Cli) -> None:
+    assert flowctl("cancel").code == 2
+    assert flowctl("cancel", "order-x", "--query", "WorkflowType = 'Order'").code == 2
+    assert flowctl("terminate", "--query", "WorkflowType = 'Order'", "--dry-run").code == 2  # --reason first
+    assert flowctl("signal", "--query", "WorkflowType = 'Order'").code == 2
