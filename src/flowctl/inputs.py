@@ -16,6 +16,8 @@ from flowctl.errors import UsageError
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
+    from flowctl.ops import BulkLine
+
 M = TypeVar("M", bound="BaseModel")
 
 
@@ -153,3 +155,40 @@ def build_payload(
     if raw_input is not None and not isinstance(base, dict):
         raise UsageError(f"invalid {what}: expected a JSON object, got {type(base).__name__}", hint=hint)
     return validate(model, apply_sets(base, assignments or [], model), what=what, hint=hint)
+
+
+def read_bulk(source: str, model: type[BaseModel]) -> list[BulkLine]:
+    """Parse a JSONL file (or `-`): one input per non-blank line, each validated on its own.
+
+    An unreadable file is a usage error; a bad line is reported with its number and does
+    not stop the others.
+    """
+    from pydantic import ValidationError
+
+    from flowctl.ops import BulkLine
+
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(source).read_text()
+        except OSError as exc:
+            raise UsageError(
+                f"--from {source}: cannot read: {exc.strerror}", hint="give a JSONL file, or - for stdin"
+            ) from None
+    lines: list[BulkLine] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            lines.append(BulkLine(number, error=f"line {number}: malformed JSON at column {exc.colno}: {exc.msg}"))
+            continue
+        try:
+            lines.append(BulkLine(number, payload=model.model_validate(data)))
+        except ValidationError as err:
+            lines.append(BulkLine(number, error=f"line {number}: {describe_validation_error(err, 'input')}"))
+    if not lines:
+        raise UsageError(f"--from {source}: no input lines", hint="one JSON object per line")
+    return lines

@@ -455,3 +455,65 @@ async def for_each(workflow_ids: list[str], action: Callable[[str], Awaitable[No
         return {"workflow_id": workflow_id, "ok": True}
 
     return list(await asyncio.gather(*(one(wid) for wid in workflow_ids)))
+
+
+@dataclass(frozen=True)
+class BulkLine:
+    """One input line of a bulk start: its payload, or why it is invalid."""
+
+    line: int
+    payload: BaseModel | None = None
+    error: str | None = None
+
+
+async def bulk_start(
+    client: Client,
+    kind: Kind,
+    lines: list[BulkLine],
+    *,
+    task_queue: str,
+    concurrency: int,
+    rate: float | None,
+    report: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    """Start one workflow per valid line; ids come from the kind's template, so a line
+    already started is reported as such, and running a file twice starts nothing twice."""
+    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    gate = asyncio.Semaphore(concurrency)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    async def one(index: int, item: BulkLine) -> dict[str, Any]:
+        if item.payload is None:
+            outcome: dict[str, Any] = {"line": item.line, "error": item.error, "code": int(ExitCode.USAGE)}
+            report(outcome)
+            return outcome
+        if rate:
+            await asyncio.sleep(max(0.0, began + index / rate - loop.time()))
+        workflow_id = kind.workflow_id(item.payload)
+        async with gate:
+            try:
+                with rpc_errors(workflow_id):
+                    handle = await client.start_workflow(
+                        kind.workflow_type,
+                        item.payload,
+                        id=workflow_id,
+                        task_queue=task_queue,
+                        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                    )
+                outcome = {"line": item.line, "workflow_id": workflow_id, "run_id": handle.result_run_id}
+            except WorkflowAlreadyStartedError as exc:
+                outcome = {"line": item.line, "workflow_id": workflow_id, "run_id": exc.run_id, "already_started": True}
+            except FlowctlError as err:
+                outcome = {"line": item.line, "workflow_id": workflow_id, "error": str(err), "code": int(err.code)}
+        report(outcome)
+        return outcome
+
+    valid = 0
+    tasks = []
+    for item in lines:
+        tasks.append(one(valid, item))
+        valid += item.payload is not None
+    return list(await asyncio.gather(*tasks))

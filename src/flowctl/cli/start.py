@@ -14,7 +14,8 @@ from flowctl.cli.options import InputOpt, KindArg, SetOpt, TimeoutOpt
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from flowctl.ops import Outcome
+    from flowctl.ops import BulkLine, Outcome
+    from flowctl_workflows.kinds import Kind
 
 WORKFLOW_ID = re.compile(r"^[^\s/\\]{1,255}$")
 
@@ -30,7 +31,9 @@ EXAMPLES = """Examples:
 
   flowctl start order -i @order.json --wait -o json
 
-  cat order.json | flowctl start order -i - --if-running attach --follow"""
+  cat order.json | flowctl start order -i - --if-running attach --follow
+
+  flowctl start order --from orders.jsonl --concurrency 50 --rate 100 > started.jsonl"""
 
 
 @app.command(epilog=EXAMPLES)
@@ -51,13 +54,29 @@ def start(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="validate and show what would start; send nothing")
     ] = False,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="bulk: a JSONL file (or -), one input per line", show_default=False),
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=500, help="bulk: starts in flight")] = 20,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", min=0.1, help="bulk: at most this many starts per second", show_default=False),
+    ] = None,
 ) -> None:
-    """Start a workflow of KIND with a validated input."""
+    """Start a workflow of KIND with a validated input, or one per line of a JSONL file (--from)."""
     from flowctl import catalog, inputs, ops
     from flowctl.errors import UsageError
 
     app_ = state(ctx)
     spec = catalog.get(kind)
+    if from_ is not None:
+        single = {"-i": input, "--set": set_, "--id": workflow_id, "--wait": wait or None, "--follow": follow or None}
+        clash = [flag for flag, value in single.items() if value]
+        if clash:
+            raise UsageError(f"--from starts one workflow per line; it does not take {', '.join(clash)}")
+        start_from_file(app_, spec, inputs.read_bulk(from_, spec.input_model), concurrency, rate, dry_run)
+        return
     payload = inputs.build_payload(
         spec.input_model, input, set_, what=f"{kind} input", hint=f"see 'flowctl kinds {kind}' for the schema"
     )
@@ -143,3 +162,56 @@ async def follow_steps(app_: App, client: Client, workflow_id: str) -> None:
             app_.output.line({"workflow_id": workflow_id, **item})
         elif app_.output.format == "text":
             app_.output.err.print(f"  {item['time'][11:23]}  {item['type']:<34} {item['detail']}", markup=False)
+
+
+def start_from_file(
+    app_: App, spec: Kind, lines: list[BulkLine], concurrency: int, rate: float | None, dry_run: bool
+) -> None:
+    """Start every valid line; one JSON line per input line on stdout, progress on stderr."""
+    import sys
+
+    from flowctl import ops
+    from flowctl.errors import ExitCode
+
+    out = app_.output
+    if dry_run:
+        for item in lines:
+            if item.payload is None:
+                out.line({"line": item.line, "error": item.error})
+            else:
+                out.line({"line": item.line, "workflow_id": spec.workflow_id(item.payload), "dry_run": True})
+        fail(int(ExitCode.USAGE) if any(item.payload is None for item in lines) else 0)
+        return
+    settings = app_.settings()
+    progress = None
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        progress = Progress(console=out.err, transient=False)
+        task = progress.add_task(f"starting {spec.name} workflows", total=len(lines))
+
+    def report(outcome: dict[str, Any]) -> None:
+        out.line(outcome)
+        if progress is not None:
+            progress.advance(task)
+
+    async def action(client: Client) -> list[dict[str, Any]]:
+        return await ops.bulk_start(
+            client, spec, lines, task_queue=settings.task_queue, concurrency=concurrency, rate=rate, report=report
+        )
+
+    if progress is not None:
+        progress.start()
+    try:
+        outcomes = app_.run(action)
+    finally:
+        if progress is not None:
+            progress.stop()
+    codes = {o["code"] for o in outcomes if "code" in o}
+    started = sum(1 for o in outcomes if "run_id" in o and not o.get("already_started"))
+    already = sum(1 for o in outcomes if o.get("already_started"))
+    out.info(f"{started} started, {already} already started, {len(outcomes) - started - already} failed")
+    for code in (ExitCode.UNREACHABLE, ExitCode.USAGE):
+        if code in codes:
+            fail(int(code))
+    fail(min(codes) if codes else 0)

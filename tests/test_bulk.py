@@ -1,0 +1,87 @@
+"""Bulk start from JSONL: one line per workflow, idempotent by business key, partial failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Cli, order_input, uid
+
+
+def count(flowctl: Cli, queue: str) -> int:
+    run = flowctl("list", "--query", f"TaskQueue = '{queue}'", "--limit", "10000", "-o", "json")
+    assert run.code == 0, str(run)
+    return len(run.json())
+
+
+@pytest.mark.slow
+def test_bulk_start_200_then_again_starts_nothing_twice(flowctl: Cli, tmp_path: Path) -> None:
+    queue = uid("tq-bulk-")
+    env = {"FLOWCTL_TASK_QUEUE": queue}
+    prefix = uid("b")
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text("".join(json.dumps(order_input(f"{prefix}-{i}")) + "\n" for i in range(200)))
+    first = flowctl("start", "order", "--from", str(orders), "--concurrency", "50", env=env, timeout=300)
+    assert first.code == 0, str(first)
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    assert len(lines) == 200
+    assert all(line["workflow_id"].startswith(f"order-{prefix}-") and line["run_id"] for line in lines)
+    assert sorted(line["line"] for line in lines) == list(range(1, 201))
+    assert not any(line.get("already_started") for line in lines)
+    assert count(flowctl, queue) == 200
+    again = flowctl("start", "order", "--from", str(orders), env=env, timeout=300)
+    assert again.code == 0, str(again)
+    second = [json.loads(line) for line in again.stdout.splitlines()]
+    assert len(second) == 200 and all(line["already_started"] for line in second)
+    assert {line["run_id"] for line in second} == {line["run_id"] for line in lines}
+    assert count(flowctl, queue) == 200
+    assert "0 started, 200 already started" in again.stderr
+    cleanup = flowctl(
+        "terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes", timeout=300
+    )
+    assert cleanup.code == 0, str(cleanup)
+
+
+def test_bulk_invalid_lines_exit_2_and_valid_lines_still_start(flowctl: Cli, tmp_path: Path) -> None:
+    queue = uid("tq-bulk-")
+    env = {"FLOWCTL_TASK_QUEUE": queue}
+    good = [order_input(uid()) for _ in range(2)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(
+        json.dumps(good[0]) + "\n"
+        + '{"order_id": broken\n'
+        + "\n"
+        + json.dumps({**good[1], "order_id": uid(), "items": [{"sku": "SKU-1", "quantity": -3, "unit_price": 1}]}) + "\n"
+        + json.dumps(good[1]) + "\n"
+    )  # fmt: skip
+    run = flowctl("start", "order", "--from", str(path), "-o", "jsonl", env=env)
+    assert run.code == 2, str(run)
+    lines = {line["line"]: line for line in map(json.loads, run.stdout.splitlines())}
+    assert sorted(lines) == [1, 2, 4, 5]
+    assert "malformed JSON" in lines[2]["error"] and "line 2" in lines[2]["error"]
+    assert "items.0.quantity" in lines[4]["error"]
+    assert lines[1]["run_id"] and lines[5]["run_id"]
+    assert count(flowctl, queue) == 2
+    dry = flowctl("start", "order", "--from", str(path), "--dry-run", env=env)
+    assert dry.code == 2 and count(flowctl, queue) == 2
+    flowctl("terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes")
+
+
+def test_bulk_from_stdin_and_flag_clashes(flowctl: Cli) -> None:
+    queue = uid("tq-bulk-")
+    data = json.dumps(order_input(uid())) + "\n"
+    run = flowctl("start", "order", "--from", "-", stdin=data, env={"FLOWCTL_TASK_QUEUE": queue})
+    assert run.code == 0 and json.loads(run.stdout)["run_id"], str(run)
+    clash = flowctl("start", "order", "--from", "-", "--wait", stdin=data)
+    assert clash.code == 2 and "--wait" in clash.stderr
+    missing = flowctl("start", "order", "--from", "/nonexistent.jsonl")
+    assert missing.code == 2 and "cannot read" in missing.stderr
+    flowctl("terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes")
+
+
+def test_bulk_unreachable_server_exits_5(local_cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(order_input("x-1")) + "\n")
+    run = local_cli("start", "order", "--from", str(path))
+    assert run.code == 5 and "cannot reach Temporal" in run.stderr, str(run)
