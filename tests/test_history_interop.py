@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 
 from conftest import FLOWCTL, TEMPORAL, Cli, Stack, order_input, uid
 from temporalio.client import WorkflowHistory
@@ -110,3 +111,43 @@ def test_workflow_started_by_temporal_cli_is_run_by_flowctl_worker(flowctl: Cli,
     assert status.json()["completed_steps"][-1] == "send_confirmation"
     described = flowctl("describe", wid, "-o", "json").json()
     assert described["kind"] == "order"  # the workflow set its own search attributes
+
+
+def test_history_text_is_readable(flowctl: Cli) -> None:
+    order_id = uid()
+    wid = f"order-{order_id}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(order_id, card="tok_flaky", price=1500.0))).code == 0
+    deadline = time.monotonic() + 30
+    while "awaiting_review" not in flowctl("query", wid).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert flowctl("signal", wid, "review", "--set", "decision=approve", "--set", "reviewer=maria").code == 0
+    assert flowctl("result", wid, "--timeout", "30s").code == 0
+    text = flowctl("history", wid).stdout
+    lines = text.splitlines()
+    assert lines[0].split()[1] == "+0s" and "Order {" in lines[0]  # relative times, the input summarised
+    assert "payment.charge attempt 3" in text  # the flaky card's retries
+    assert "(last failure: payment.charge: card network timeout (tok_flaky))" in text
+    assert any("TimerStarted" in line and "1d timer" in line for line in lines)
+    signal = next(line for line in lines if "WorkflowExecutionSignaled" in line)
+    assert 'review {"decision":"approve","reviewer":"maria"' in signal and " from " in signal
+    assert any("ActivityTaskCompleted" in line and "payment.charge →" in line and "charge_id" in line for line in lines)
+    iso = flowctl("history", wid, "--time-format", "iso").stdout.splitlines()
+    assert iso[0].split()[1].endswith("Z") and iso[0].split()[1][:4].isdigit()
+    assert flowctl("history", wid, "--time-format", "weekday").code == 2
+
+
+def test_history_shows_updates_with_their_sender(flowctl: Cli) -> None:
+    request_id = uid()
+    data = {"request_id": request_id, "requester": "alice", "title": "t", "amount": 5000, "approvers": ["bob"]}
+    wid = f"approval-{request_id}"
+    assert flowctl("start", "approval", "-i", json.dumps(data)).code == 0
+    deadline = time.monotonic() + 30
+    while flowctl("approve", wid, "--as", "bob").code != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert flowctl("result", wid).code == 0
+    text = flowctl("history", wid).stdout
+    accepted = next(line for line in text.splitlines() if "WorkflowExecutionUpdateAccepted" in line)
+    assert 'decide {"approver":"bob","decision":"approve"' in accepted and " from " in accepted
+    assert any("WorkflowExecutionUpdateCompleted" in line and "→" in line for line in text.splitlines())

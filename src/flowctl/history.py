@@ -1,12 +1,21 @@
-"""Readable one-line summaries of history events, for `history`, `start --follow` and `demo`."""
+"""Readable one-line summaries of history events, for `history`, `start --follow` and `demo`.
+
+Activities are named with their attempts, payloads summarised as short JSON, signals and
+updates shown with who sent them, timers with their durations.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from temporalio.api.common.v1 import Payloads
     from temporalio.api.history.v1 import HistoryEvent
+
+SUMMARY_WIDTH = 80
 
 
 def event_dict(event: HistoryEvent) -> dict[str, Any]:
@@ -23,46 +32,96 @@ def _type_name(event: HistoryEvent) -> str:
     return "".join(part.capitalize() for part in raw.split("_"))
 
 
+def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH) -> str:
+    """Payloads as compact JSON, cut to `width`; binary or encrypted ones by their encoding."""
+    parts = []
+    for payload in payloads.payloads:
+        encoding = payload.metadata.get("encoding", b"").decode(errors="replace")
+        if encoding.startswith("json"):
+            try:
+                parts.append(json.dumps(json.loads(payload.data), separators=(",", ":"), ensure_ascii=False))
+                continue
+            except ValueError:
+                pass
+        parts.append(f"<{encoding or 'binary'} {len(payload.data)} bytes>")
+    text = ", ".join(parts)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _spell(seconds: float) -> str:
+    from flowctl_workflows import durations
+
+    return durations.format(durations.parse(max(seconds, 0.0)))
+
+
 @dataclass
 class Summarizer:
-    """Turns events into summaries, remembering activity names by their scheduled event."""
+    """Turns events into summaries, remembering what earlier events named (activities, timers)."""
 
+    time_format: str = "relative"  # or "iso"
     activities: dict[int, str] = field(default_factory=dict)
+    timers: dict[int, str] = field(default_factory=dict)
+    started_at: datetime | None = None
 
     def summary(self, event: HistoryEvent) -> dict[str, Any]:
         kind = _type_name(event)
-        detail = ""
         attrs = event.WhichOneof("attributes")
         a: Any = getattr(event, attrs) if attrs else None
-        if kind == "ActivityTaskScheduled":
-            self.activities[event.event_id] = a.activity_type.name
-            detail = a.activity_type.name
-        elif kind.startswith("ActivityTask") and hasattr(a, "scheduled_event_id"):
-            detail = self.activities.get(a.scheduled_event_id, "")
-            if kind == "ActivityTaskStarted" and a.attempt > 1:
-                detail += f" (attempt {a.attempt})"
-            if kind == "ActivityTaskFailed":
-                detail += f": {a.failure.message}"
-        elif kind == "WorkflowExecutionStarted":
-            detail = a.workflow_type.name
-        elif kind == "WorkflowExecutionSignaled":
-            detail = a.signal_name
-        elif kind == "TimerStarted":
-            from flowctl.inputs import format_duration
-
-            detail = format_duration(a.start_to_fire_timeout.ToTimedelta())
-        elif kind == "WorkflowExecutionFailed":
-            detail = a.failure.message
-        elif kind == "WorkflowExecutionCancelRequested":
-            detail = a.cause
-        elif kind == "WorkflowExecutionTerminated":
-            detail = a.reason
-        elif kind == "UpsertWorkflowSearchAttributes":
-            fields = a.search_attributes.indexed_fields
-            detail = ", ".join(f"{k}={fields[k].data.decode(errors='replace')}" for k in sorted(fields))
+        at = event.event_time.ToDatetime()
+        if self.started_at is None:
+            self.started_at = at
         return {
             "event_id": event.event_id,
-            "time": event.event_time.ToDatetime().isoformat(timespec="milliseconds") + "Z",
+            "time": at.isoformat(timespec="milliseconds") + "Z",
+            "elapsed": "+" + _spell((at - self.started_at).total_seconds()),
             "type": kind,
-            "detail": detail,
+            "detail": self._detail(event, kind, a),
         }
+
+    def shown_time(self, item: dict[str, Any]) -> str:
+        return str(item["time"] if self.time_format == "iso" else item["elapsed"])
+
+    def _detail(self, event: HistoryEvent, kind: str, a: Any) -> str:
+        if kind == "WorkflowExecutionStarted":
+            return f"{a.workflow_type.name} {summarize(a.input)}"
+        if kind == "ActivityTaskScheduled":
+            self.activities[event.event_id] = a.activity_type.name
+            return f"{a.activity_type.name} {summarize(a.input)}"
+        if kind.startswith("ActivityTask") and hasattr(a, "scheduled_event_id"):
+            name = self.activities.get(a.scheduled_event_id, "")
+            if kind == "ActivityTaskStarted":
+                if a.attempt <= 1:
+                    return name
+                return f"{name} attempt {a.attempt} (last failure: {a.last_failure.message})"
+            if kind == "ActivityTaskCompleted":
+                return f"{name} → {summarize(a.result)}"
+            if kind == "ActivityTaskFailed":
+                return f"{name}: {a.failure.message}"
+            return name
+        if kind == "WorkflowExecutionSignaled":
+            return f"{a.signal_name} {summarize(a.input)} from {a.identity or 'unknown'}"
+        if kind == "WorkflowExecutionUpdateAccepted":
+            request = a.accepted_request
+            return f"{request.input.name} {summarize(request.input.args)} from {request.meta.identity or 'unknown'}"
+        if kind == "WorkflowExecutionUpdateCompleted":
+            outcome = a.outcome
+            result = summarize(outcome.success) if outcome.HasField("success") else outcome.failure.message
+            return f"{a.meta.update_id} → {result}"
+        if kind == "TimerStarted":
+            duration = _spell(a.start_to_fire_timeout.ToTimedelta().total_seconds())
+            self.timers[event.event_id] = duration
+            return f"{duration} timer"
+        if kind in ("TimerFired", "TimerCanceled"):
+            return f"{self.timers.get(a.started_event_id, '?')} timer"
+        if kind == "WorkflowExecutionCompleted":
+            return summarize(a.result)
+        if kind == "WorkflowExecutionFailed":
+            return str(a.failure.message)
+        if kind == "WorkflowExecutionCancelRequested":
+            return f"{a.cause} from {a.identity or 'unknown'}".strip()
+        if kind == "WorkflowExecutionTerminated":
+            return f"{a.reason} from {a.identity or 'unknown'}"
+        if kind == "UpsertWorkflowSearchAttributes":
+            fields = a.search_attributes.indexed_fields
+            return ", ".join(f"{k}={fields[k].data.decode(errors='replace')}" for k in sorted(fields))
+        return ""

@@ -91,11 +91,17 @@ def history(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,
     follow: Annotated[bool, typer.Option("--follow", help="keep printing events until the workflow closes")] = False,
+    time_format: Annotated[
+        str, typer.Option("--time-format", help="text view: relative (since the start) or iso")
+    ] = "relative",
 ) -> None:
     """Print the event history: readable text, proto-JSON (-o json, replayable) or a JSON line per event."""
     from flowctl import ops
+    from flowctl.errors import UsageError
     from flowctl.history import Summarizer, event_dict
 
+    if time_format not in ("relative", "iso"):
+        raise UsageError(f"--time-format {time_format!r} is not relative or iso")
     app_ = state(ctx)
     out = app_.output
 
@@ -107,14 +113,13 @@ def history(
             history_ = await ops.history(client, workflow_id)
             print(history_.to_json(), flush=True)
             return
-        summarizer = Summarizer()
+        summarizer = Summarizer(time_format)
         async for event in ops.history_events(client, workflow_id, follow=follow):
             if out.format == "jsonl":
                 out.line(event_dict(event))
             else:
                 item = summarizer.summary(event)
-                out.out.print(
-                    f"{item['event_id']:>4}  {item['time']}  {item['type']:<34} {item['detail']}", markup=False
-                )
+                when = summarizer.shown_time(item)
+                out.out.print(f"{item['event_id']:>4}  {when:>12}  {item['type']:<34} {item['detail']}", markup=False)
 
     app_.run(action)

@@ -161,7 +161,7 @@ async def follow_steps(app_: App, client: Client, workflow_id: str) -> None:
         if app_.output.format == "jsonl":
             app_.output.line({"workflow_id": workflow_id, **item})
         elif app_.output.format == "text":
-            app_.output.err.print(f"  {item['time'][11:23]}  {item['type']:<34} {item['detail']}", markup=False)
+            app_.output.err.print(f"  {item['elapsed']:>10}  {item['type']:<34} {item['detail']}", markup=False)
 
 
 def start_from_file(
