@@ -354,6 +354,20 @@ async def history_events(client: Client, workflow_id: str, *, follow: bool) -> A
             yield event
 
 
+async def history_pages(client: Client, workflow_id: str) -> AsyncIterator[list[HistoryEvent]]:
+    """New events as the server returns them (long-polled), a page at a time, until the close."""
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    iterator = handle.fetch_history_events(wait_new_event=True)
+    with rpc_errors(workflow_id):
+        while True:
+            await iterator.fetch_next_page()
+            page = list(iterator.current_page or [])
+            if page:
+                yield page
+            if iterator.next_page_token is None:
+                return
+
+
 def list_query(kind: str | None, status: str | None, query: str | None) -> str | None:
     """A visibility query from the `list` filters."""
     clauses = []

@@ -11,5 +11,6 @@ from flowctl.cli import (  # noqa: F401
     messages,
     server,
     start,
+    watch,
     worker_cmd,
 )

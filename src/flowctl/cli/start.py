@@ -121,7 +121,9 @@ def start(
                 "(flowctl worker)"
             )
         if follow:
-            await follow_steps(app_, client, started.workflow_id)
+            from flowctl.cli.watch import follow as follow_live
+
+            await follow_live(app_, client, started.workflow_id)
         return info, await ops.wait_result(client, started.workflow_id, timeout=wait_for)
 
     info, outcome = app_.run(action)
@@ -148,20 +150,6 @@ def print_outcome(out: Any, outcome: Outcome) -> None:
         out.print(f"  {outcome.error}", markup=False)
     if outcome.result is not None:
         out.print(to_json(outcome.result, indent=2), markup=False)
-
-
-async def follow_steps(app_: App, client: Client, workflow_id: str) -> None:
-    """Print each history event as it is recorded until the workflow closes."""
-    from flowctl import ops
-    from flowctl.history import Summarizer
-
-    summarizer = Summarizer()
-    async for event in ops.history_events(client, workflow_id, follow=True):
-        item = summarizer.summary(event)
-        if app_.output.format == "jsonl":
-            app_.output.line({"workflow_id": workflow_id, **item})
-        elif app_.output.format == "text":
-            app_.output.err.print(f"  {item['elapsed']:>10}  {item['type']:<34} {item['detail']}", markup=False)
 
 
 def start_from_file(

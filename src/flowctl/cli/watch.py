@@ -1,0 +1,86 @@
+"""`flowctl watch ID`: a workflow's steps as they happen, until it ends."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from flowctl.cli.app import App, app, fail, state
+from flowctl.cli.options import WorkflowIdArg
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from flowctl.ops import Outcome
+    from flowctl.watch import View
+
+
+@app.command(epilog="Examples: flowctl watch order-A-1001;  flowctl watch order-A-1001 -o jsonl | jq .change")
+def watch(ctx: typer.Context, workflow_id: WorkflowIdArg) -> None:
+    """Show a workflow's steps, compensations, retries and waits live; the exit code is its outcome."""
+    from flowctl import ops
+
+    app_ = state(ctx)
+
+    async def action(client: Client) -> Outcome:
+        await ops.describe(client, workflow_id)  # a missing workflow exits 3 before anything is drawn
+        await follow(app_, client, workflow_id)
+        return await ops.wait_result(client, workflow_id)
+
+    outcome = app_.run(action)
+    if app_.output.format == "json":
+        app_.output.data(outcome.as_dict())
+    fail(outcome.code)
+
+
+async def follow(app_: App, client: Client, workflow_id: str) -> None:
+    """Render the changes: live at a terminal, a plain line each when piped, JSON lines with -o jsonl."""
+    from flowctl.watch import changes, describe_change
+
+    out = app_.output
+    began = time.monotonic()
+    if out.format == "text" and out.out.is_terminal:
+        await _live(app_, client, workflow_id)
+        return
+    async for _view, change in changes(client, workflow_id):
+        elapsed = round(time.monotonic() - began, 3)
+        if out.format == "jsonl":
+            out.line({"workflow_id": workflow_id, "elapsed": elapsed, **change})
+        elif out.format == "text":
+            print(f"{workflow_id} +{elapsed:.1f}s {describe_change(change)}", flush=True)
+
+
+async def _live(app_: App, client: Client, workflow_id: str) -> None:
+    from rich.live import Live
+
+    from flowctl.watch import View, changes
+
+    view = View(workflow_id)
+    with Live(get_renderable=lambda: _render(view), console=app_.output.out, refresh_per_second=4):
+        async for current, _change in changes(client, workflow_id):
+            view = current
+
+
+def _render(view: View) -> Any:
+    from rich.console import Group
+    from rich.text import Text
+
+    from flowctl.watch import left_text
+
+    lines = [Text.assemble((view.workflow_id, "bold"), f" ({view.kind or '…'})", f"  step: {view.step or '…'}")]
+    lines += [Text(f"  ✓ {step}", style="green") for step in view.completed]
+    for action, state_ in view.compensations.items():
+        lines.append(Text(f"  ↩ {action} ({state_})", style="yellow" if state_ == "done" else "red"))
+    for activity, attempts in view.retries.items():
+        lines.append(Text(f"  ↻ {activity}: {attempts} attempts", style="magenta"))
+    if view.waiting_for and view.outcome is None:
+        left = left_text(view)
+        lines.append(Text(f"  … waiting for {view.waiting_for}" + (f" — {left} left" if left else ""), style="cyan"))
+    if view.outcome is not None:
+        done = view.outcome.get("outcome") or view.outcome["status"]
+        good = view.outcome.get("succeeded", view.outcome["status"] == "completed")
+        reason = f": {view.outcome['reason']}" if view.outcome.get("reason") else ""
+        lines.append(Text(f"  ■ {done}{reason}", style="bold green" if good else "bold red"))
+    return Group(*lines)

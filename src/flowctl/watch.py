@@ -1,0 +1,191 @@
+"""A workflow's progress as a stream of changes, for `flowctl watch` and `start --follow`.
+
+The history is long-polled (no busy polling); after each workflow task the `status` query
+says which steps completed, which compensations ran and what the workflow waits for; the
+history adds retries, timers and the outcome. Each difference is one change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flowctl.errors import FlowctlError
+
+if TYPE_CHECKING:
+    from temporalio.api.history.v1 import HistoryEvent
+    from temporalio.client import Client
+
+STATUS_TIMEOUT = timedelta(seconds=3)
+CLOSED = {
+    "WORKFLOW_EXECUTION_COMPLETED": "completed",
+    "WORKFLOW_EXECUTION_FAILED": "failed",
+    "WORKFLOW_EXECUTION_TIMED_OUT": "timed_out",
+    "WORKFLOW_EXECUTION_CANCELED": "cancelled",
+    "WORKFLOW_EXECUTION_TERMINATED": "terminated",
+    "WORKFLOW_EXECUTION_CONTINUED_AS_NEW": "continued_as_new",
+}
+
+
+@dataclass
+class View:
+    """Everything the live view shows; changes are the differences between two views."""
+
+    workflow_id: str
+    kind: str | None = None
+    step: str | None = None
+    completed: list[str] = field(default_factory=list)
+    compensations: dict[str, str] = field(default_factory=dict)  # action → state
+    waiting_for: str | None = None
+    timers: dict[int, datetime] = field(default_factory=dict)  # started event id → fire time
+    retries: dict[str, int] = field(default_factory=dict)  # activity → attempts so far
+    outcome: dict[str, Any] | None = None
+
+    def timer_left(self, now: datetime | None = None) -> timedelta | None:
+        """Time until the earliest pending timer fires, if one is pending."""
+        if not self.timers:
+            return None
+        now = now or datetime.now(UTC)
+        return max(min(self.timers.values()) - now, timedelta(0))
+
+
+def left_text(view: View) -> str | None:
+    from flowctl_workflows import durations
+
+    left = view.timer_left()
+    return durations.format(timedelta(seconds=round(left.total_seconds()))) if left is not None else None
+
+
+def _event_name(event: HistoryEvent) -> str:
+    from temporalio.api.enums.v1 import EventType
+
+    return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+
+
+def _closing(event: HistoryEvent, name: str) -> dict[str, Any]:
+    status = CLOSED[name]
+    outcome: dict[str, Any] = {"status": status}
+    if name == "WORKFLOW_EXECUTION_COMPLETED":
+        payloads = event.workflow_execution_completed_event_attributes.result.payloads
+        try:
+            result = json.loads(payloads[0].data) if payloads else None
+        except ValueError:
+            result = None
+        if isinstance(result, dict):
+            outcome.update({k: result[k] for k in ("outcome", "succeeded", "reason") if k in result})
+    elif name == "WORKFLOW_EXECUTION_FAILED":
+        outcome["reason"] = event.workflow_execution_failed_event_attributes.failure.message
+    elif name == "WORKFLOW_EXECUTION_TERMINATED":
+        outcome["reason"] = event.workflow_execution_terminated_event_attributes.reason
+    return outcome
+
+
+async def changes(client: Client, workflow_id: str) -> AsyncIterator[tuple[View, dict[str, Any]]]:
+    """(view, change) for every change until the workflow closes.
+
+    The status is asked once per page of new events, after the page's events are known,
+    so a wait that starts a timer is reported with the time left on it.
+    """
+    from flowctl import ops
+
+    view = View(workflow_id)
+    activities: dict[int, str] = {}
+    async for page in ops.history_pages(client, workflow_id):
+        found: list[dict[str, Any]] = []
+        task_done = False
+        closing: dict[str, Any] | None = None
+        for event in page:
+            name = _event_name(event)
+            if name == "ACTIVITY_TASK_SCHEDULED":
+                activities[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+            elif name == "ACTIVITY_TASK_STARTED":
+                started = event.activity_task_started_event_attributes
+                activity = activities.get(started.scheduled_event_id, "activity")
+                if started.attempt > 1:
+                    view.retries[activity] = started.attempt
+                    found.append(
+                        {
+                            "change": "retry",
+                            "activity": activity,
+                            "attempt": started.attempt,
+                            "last_failure": started.last_failure.message,
+                        }  # fmt: skip
+                    )
+            elif name == "TIMER_STARTED":
+                timer = event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+                view.timers[event.event_id] = event.event_time.ToDatetime().replace(tzinfo=UTC) + timer
+            elif name == "TIMER_FIRED":
+                view.timers.pop(event.timer_fired_event_attributes.started_event_id, None)
+            elif name == "TIMER_CANCELED":
+                view.timers.pop(event.timer_canceled_event_attributes.started_event_id, None)
+            elif name == "WORKFLOW_TASK_COMPLETED":
+                task_done = True
+            elif name in CLOSED:
+                closing = _closing(event, name)
+        if task_done or closing is not None:
+            found += await _status_changes(client, view)
+        if closing is not None:
+            view.outcome = closing
+            found.append({"change": "outcome", **closing})
+        for change in found:
+            yield view, change
+        if view.outcome is not None:
+            return
+
+
+async def _status_changes(client: Client, view: View) -> list[dict[str, Any]]:
+    """Ask the workflow its status and say what differs from the view (nothing if no worker answers)."""
+    from flowctl import ops
+
+    try:
+        status = await ops.query(client, view.workflow_id, "status", timeout=STATUS_TIMEOUT)
+    except FlowctlError:
+        return []
+    if not isinstance(status, dict):
+        return []
+    found: list[dict[str, Any]] = []
+    view.kind = status.get("kind", view.kind)
+    for step in status.get("completed_steps", []):
+        if step not in view.completed:
+            view.completed.append(step)
+            found.append({"change": "step", "step": step})
+    for comp in status.get("compensations", []):
+        if comp["state"] != "pending" and view.compensations.get(comp["action"]) != comp["state"]:
+            view.compensations[comp["action"]] = comp["state"]
+            found.append(
+                {
+                    "change": "compensation",
+                    "action": comp["action"],
+                    "state": comp["state"],
+                    "note": comp.get("note") or comp.get("error"),
+                }  # fmt: skip
+            )
+    waiting = status.get("waiting_for")
+    if waiting != view.waiting_for:
+        view.waiting_for = waiting
+        found.append({"change": "waiting", "waiting_for": waiting, "time_left": left_text(view)} if waiting else
+                     {"change": "resumed"})  # fmt: skip
+    view.step = status.get("step")
+    return found
+
+
+def describe_change(change: dict[str, Any]) -> str:
+    """One plain line for a change (piped output and the live view's log)."""
+    kind = change["change"]
+    if kind == "step":
+        return f"✓ {change['step']}"
+    if kind == "compensation":
+        note = f": {change['note']}" if change.get("note") else ""
+        return f"↩ compensation {change['action']} {change['state']}{note}"
+    if kind == "retry":
+        return f"↻ retry {change['activity']} attempt {change['attempt']} ({change['last_failure']})"
+    if kind == "waiting":
+        left = f", {change['time_left']} left" if change.get("time_left") else ""
+        return f"… waiting for {change['waiting_for']}{left}"
+    if kind == "resumed":
+        return "▶ resumed"
+    reason = f": {change['reason']}" if change.get("reason") else ""
+    return f"■ {change.get('outcome') or change['status']}{reason}"

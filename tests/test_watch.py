@@ -1,0 +1,91 @@
+"""`flowctl watch`: live at a terminal, one plain line per change when piped, JSON lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+
+from conftest import FLOWCTL, Cli, order_input, uid
+from test_approval import wait_for_status
+
+
+def declined_order(flowctl: Cli) -> str:
+    order_id = uid()
+    run = flowctl("start", "order", "-i", json.dumps(order_input(order_id, card="tok_declined")), "--wait")
+    assert run.code == 10, str(run)
+    return f"order-{order_id}"
+
+
+def test_piped_watch_has_one_plain_line_per_change(flowctl: Cli) -> None:
+    wid = declined_order(flowctl)
+    run = flowctl("watch", wid)
+    assert run.code == 10, str(run)
+    assert "\x1b[" not in run.stdout and "\r" not in run.stdout
+    lines = run.stdout.splitlines()
+    assert all(line.startswith(f"{wid} +") for line in lines)
+    changes = [line.split(" ", 2)[2] for line in lines]
+    assert len(changes) == len(set(changes))  # a line per change, none repeated
+    assert "↩ compensation refund_payment done: no charge was taken" in changes
+    assert "↩ compensation release_inventory done" in changes
+    assert changes[-1].startswith("■ compensated: charge_payment failed")
+
+
+def test_watch_jsonl_streams_changes_while_it_waits(flowctl: Cli) -> None:
+    order_id = uid()
+    wid = f"order-{order_id}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(order_id, price=3000.0))).code == 0
+    wait_for_status(flowctl, wid, "awaiting_review")
+    watcher = subprocess.Popen(
+        [FLOWCTL, "watch", wid, "-o", "jsonl"], stdout=subprocess.PIPE, text=True, env=flowctl.env
+    )
+    assert watcher.stdout is not None
+    seen = []
+    for line in watcher.stdout:
+        change = json.loads(line)
+        seen.append(change)
+        if change["change"] == "waiting":
+            assert change["waiting_for"].startswith("fraud review") and change["time_left"] in ("1d", "23h59m59s")
+            assert flowctl("reject", wid, "--as", "risk", "--comment", "stolen card").code == 0
+    assert watcher.wait(timeout=60) == 10
+    kinds = [c["change"] for c in seen]
+    assert kinds.index("waiting") < kinds.index("compensation") < kinds.index("outcome")
+    assert seen[-1]["outcome"] == "rejected"
+    assert [c["action"] for c in seen if c["change"] == "compensation"] == ["refund_payment", "release_inventory"]
+
+
+def test_watch_on_a_terminal_draws_a_live_view(flowctl: Cli) -> None:
+    wid = declined_order(flowctl)
+    env = {k: v for k, v in flowctl.env.items() if k != "NO_COLOR"}
+    env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([FLOWCTL, "watch", wid], stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    output = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    assert proc.wait(timeout=30) == 10
+    text = output.decode(errors="replace")
+    assert "\x1b[" in text  # colour and cursor control: a live view, not lines
+    assert "↩ refund_payment (done)" in text and "↩ release_inventory (done)" in text
+    assert "■ compensated" in text
+
+
+def test_watch_missing_workflow_exits_3(flowctl: Cli) -> None:
+    run = flowctl("watch", "order-" + uid())
+    assert run.code == 3 and run.stdout == "", str(run)
