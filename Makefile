@@ -6,13 +6,25 @@ STAMP := $(VENV)/.flowctl-installed
 SOURCES := pyproject.toml $(shell find src workflows -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench install clean record-histories
+.PHONY: demo test lint bench install clean record-histories system-deps
 
 demo: $(STAMP)
 	$(BIN)/flowctl demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium (Debian's chromium) for the test that opens the Web UI link. Installed
+# only where it is missing and this user may install packages; elsewhere that test skips.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium (Debian package) for the Web UI link test"; \
+			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "note: no chromium and no root/apt-get here: the Web UI link test will be skipped"; \
+		fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src workflows tests bench
