@@ -79,3 +79,25 @@ def run(
     out.info(f"{verb}: {len(results) - len(failed)} done, {len(failed)} failed")
     out.data(results, lambda o: out.table(results, ["workflow_id", "ok", "error"]))
     fail(failed[0]["code"] if failed else 0)
+
+
+def dispatch(
+    app_: App,
+    verb: str,
+    workflow_id: str | None,
+    query: str | None,
+    action: Callable[[Client, str], Awaitable[None]],
+    *,
+    done: dict[str, Any],
+    said: str,
+    dry_run: bool,
+    yes: bool,
+    limit: int,
+) -> None:
+    """Run `action` on one workflow, or on every running one `query` selects."""
+    if query is not None:
+        run(app_, verb, query, action, dry_run=dry_run, yes=yes, limit=limit)
+        return
+    assert workflow_id is not None
+    app_.run(lambda client: action(client, workflow_id))
+    app_.output.data({"workflow_id": workflow_id, **done}, lambda out: out.print(said, markup=False))

@@ -38,15 +38,11 @@ def cancel(
     async def one(client: Client, wid: str) -> None:
         await ops.cancel(client, wid, reason)
 
-    if query is not None:
-        batch.run(app_, "cancel", query, one, dry_run=dry_run, yes=yes, limit=limit)
-        return
-    assert workflow_id is not None
-    app_.run(lambda client: one(client, workflow_id))
-    app_.output.data(
-        {"workflow_id": workflow_id, "cancel_requested": True},
-        lambda out: out.print(f"cancellation requested for {workflow_id}", markup=False),
-    )
+    batch.dispatch(
+        app_, "cancel", workflow_id, query, one,
+        done={"cancel_requested": True}, said=f"cancellation requested for {workflow_id}",
+        dry_run=dry_run, yes=yes, limit=limit,
+    )  # fmt: skip
 
 
 @app.command(
@@ -74,12 +70,8 @@ def terminate(
     async def one(client: Client, wid: str) -> None:
         await ops.terminate(client, wid, reason)
 
-    if query is not None:
-        batch.run(app_, "terminate", query, one, dry_run=dry_run, yes=yes, limit=limit)
-        return
-    assert workflow_id is not None
-    app_.run(lambda client: one(client, workflow_id))
-    app_.output.data(
-        {"workflow_id": workflow_id, "terminated": True},
-        lambda out: out.print(f"terminated {workflow_id}", markup=False),
-    )
+    batch.dispatch(
+        app_, "terminate", workflow_id, query, one,
+        done={"terminated": True}, said=f"terminated {workflow_id}",
+        dry_run=dry_run, yes=yes, limit=limit,
+    )  # fmt: skip

@@ -56,15 +56,11 @@ def signal(
         payload = await ops.message_payload(client, wid, "signal", signal_name, raw, set_ or [])
         await ops.signal(client, wid, signal_name, payload)
 
-    if query is not None:
-        batch.run(app_, f"signal {name}", query, one, dry_run=dry_run, yes=yes, limit=limit)
-        return
-    assert workflow_id is not None
-    app_.run(lambda client: one(client, workflow_id))
-    app_.output.data(
-        {"workflow_id": workflow_id, "signal": name, "sent": True},
-        lambda out: out.print(f"signal {name!r} sent to {workflow_id}", markup=False),
-    )
+    batch.dispatch(
+        app_, f"signal {name}", workflow_id, query, one,
+        done={"signal": name, "sent": True}, said=f"signal {name!r} sent to {workflow_id}",
+        dry_run=dry_run, yes=yes, limit=limit,
+    )  # fmt: skip
 
 
 @app.command(epilog="Example: flowctl query order-A-1001 status -o json")
