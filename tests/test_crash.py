@@ -1,0 +1,136 @@
+"""A killed worker loses nothing: every order reaches its expected end, the ledger balances."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Cli, Stack, order_input, stop_process, uid
+
+ORDERS = 200
+KILLS = 2
+
+
+def expected_end(i: int) -> str:
+    if i % 10 == 0:
+        return "compensated"  # declined card
+    if i % 10 == 1:
+        return "completed"  # held for review, approved
+    if i % 10 == 2:
+        return "rejected"  # held for review, rejected
+    return "completed"
+
+
+def make_order(prefix: str, i: int) -> dict[str, Any]:
+    if i % 10 == 0:
+        return order_input(f"{prefix}-{i}", card="tok_declined")
+    if i % 10 in (1, 2):
+        return order_input(f"{prefix}-{i}", price=2000.0)
+    return order_input(f"{prefix}-{i}", card="tok_flaky" if i % 10 == 3 else "tok_visa")
+
+
+def decide_reviews(flowctl: Cli, prefix: str, decided: set[str]) -> None:
+    run = flowctl("approvals", "-o", "json")
+    if run.code != 0:
+        return
+    for row in run.json():
+        wid = row["workflow_id"]
+        if not wid.startswith(f"order-{prefix}-") or wid in decided:
+            continue
+        i = int(wid.rsplit("-", 1)[1])
+        verb = ["approve", wid, "--as", "risk"] if i % 10 == 1 else ["reject", wid, "--as", "risk", "--comment", "no"]
+        if flowctl(*verb).code == 0:
+            decided.add(wid)
+
+
+def flow_statuses(flowctl: Cli, queue: str) -> dict[str, dict[str, Any]]:
+    run = flowctl("list", "--query", f"TaskQueue = '{queue}'", "--limit", "10000", "-o", "json")
+    assert run.code == 0, str(run)
+    return {row["workflow_id"]: row for row in run.json()}
+
+
+def rows(db: Path, sql: str, *args: object) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_worker_killed_twice_loses_nothing_and_does_nothing_twice(flowctl: Cli, stack: Stack, tmp_path: Path) -> None:
+    queue = uid("tq-crash-")
+    prefix = uid("k")
+    env = {
+        "FLOWCTL_TASK_QUEUE": queue,
+        "FLOWCTL_SERVICES__LOCAL__TRANSIENT_FAILURE_RATE": "0.2",
+        "FLOWCTL_SERVICES__LOCAL__LATENCY": "0.5s",  # so the kills land while activities run
+    }
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text("".join(json.dumps(make_order(prefix, i)) + "\n" for i in range(ORDERS)))
+    assert flowctl("start", "order", "--from", str(orders), env=env).code == 0
+
+    worker = flowctl.worker(env=env)
+    decided: set[str] = set()
+    for _ in range(KILLS):
+        time.sleep(2)
+        in_flight = [w for w, row in flow_statuses(flowctl, queue).items() if row["status"] == "running"]
+        assert len(in_flight) > ORDERS // 4, f"only {len(in_flight)} in flight: the kill would prove little"
+        print(f"SIGKILL with {len(in_flight)} of {ORDERS} orders in flight")
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(timeout=30) == -signal.SIGKILL
+        worker = flowctl.worker(env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            decide_reviews(flowctl, prefix, decided)
+            statuses = flow_statuses(flowctl, queue)
+            running = [wid for wid, row in statuses.items() if row["status"] == "running"]
+            if not running:
+                break
+            assert time.monotonic() < deadline, f"{len(running)} still running, e.g. {running[:3]}"
+            time.sleep(1)
+    finally:
+        assert stop_process(worker) == 0
+
+    # Every workflow reached the end its input calls for.
+    assert len(statuses) == ORDERS
+    for wid, row in statuses.items():
+        i = int(wid.rsplit("-", 1)[1])
+        assert row["status"] == "completed", (wid, row)
+        assert row["flow_status"] == expected_end(i), (wid, row["flow_status"], expected_end(i))
+
+    db = stack.ledger_db
+    like = f"{prefix}-%"
+    charges = rows(db, "SELECT order_id, status FROM charges WHERE order_id LIKE ?", like)
+    refunds = rows(db, "SELECT order_id FROM refunds WHERE order_id LIKE ?", like)
+    shipments = rows(db, "SELECT order_id, status FROM shipments WHERE order_id LIKE ?", like)
+    reservations = rows(db, "SELECT order_id, status FROM reservations WHERE order_id LIKE ?", like)
+    emails = rows(db, "SELECT ref, template FROM outbox WHERE ref LIKE ?", like)
+    by_order: dict[str, dict[str, list[str]]] = {}
+    for table, found in (("charges", charges), ("refunds", refunds), ("shipments", shipments),
+                         ("reservations", reservations), ("emails", emails)):  # fmt: skip
+        for row in found:
+            key = row["order_id"] if "order_id" in row.keys() else row["ref"]
+            by_order.setdefault(key, {}).setdefault(table, []).append(
+                row["status"] if "status" in row.keys() else row["template"] if "template" in row.keys() else "x"
+            )
+    for i in range(ORDERS):
+        book = by_order.get(f"{prefix}-{i}", {})
+        end = expected_end(i)
+        if end == "completed":
+            assert book.get("charges") == ["captured"], (i, book)  # exactly one kept charge
+            assert book.get("shipments") == ["created"] and book.get("emails") == ["order_confirmation"], (i, book)
+            assert book.get("reservations") == ["held"] and "refunds" not in book, (i, book)
+        elif end == "compensated":
+            assert "charges" not in book and "shipments" not in book and "emails" not in book, (i, book)
+            assert book.get("reservations") == ["released"], (i, book)
+        else:  # rejected after the charge: refunded once, stock released, nothing shipped
+            assert book.get("charges") == ["refunded"] and book.get("refunds") == ["x"], (i, book)
+            assert book.get("reservations") == ["released"] and "shipments" not in book, (i, book)
