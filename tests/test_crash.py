@@ -87,26 +87,35 @@ def test_worker_killed_twice_loses_nothing_and_does_nothing_twice(flowctl: Cli, 
         assert worker.wait(timeout=30) == -signal.SIGKILL
         worker = flowctl.worker(env=env)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            decide_reviews(flowctl, prefix, decided)
-            statuses = flow_statuses(flowctl, queue)
-            running = [wid for wid, row in statuses.items() if row["status"] == "running"]
-            if not running:
-                break
-            assert time.monotonic() < deadline, f"{len(running)} still running, e.g. {running[:3]}"
-            time.sleep(1)
+        wait_until_done(flowctl, queue, prefix, decided)
     finally:
         assert stop_process(worker) == 0
 
-    # Every workflow reached the end its input calls for.
-    assert len(statuses) == ORDERS
+    assert_every_order_ended_as_expected(flowctl, queue, stack.ledger_db, prefix, ORDERS)
+
+
+def wait_until_done(flowctl: Cli, queue: str, prefix: str, decided: set[str], timeout: float = 240) -> None:
+    """Decide the reviews as they come up until no order on `queue` is running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        decide_reviews(flowctl, prefix, decided)
+        statuses = flow_statuses(flowctl, queue)
+        running = [wid for wid, row in statuses.items() if row["status"] == "running"]
+        if statuses and not running:
+            return
+        assert time.monotonic() < deadline, f"{len(running)} still running, e.g. {running[:3]}"
+        time.sleep(1)
+
+
+def assert_every_order_ended_as_expected(flowctl: Cli, queue: str, db: Path, prefix: str, count: int) -> None:
+    """Each order's end and its ledger: nothing lost, nothing done twice."""
+    statuses = flow_statuses(flowctl, queue)
+    assert len(statuses) == count
     for wid, row in statuses.items():
         i = int(wid.rsplit("-", 1)[1])
         assert row["status"] == "completed", (wid, row)
         assert row["flow_status"] == expected_end(i), (wid, row["flow_status"], expected_end(i))
 
-    db = stack.ledger_db
     like = f"{prefix}-%"
     charges = rows(db, "SELECT order_id, status FROM charges WHERE order_id LIKE ?", like)
     refunds = rows(db, "SELECT order_id FROM refunds WHERE order_id LIKE ?", like)
@@ -121,7 +130,7 @@ def test_worker_killed_twice_loses_nothing_and_does_nothing_twice(flowctl: Cli, 
             by_order.setdefault(key, {}).setdefault(table, []).append(
                 row["status"] if "status" in row.keys() else row["template"] if "template" in row.keys() else "x"
             )
-    for i in range(ORDERS):
+    for i in range(count):
         book = by_order.get(f"{prefix}-{i}", {})
         end = expected_end(i)
         if end == "completed":
@@ -134,3 +143,36 @@ def test_worker_killed_twice_loses_nothing_and_does_nothing_twice(flowctl: Cli, 
         else:  # rejected after the charge: refunded once, stock released, nothing shipped
             assert book.get("charges") == ["refunded"] and book.get("refunds") == ["x"], (i, book)
             assert book.get("reservations") == ["released"] and "shipments" not in book, (i, book)
+
+
+@pytest.mark.slow
+def test_server_restarted_mid_run_loses_nothing(tmp_path: Path) -> None:
+    """The embedded server stopped and started again (its SQLite file persists) while orders run."""
+    from conftest import free_port, isolated_env, write_config
+
+    queue, prefix, count = "restart", uid("r"), 100
+    port = free_port()
+    cli = Cli(isolated_env(tmp_path, write_config(tmp_path, port=port, task_queue=queue)), tmp_path)
+    env = {"FLOWCTL_SERVICES__LOCAL__TRANSIENT_FAILURE_RATE": "0.2", "FLOWCTL_SERVICES__LOCAL__LATENCY": "0.5s"}
+    assert cli("server", "start", timeout=120).code == 0
+    worker = None
+    try:
+        orders = tmp_path / "orders.jsonl"
+        orders.write_text("".join(json.dumps(make_order(prefix, i)) + "\n" for i in range(count)))
+        assert cli("start", "order", "--from", str(orders)).code == 0
+        worker = cli.worker(env=env)
+        time.sleep(2)
+        in_flight = [w for w, row in flow_statuses(cli, queue).items() if row["status"] == "running"]
+        assert len(in_flight) > count // 4, f"only {len(in_flight)} in flight"
+        assert cli("server", "stop").code == 0
+        print(f"server stopped with {len(in_flight)} of {count} orders in flight")
+        assert cli("server", "status").code == 5
+        time.sleep(3)
+        assert cli("server", "start", timeout=120).code == 0
+        wait_until_done(cli, queue, prefix, set(), timeout=300)
+        assert worker.poll() is None, "the worker should ride out the restart"
+        assert_every_order_ended_as_expected(cli, queue, tmp_path / "ledger.db", prefix, count)
+    finally:
+        if worker is not None:
+            stop_process(worker)
+        cli("server", "stop")
