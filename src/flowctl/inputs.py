@@ -116,11 +116,17 @@ def apply_sets(base: Any, assignments: list[str], model: type[BaseModel]) -> dic
     return data
 
 
+def _printable(part: object) -> str:
+    """A field name as it can be shown on one line (a key with a newline is quoted)."""
+    text = str(part)
+    return text if text.isprintable() else json.dumps(text)
+
+
 def describe_validation_error(err: ValidationError, what: str) -> str:
     """One line naming each wrong field, what is wrong and, where useful, what was given."""
     parts = []
     for item in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in item["loc"]) or "(input)"
+        loc = ".".join(_printable(p) for p in item["loc"]) or "(input)"
         message = item["msg"]
         if item["type"] == "missing":
             message = "is required"

@@ -112,6 +112,8 @@ class Output:
         sys.stderr.flush()
 
     def error(self, slug: str, code: int, message: str) -> None:
+        """One line on stderr, whatever the message holds (user text can carry newlines)."""
+        message = " ".join(message.splitlines())
         if self.machine:
             sys.stderr.write(to_json({"error": {"code": code, "type": slug, "message": message}}) + "\n")
         else:
