@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,9 +49,9 @@ def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH) -> str:
 
 
 def _spell(seconds: float) -> str:
-    from flowctl_workflows import durations
+    from flowctl.inputs import format_duration
 
-    return durations.format(durations.parse(max(seconds, 0.0)))
+    return format_duration(timedelta(seconds=max(seconds, 0.0)))
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,8 +16,6 @@ from flowctl.errors import UsageError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
-
-    from flowctl.ops import BulkLine
 
 M = TypeVar("M", bound="BaseModel")
 
@@ -163,6 +162,15 @@ def build_payload(
     return validate(model, apply_sets(base, assignments or [], model), what=what, hint=hint)
 
 
+@dataclass(frozen=True)
+class BulkLine:
+    """One input line of a bulk start: its payload, or why it is invalid."""
+
+    line: int
+    payload: BaseModel | None = None
+    error: str | None = None
+
+
 def read_bulk(source: str, model: type[BaseModel]) -> list[BulkLine]:
     """Parse a JSONL file (or `-`): one input per non-blank line, each validated on its own.
 
@@ -170,8 +178,6 @@ def read_bulk(source: str, model: type[BaseModel]) -> list[BulkLine]:
     not stop the others.
     """
     from pydantic import ValidationError
-
-    from flowctl.ops import BulkLine
 
     if source == "-":
         text = sys.stdin.read()

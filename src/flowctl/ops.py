@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowHistory
 
+    from flowctl.inputs import BulkLine
     from flowctl_workflows.kinds import Kind
 
 QUERY_TIMEOUT = timedelta(seconds=15)
@@ -181,9 +182,9 @@ async def wait_result(client: Client, workflow_id: str, *, timeout: timedelta | 
 
 
 def _spell(timeout: timedelta | None) -> str:
-    from flowctl_workflows import durations
+    from flowctl.inputs import format_duration
 
-    return durations.format(timeout) if timeout is not None else "waiting"
+    return format_duration(timeout) if timeout is not None else "waiting"
 
 
 async def _cancel_reason(handle: WorkflowHandle[Any, Any]) -> str:
@@ -469,15 +470,6 @@ async def for_each(workflow_ids: list[str], action: Callable[[str], Awaitable[No
         return {"workflow_id": workflow_id, "ok": True}
 
     return list(await asyncio.gather(*(one(wid) for wid in workflow_ids)))
-
-
-@dataclass(frozen=True)
-class BulkLine:
-    """One input line of a bulk start: its payload, or why it is invalid."""
-
-    line: int
-    payload: BaseModel | None = None
-    error: str | None = None
 
 
 async def bulk_start(

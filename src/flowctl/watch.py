@@ -53,10 +53,11 @@ class View:
 
 
 def left_text(view: View) -> str | None:
-    from flowctl_workflows import durations
+    """Time left on the earliest pending timer, to the second, as a duration (`23h59m59s`)."""
+    from flowctl.inputs import format_duration
 
     left = view.timer_left()
-    return durations.format(timedelta(seconds=round(left.total_seconds()))) if left is not None else None
+    return format_duration(timedelta(seconds=round(left.total_seconds()))) if left is not None else None
 
 
 def _event_name(event: HistoryEvent) -> str:

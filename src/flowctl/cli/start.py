@@ -14,7 +14,8 @@ from flowctl.cli.options import InputOpt, KindArg, SetOpt, TimeoutOpt
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from flowctl.ops import BulkLine, Outcome
+    from flowctl.inputs import BulkLine
+    from flowctl.ops import Outcome
     from flowctl_workflows.kinds import Kind
 
 WORKFLOW_ID = re.compile(r"^[^\s/\\]{1,255}$")
