@@ -11,23 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import isolated
+
 BIN = Path(sys.executable).parent
 FLOWCTL = str(BIN / "flowctl")
 TEMPORAL = str(BIN / "temporal")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def order(order_id: str) -> dict[str, object]:
@@ -41,14 +35,7 @@ def main() -> None:
     parser.add_argument("--loop-count", type=int, default=50)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="flowctl-bulk-"))
-    port = free_port()
-    config = root / "flowctl.toml"
-    config.write_text(
-        f'task_queue = "bulk-bench"\n[server]\nport = {port}\nui_port = {free_port()}\n'
-        f'[profile.default]\naddress = "127.0.0.1:{port}"\n'
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOWCTL_"))}
-    env.update(FLOWCTL_CONFIG=str(config), XDG_STATE_HOME=str(root / "state"), XDG_CONFIG_HOME=str(root / "cfg"))
+    env, port = isolated.setup(root, "bulk-bench")
     subprocess.run([FLOWCTL, "server", "start"], env=env, check=True, stdout=subprocess.DEVNULL)
     try:
         lines = root / "orders.jsonl"

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import isolated
 
 BIN = Path(sys.executable).parent
 FLOWCTL = str(BIN / "flowctl")
@@ -39,12 +39,6 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     start = time.perf_counter()
     code = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
@@ -60,14 +54,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="flowctl-bench-"))
-    port = free_port()
-    config = root / "flowctl.toml"
-    config.write_text(
-        f'task_queue = "bench"\n[server]\nport = {port}\nui_port = {free_port()}\n'
-        f'[services.local]\ndb = "{root / "ledger.db"}"\n[profile.default]\naddress = "127.0.0.1:{port}"\n'
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOWCTL_"))}
-    env.update(FLOWCTL_CONFIG=str(config), XDG_STATE_HOME=str(root / "state"), XDG_CONFIG_HOME=str(root / "cfg"))
+    env, port = isolated.setup(root, "bench")
     report: dict[str, object] = {"rounds": args.rounds}
 
     help_times, pass_times = [], []
@@ -77,13 +64,7 @@ def main() -> None:
     report["help_ms"] = round(median_ms(help_times), 1)
     report["python_startup_ms"] = round(median_ms(pass_times), 1)
 
-    demo_env = dict(env)
-    demo_env["FLOWCTL_CONFIG"] = str(root / "demo.toml")
-    demo_port = free_port()
-    Path(demo_env["FLOWCTL_CONFIG"]).write_text(
-        f'task_queue = "demo"\n[server]\nport = {demo_port}\nui_port = {free_port()}\n'
-        f'[services.local]\ndb = "{root / "demo-ledger.db"}"\n[profile.default]\naddress = "127.0.0.1:{demo_port}"\n'
-    )
+    demo_env, _ = isolated.setup(root, "demo")
     demo_seconds, demo_code = timed([FLOWCTL, "demo"], demo_env)
     report["demo_from_nothing_s"] = round(demo_seconds, 2)
     report["demo_exit_code"] = demo_code
