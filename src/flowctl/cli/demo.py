@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
     from flowctl.config import Settings
     from flowctl.connect import Target
-    from flowctl.output import Output
 
 WORKER_READY_TIMEOUT = 60.0
 
@@ -136,7 +135,7 @@ def _orders(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dict[str, Any]]:
-    from flowctl import catalog, ops
+    from flowctl import catalog, ops, watch
     from flowctl_workflows.models import Decision
 
     kind = catalog.get("order")
@@ -148,21 +147,17 @@ async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dic
         out.info(f"\n{number}. {title}: {workflow_id}")
         await ops.start(client, kind, payload, workflow_id=workflow_id, task_queue=settings.task_queue)
         out.info(f"   {ops.ui_url(app_.ui_base(), client.namespace, workflow_id)}")
-        seen: set[str] = set()
-        waiter = asyncio.ensure_future(ops.wait_result(client, workflow_id))
-        while True:
-            finished = waiter.done()  # read before the query, so the last query sees the end
-            status = await ops.query(client, workflow_id, "status")
-            _show_progress(out, status, seen)
-            if finished:
-                break
-            if status["waiting_for"] and "signal" not in seen:
-                seen.add("signal")
-                out.info(f"   … waiting for {status['waiting_for']}; sending it: approve, as demo-reviewer")
+        async for _view, change in watch.changes(client, workflow_id):
+            if change["change"] == "step":
+                out.info(f"   ✓ {change['step']}")
+            elif change["change"] == "compensation":
+                note = f": {change['note']}" if change.get("note") else ""
+                out.info(f"   ↩ {change['action']} ({change['state']}{note})")
+            elif change["change"] == "waiting":
+                out.info(f"   … waiting for {change['waiting_for']}; sending it: approve, as demo-reviewer")
                 decision = Decision(decision="approve", reviewer="demo-reviewer", comment="looks fine")
                 await ops.signal(client, workflow_id, "review", decision)
-            await asyncio.wait([waiter], timeout=0.2)
-        outcome = waiter.result()
+        outcome = await ops.wait_result(client, workflow_id)
         result = outcome.result or {}
         out.info(f"   → {outcome.status}" + (f": {result.get('reason')}" if result.get("reason") else ""))
         results.append(
@@ -175,17 +170,3 @@ async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dic
             }
         )
     return results
-
-
-def _show_progress(out: Output, status: dict[str, Any], seen: set[str]) -> None:
-    """Print the steps and compensations not printed yet."""
-    for step in status["completed_steps"]:
-        if step not in seen:
-            seen.add(step)
-            out.info(f"   ✓ {step}")
-    for comp in status["compensations"]:
-        key = f"undo:{comp['action']}:{comp['state']}"
-        if comp["state"] != "pending" and key not in seen:
-            seen.add(key)
-            note = f": {comp['note']}" if comp.get("note") else ""
-            out.info(f"   ↩ {comp['action']} ({comp['state']}{note})")
