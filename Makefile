@@ -14,15 +14,21 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Headless Chromium (Debian's chromium) for the test that opens the Web UI link. Installed
-# only where it is missing and this user may install packages; elsewhere that test skips.
+# Debian packages some tests drive: headless Chromium opens the Web UI link, nginx is the
+# TLS-terminating gRPC proxy of the TLS/mTLS tests. Installed only where missing and this
+# user may install packages; elsewhere those tests skip and say why.
+SYSTEM_PACKAGES := chromium:chromium nginx:nginx
+
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+		command -v "$${entry%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${entry%%:*}" ] || missing="$$missing $${entry#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing chromium (Debian package) for the Web UI link test"; \
-			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing Debian packages for the browser and TLS tests:$$missing"; \
+			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else \
-			echo "note: no chromium and no root/apt-get here: the Web UI link test will be skipped"; \
+			echo "note: missing$$missing and no root/apt-get here: the tests that need them will be skipped"; \
 		fi; \
 	fi
 

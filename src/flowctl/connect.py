@@ -102,10 +102,79 @@ async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
         )
     except (TimeoutError, RuntimeError, OSError) as exc:
         detail = str(exc) or f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f}s"
-        raise UnreachableError(
-            f"cannot reach Temporal at {target.address} (namespace {target.namespace}): {_first_line(detail)}",
-            hint="start the embedded server with 'flowctl server start', or set --address / TEMPORAL_ADDRESS",
-        ) from None
+        raise diagnose(target, detail) from None
+
+
+# Where each TLS setting goes, in the profile and in Temporal's variables.
+_CA_HINT = "set the CA that signed it: server_ca_cert_path in [profile.NAME.tls] or TEMPORAL_TLS_SERVER_CA_CERT_PATH"
+_CLIENT_CERT_HINT = (
+    "set a client certificate the server trusts: client_cert_path and client_key_path in [profile.NAME.tls], "
+    "or TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"
+)
+_API_KEY_HINT = "check the API key: api_key in [profile.NAME] or TEMPORAL_API_KEY"
+# TLS alerts a server sends when it refuses the client's certificate (or its absence).
+_CLIENT_CERT_ALERTS = ("CertificateRequired", "UnknownCA", "BadCertificate", "CertificateUnknown", "AccessDenied")
+
+
+def diagnose(target: Target, detail: str) -> UnreachableError:
+    """Name what went wrong connecting (address, TLS, credentials) and the setting that fixes it."""
+    import re
+
+    where = f"Temporal at {target.address} (namespace {target.namespace})"
+    has_client_cert = bool(getattr(target.tls, "client_cert", None))
+    refused = re.search(r"code: (Unauthenticated|PermissionDenied), message: \"([^\"]*)\"", detail)
+    if refused:
+        credentials = "the API key" if target.api_key else "no API key"
+        credentials += " and a client certificate" if has_client_cert else " and no client certificate"
+        reason = refused.group(2) or refused.group(1)
+        if "certificate" in reason.lower():
+            hint = _CLIENT_CERT_HINT
+        elif "key" in reason.lower() or "token" in reason.lower():
+            hint = _API_KEY_HINT
+        else:
+            hint = f"{_API_KEY_HINT}; and the client certificate in [profile.NAME.tls] or TEMPORAL_TLS_*"
+        return UnreachableError(f"{where} refused the credentials ({credentials} sent): {reason}", hint=hint)
+    alert = re.search(r"fatal alert: (\w+)", detail)
+    if alert and alert.group(1) in _CLIENT_CERT_ALERTS:
+        sent = "the client certificate" if has_client_cert else "the connection: no client certificate was sent"
+        return UnreachableError(f"{where} refused {sent} (TLS alert {alert.group(1)})", hint=_CLIENT_CERT_HINT)
+    invalid = re.search(r"InvalidCertificate\((\w+)", detail)
+    if invalid:
+        reason = invalid.group(1)
+        if reason.startswith("NotValidForName"):
+            names = ", ".join(re.findall(r'(?:DnsName|IpAddress)\(\\?"?([^)"\\]+)', detail.split("presented", 1)[-1]))
+            return UnreachableError(
+                f"the TLS certificate of {where} is not valid for the name flowctl checked"
+                + (f"; it names {names}" if names else ""),
+                hint="connect by one of its names, or set server_name in [profile.NAME.tls] (TEMPORAL_TLS_SERVER_NAME)",
+            )
+        if reason == "UnknownIssuer":
+            return UnreachableError(
+                f"cannot verify the TLS certificate of {where}: it is signed by a CA flowctl does not trust",
+                hint=_CA_HINT,
+            )
+        return UnreachableError(f"cannot verify the TLS certificate of {where}: {reason}", hint=_CA_HINT)
+    if "InvalidContentType" in detail or "InvalidMessage" in detail:
+        return UnreachableError(
+            f"{where} does not speak TLS, but TLS is on",
+            hint="turn TLS off for this address: TEMPORAL_TLS=false or disabled = true in [profile.NAME.tls]",
+        )
+    if target.tls is False or (target.tls is None and not target.api_key):
+        # A TLS endpoint drops a plain HTTP/2 preface: a GOAWAY, a 400 or a closed connection.
+        if any(sign in detail for sign in ("GoAway", "h2 protocol error", "400 Bad Request", "connection closed")):
+            return UnreachableError(
+                f"{where} did not answer plain gRPC: it may expect TLS",
+                hint="turn TLS on: TEMPORAL_TLS=true, or set server_ca_cert_path in [profile.NAME.tls]",
+            )
+    if target.tls and not has_client_cert and ("broken pipe" in detail or "connection closed" in detail):
+        return UnreachableError(
+            f"{where} closed the TLS connection, and no client certificate was sent (a server requiring one does this)",
+            hint=_CLIENT_CERT_HINT,
+        )
+    return UnreachableError(
+        f"cannot reach {where}: {_first_line(detail)}",
+        hint="start the embedded server with 'flowctl server start', or set --address / TEMPORAL_ADDRESS",
+    )
 
 
 def _first_line(text: str) -> str:

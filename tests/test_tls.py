@@ -1,0 +1,226 @@
+"""TLS, mTLS and API keys through a real TLS-terminating gRPC proxy (nginx) on loopback.
+
+The dev server listens in plain gRPC; nginx in front of it terminates TLS with a
+certificate from a CA this module makes, requires a client certificate from the same CA,
+and requires `authorization: Bearer KEY`, which is how the SDK sends an API key. The
+worker and the CLI connect through the proxy with settings from `TEMPORAL_TLS_*`
+variables or from a profile in flowctl's config file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import Cli, free_port, isolated_env, order_input, stop_process, uid, write_config
+from tlsproxy import Authority, Pair, Proxy, nginx_binary, start_proxy
+
+pytestmark = pytest.mark.skipif(
+    nginx_binary() is None, reason="nginx is not installed (make test installs Debian's nginx where it can)"
+)
+
+API_KEY = "fk-test-0b7e4c1d9a"
+
+
+@dataclass
+class TlsStack:
+    root: Path
+    cli: Cli  # points at the plain dev server (for setup and checks)
+    plain_address: str
+    proxy: Proxy
+    ca: Authority
+    client: Pair
+    rogue_client: Pair
+    task_queue: str
+
+    def env(self, *, cert: Pair | None = None, api_key: str | None = API_KEY, ca: bool = True) -> dict[str, str]:
+        """`TEMPORAL_*` variables for connecting through the proxy."""
+        env = {"TEMPORAL_ADDRESS": self.proxy.address, "TEMPORAL_TLS": "true"}
+        if ca:
+            env["TEMPORAL_TLS_SERVER_CA_CERT_PATH"] = str(self.ca.pair.cert)
+        if cert:
+            env["TEMPORAL_TLS_CLIENT_CERT_PATH"] = str(cert.cert)
+            env["TEMPORAL_TLS_CLIENT_KEY_PATH"] = str(cert.key)
+        if api_key:
+            env["TEMPORAL_API_KEY"] = api_key
+        return env
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStack]:
+    root = tmp_path_factory.mktemp("tls")
+    port = free_port()
+    task_queue = uid("tq-tls-")
+    config = write_config(root, port=port, task_queue=task_queue)
+    cli = Cli(isolated_env(root, config), root)
+    started = cli("server", "start", timeout=120)
+    assert started.code == 0, str(started)
+    ca = Authority(root, "ca")
+    rogue = Authority(root, "rogue-ca")
+    proxy = start_proxy(
+        root / "nginx",
+        port=free_port(),
+        upstream=f"127.0.0.1:{port}",
+        server=ca.issue("server", "localhost", server=True),
+        client_ca=ca.pair.cert,
+        api_key=API_KEY,
+    )
+    stack = TlsStack(
+        root,
+        cli,
+        f"127.0.0.1:{port}",
+        proxy,
+        ca,
+        ca.issue("client", "flowctl-worker", server=False),
+        rogue.issue("rogue-client", "intruder", server=False),
+        task_queue,
+    )
+    try:
+        yield stack
+    finally:
+        proxy.stop()
+        cli("server", "stop")
+
+
+def test_worker_and_cli_run_an_order_over_mtls_with_an_api_key(tls: TlsStack) -> None:
+    env = tls.env(cert=tls.client)
+    worker = tls.cli.worker(env=env)
+    try:
+        oid = uid("tls")
+        run = tls.cli("start", "order", "-i", _json(order_input(oid)), "--wait", "--timeout", "60s", env=env)
+        assert run.code == 0, str(run)
+        described = tls.cli("describe", f"order-{oid}", "-o", "json", env=env)
+        assert described.code == 0, str(described)
+        assert described.json()["status"] == "completed"
+    finally:
+        assert stop_process(worker) == 0
+    # The same workflow, seen on the plain side: the proxy really carried it.
+    plain = tls.cli("describe", f"order-{oid}", "-o", "json")
+    assert plain.json()["status"] == "completed"
+
+
+def test_profile_in_the_config_file_carries_tls_and_api_key(tls: TlsStack, tmp_path: Path) -> None:
+    config = tmp_path / "flowctl.toml"
+    config.write_text(
+        f"""task_queue = "{tls.task_queue}"
+[profile.default]
+address = "{tls.proxy.address}"
+api_key = "{API_KEY}"
+[profile.default.tls]
+server_ca_cert_path = "{tls.ca.pair.cert}"
+client_cert_path = "{tls.client.cert}"
+client_key_path = "{tls.client.key}"
+"""
+    )
+    cli = Cli(isolated_env(tmp_path, config), tmp_path)
+    run = cli("list", "--limit", "1", "-o", "json")
+    assert run.code == 0, str(run)
+    shown = cli("config", "show")
+    assert API_KEY not in shown.stdout + shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("no client certificate", ["client certificate required", "TEMPORAL_TLS_CLIENT_CERT_PATH"]),
+        ("client certificate from another CA", ["client certificate rejected", "client certificate"]),
+        ("no API key", ["missing or wrong API key", "no API key", "TEMPORAL_API_KEY"]),
+        ("wrong API key", ["missing or wrong API key", "TEMPORAL_API_KEY"]),
+        ("server CA not given", ["signed by a CA flowctl does not trust", "TEMPORAL_TLS_SERVER_CA_CERT_PATH"]),
+        ("wrong server name", ["not valid for the name", "localhost", "TEMPORAL_TLS_SERVER_NAME"]),
+        ("TLS to a plain server", ["does not speak TLS", "TEMPORAL_TLS=false"]),
+        ("plain to the TLS proxy", ["may expect TLS", "TEMPORAL_TLS=true"]),
+    ],
+)
+def test_refused_connections_exit_5_with_the_setting_to_fix(tls: TlsStack, case: str, expect: list[str]) -> None:
+    env = {
+        "no client certificate": tls.env(),
+        "client certificate from another CA": tls.env(cert=tls.rogue_client),
+        "no API key": tls.env(cert=tls.client, api_key=None),
+        "wrong API key": tls.env(cert=tls.client, api_key="fk-wrong"),
+        "server CA not given": tls.env(cert=tls.client, ca=False),
+        "wrong server name": {**tls.env(cert=tls.client), "TEMPORAL_TLS_SERVER_NAME": "temporal.example"},
+        "TLS to a plain server": {
+            **tls.env(cert=tls.client, api_key=None),
+            "TEMPORAL_ADDRESS": tls.plain_address,
+        },
+        "plain to the TLS proxy": {"TEMPORAL_ADDRESS": tls.proxy.address},
+    }[case]
+    run = tls.cli("list", "--limit", "1", env=env)
+    assert run.code == 5, str(run)
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, str(run)
+    for text in expect:
+        assert text in lines[0], f"{text!r} missing: {lines[0]}"
+    assert API_KEY not in run.stderr
+
+
+def test_worker_with_a_rejected_certificate_exits_5_naming_the_fix(tls: TlsStack) -> None:
+    run = tls.cli("worker", env=tls.env(cert=tls.rogue_client), timeout=60)
+    assert run.code == 5, str(run)
+    assert "client certificate rejected" in run.stderr
+    assert API_KEY not in run.stdout + run.stderr
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+@pytest.fixture(scope="module")
+def strict_tls_port(tls: TlsStack) -> Iterator[int]:
+    """A TLS server that refuses, in the handshake itself, any client without a certificate from the CA.
+
+    That is how a Temporal server configured for mTLS refuses, rather than with a gRPC status.
+    """
+    import socket
+    import ssl
+    import threading
+
+    server = tls.ca.issue("strict-server", "localhost", server=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server.cert, server.key)
+    context.load_verify_locations(tls.ca.pair.cert)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["h2"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True) as wrapped:
+                    wrapped.recv(16)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+@pytest.mark.parametrize("cert", ["none", "rogue"])
+def test_a_handshake_refusal_names_the_client_certificate(tls: TlsStack, strict_tls_port: int, cert: str) -> None:
+    env = {
+        **tls.env(cert=tls.rogue_client if cert == "rogue" else None, api_key=None),
+        "TEMPORAL_ADDRESS": f"localhost:{strict_tls_port}",
+    }
+    run = tls.cli("list", "--limit", "1", env=env)
+    assert run.code == 5, str(run)
+    assert len(run.stderr.strip().splitlines()) == 1, str(run)
+    assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in run.stderr
+    assert ("UnknownCA" if cert == "rogue" else "no client certificate") in run.stderr
