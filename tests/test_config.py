@@ -24,6 +24,7 @@ def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None
     # default
     assert show(cli)["connection"] == {  # type: ignore[comparison-overlap]
         "address": "localhost:7233", "namespace": "default", "profile": None, "tls": False, "api_key": None,
+        "codec": None,
     }  # fmt: skip
     # file
     file.write_text('task_queue = "from-file"\n[profile.default]\naddress = "file:1"\nnamespace = "ns-file"\n')

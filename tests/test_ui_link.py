@@ -28,7 +28,8 @@ FLAGS = [
 
 def rendered(url: str) -> str:
     assert CHROMIUM is not None
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium helpers may still write to the profile as it exits; leftovers must not fail the test.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.run(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", url], capture_output=True, text=True, timeout=120
         )

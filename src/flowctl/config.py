@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from flowctl.errors import UsageError
 from flowctl.inputs import describe_validation_error
@@ -61,6 +61,11 @@ class Server(_Section):
     ui_port: int | None = Field(default=None, ge=1, le=65535, description="Web UI port; default port + 1000")
     ip: str = Field(default="127.0.0.1", description="address the embedded server binds")
     db_file: Path | None = Field(default=None, description="SQLite file; default: temporal.db in the state dir")
+    ui_codec_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="codec server the Web UI decodes payloads with, e.g. http://127.0.0.1:8081",
+    )
 
     @property
     def effective_ui_port(self) -> int:
@@ -73,6 +78,13 @@ class WorkerSettings(_Section):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
+class CodecSettings(_Section):
+    keys: SecretStr | None = Field(
+        default=None, description="AES-GCM keys as ID:BASE64, the first seals; usually FLOWCTL_CODEC__KEYS"
+    )
+    keys_file: Path | None = Field(default=None, description="file of ID:BASE64 keys, one per line")
+
+
 class Settings(_Section):
     task_queue: str = Field(default="flowctl", min_length=1, max_length=200)
     ui_url: str | None = Field(default=None, description="Web UI base URL; default: the embedded server's UI")
@@ -82,6 +94,7 @@ class Settings(_Section):
     onboarding: OnboardingPolicy = Field(default_factory=OnboardingPolicy)
     server: Server = Field(default_factory=Server)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    codec: CodecSettings = Field(default_factory=CodecSettings)
     # Temporal's own connection profiles, in the SDK's format; checked when connecting.
     profile: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

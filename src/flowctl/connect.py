@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from temporalio.converter import DataConverter
     from temporalio.runtime import Runtime
 
+    from flowctl.codec import KeyRing
     from flowctl.config import Settings
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -36,6 +37,7 @@ class Target:
     api_key: str | None = field(default=None, repr=False)
     tls: Any = field(default=None, repr=False)  # None (SDK decides), bool or a TLSConfig
     rpc_metadata: dict[str, str] = field(default_factory=dict, repr=False)
+    keys: KeyRing | None = field(default=None, repr=False)  # payload codec keys, if configured
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class Target:
             "profile": self.profile,
             "tls": bool(self.tls) or (self.tls is None and bool(self.api_key)),
             "api_key": "<set>" if self.api_key else None,
+            "codec": f"AES-GCM, sealing with key {self.keys.active!r}" if self.keys else None,
         }
 
 
@@ -57,6 +60,8 @@ def resolve(
 ) -> Target:
     """Apply Temporal's environment configuration, then the flags."""
     from temporalio.envconfig import ClientConfigProfile
+
+    from flowctl.codec import keyring
 
     # Profiles in flowctl's file win; without any, Temporal's own config file is honoured.
     source = config_file if settings.profile and config_file.exists() else None
@@ -74,13 +79,19 @@ def resolve(
         api_key=loaded.get("api_key"),
         tls=loaded.get("tls"),
         rpc_metadata=dict(loaded.get("rpc_metadata") or {}),
+        keys=keyring(settings.codec),
     )
 
 
-def data_converter() -> DataConverter:
+def data_converter(keys: KeyRing | None = None) -> DataConverter:
+    """Pydantic-aware conversion; with codec keys, every payload is sealed before it leaves."""
+    import dataclasses
+
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    return pydantic_data_converter
+    from flowctl.codec import payload_codec
+
+    return dataclasses.replace(pydantic_data_converter, payload_codec=payload_codec(keys))
 
 
 async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
@@ -95,7 +106,7 @@ async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
                 api_key=target.api_key,
                 tls=target.tls,
                 rpc_metadata=target.rpc_metadata,
-                data_converter=data_converter(),
+                data_converter=data_converter(target.keys),
                 runtime=runtime,
             ),
             timeout=CONNECT_TIMEOUT_SECONDS,

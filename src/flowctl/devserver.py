@@ -177,6 +177,8 @@ def start(settings: Settings) -> dict[str, Any]:
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         command += ["--search-attribute", f"{name}={kind}"]
+    if server.ui_codec_endpoint:
+        command += ["--ui-codec-endpoint", server.ui_codec_endpoint]
     with layout.log_file.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from temporalio.api.common.v1 import Payloads
     from temporalio.api.history.v1 import HistoryEvent
 
+    from flowctl.codec import KeyRing
+
 SUMMARY_WIDTH = 80
 
 
@@ -32,10 +34,20 @@ def _type_name(event: HistoryEvent) -> str:
     return "".join(part.capitalize() for part in raw.split("_"))
 
 
-def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH) -> str:
-    """Payloads as compact JSON, cut to `width`; binary or encrypted ones by their encoding."""
+def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH, keys: KeyRing | None = None) -> str:
+    """Payloads as compact JSON, cut to `width`; sealed ones opened with `keys`, binary ones by encoding."""
+    from flowctl.codec import CodecKeyError, is_sealed, sealed_key_id
+
     parts = []
     for payload in payloads.payloads:
+        if is_sealed(payload):
+            try:
+                if keys is None:
+                    raise CodecKeyError("no codec keys")
+                payload = keys.open(payload)
+            except CodecKeyError:
+                parts.append(f"<encrypted with key {sealed_key_id(payload)!r}>")
+                continue
         encoding = payload.metadata.get("encoding", b"").decode(errors="replace")
         if encoding.startswith("json"):
             try:
@@ -59,6 +71,7 @@ class Summarizer:
     """Turns events into summaries, remembering what earlier events named (activities, timers)."""
 
     time_format: str = "relative"  # or "iso"
+    keys: KeyRing | None = None  # codec keys to open encrypted payloads with
     activities: dict[int, str] = field(default_factory=dict)
     timers: dict[int, str] = field(default_factory=dict)
     started_at: datetime | None = None
@@ -83,10 +96,10 @@ class Summarizer:
 
     def _detail(self, event: HistoryEvent, kind: str, a: Any) -> str:
         if kind == "WorkflowExecutionStarted":
-            return f"{a.workflow_type.name} {summarize(a.input)}"
+            return f"{a.workflow_type.name} {summarize(a.input, keys=self.keys)}"
         if kind == "ActivityTaskScheduled":
             self.activities[event.event_id] = a.activity_type.name
-            return f"{a.activity_type.name} {summarize(a.input)}"
+            return f"{a.activity_type.name} {summarize(a.input, keys=self.keys)}"
         if kind.startswith("ActivityTask") and hasattr(a, "scheduled_event_id"):
             name = self.activities.get(a.scheduled_event_id, "")
             if kind == "ActivityTaskStarted":
@@ -94,18 +107,20 @@ class Summarizer:
                     return name
                 return f"{name} attempt {a.attempt} (last failure: {a.last_failure.message})"
             if kind == "ActivityTaskCompleted":
-                return f"{name} → {summarize(a.result)}"
+                return f"{name} → {summarize(a.result, keys=self.keys)}"
             if kind == "ActivityTaskFailed":
                 return f"{name}: {a.failure.message}"
             return name
         if kind == "WorkflowExecutionSignaled":
-            return f"{a.signal_name} {summarize(a.input)} from {a.identity or 'unknown'}"
+            return f"{a.signal_name} {summarize(a.input, keys=self.keys)} from {a.identity or 'unknown'}"
         if kind == "WorkflowExecutionUpdateAccepted":
             request = a.accepted_request
-            return f"{request.input.name} {summarize(request.input.args)} from {request.meta.identity or 'unknown'}"
+            return f"{request.input.name} {summarize(request.input.args, keys=self.keys)} from {request.meta.identity or 'unknown'}"
         if kind == "WorkflowExecutionUpdateCompleted":
             outcome = a.outcome
-            result = summarize(outcome.success) if outcome.HasField("success") else outcome.failure.message
+            result = (
+                summarize(outcome.success, keys=self.keys) if outcome.HasField("success") else outcome.failure.message
+            )
             return f"{a.meta.update_id} → {result}"
         if kind == "TimerStarted":
             duration = _spell(a.start_to_fire_timeout.ToTimedelta().total_seconds())
@@ -114,7 +129,7 @@ class Summarizer:
         if kind in ("TimerFired", "TimerCanceled"):
             return f"{self.timers.get(a.started_event_id, '?')} timer"
         if kind == "WorkflowExecutionCompleted":
-            return summarize(a.result)
+            return summarize(a.result, keys=self.keys)
         if kind == "WorkflowExecutionFailed":
             return str(a.failure.message)
         if kind == "WorkflowExecutionCancelRequested":

@@ -46,6 +46,7 @@ class App:
     namespace: str | None = None
     debug: bool = False
     _settings: Settings | None = field(default=None, repr=False)
+    _target: Target | None = field(default=None, repr=False)
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -66,11 +67,17 @@ class App:
         return config.config_path(self.config_file)
 
     def target(self) -> Target:
-        from flowctl import connect
+        if self._target is None:
+            from flowctl import connect
 
-        return connect.resolve(
-            self.settings(), self.config_path(), profile=self.profile, address=self.address, namespace=self.namespace
-        )
+            self._target = connect.resolve(
+                self.settings(),
+                self.config_path(),
+                profile=self.profile,
+                address=self.address,
+                namespace=self.namespace,
+            )
+        return self._target
 
     def ui_base(self) -> str:
         from flowctl.config import ui_base_url

@@ -1,6 +1,6 @@
 """Importing this module registers every command on the root app, in help order."""
 
-from flowctl.cli import (  # noqa: F401
+from flowctl.cli import (  # noqa: F401, I001 - help lists commands in this order
     config_cmd,
     control,
     decisions,
@@ -10,6 +10,7 @@ from flowctl.cli import (  # noqa: F401
     ledger,
     messages,
     server,
+    codec_cmd,
     start,
     watch,
     worker_cmd,

@@ -113,7 +113,7 @@ def history(
             history_ = await ops.history(client, workflow_id)
             print(history_.to_json(), flush=True)
             return
-        summarizer = Summarizer(time_format)
+        summarizer = Summarizer(time_format, keys=app_.target().keys)
         async for event in ops.history_events(client, workflow_id, follow=follow):
             if out.format == "jsonl":
                 out.line(event_dict(event))
