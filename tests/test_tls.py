@@ -158,6 +158,40 @@ def test_refused_connections_exit_5_with_the_setting_to_fix(tls: TlsStack, case:
     assert API_KEY not in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("client certificate is not PEM", "TLS client_cert is not a PEM certificate"),
+        ("CA is not PEM", "TLS server_ca_cert is not a PEM certificate"),
+        ("key is not PEM", "TLS client_key is not an unencrypted PEM private key"),
+        ("key of another certificate", "TLS client_key does not belong to client_cert"),
+        ("certificate without key", "TLS client_key is missing"),
+    ],
+)
+def test_unreadable_tls_material_is_exit_2_before_connecting(tls: TlsStack, case: str, expect: str) -> None:
+    garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    env = tls.env(cert=tls.client)
+    if case == "client certificate is not PEM":
+        env["TEMPORAL_TLS_CLIENT_CERT_PATH"] = _write(tls.root / "garbage-cert.pem", garbage)
+    elif case == "CA is not PEM":
+        env["TEMPORAL_TLS_SERVER_CA_CERT_PATH"] = _write(tls.root / "garbage-ca.pem", garbage)
+    elif case == "key is not PEM":
+        env["TEMPORAL_TLS_CLIENT_KEY_PATH"] = _write(tls.root / "garbage.key", garbage.replace("CERTIFICATE", "KEY"))
+    elif case == "key of another certificate":
+        env["TEMPORAL_TLS_CLIENT_KEY_PATH"] = str(tls.rogue_client.key)
+    else:
+        del env["TEMPORAL_TLS_CLIENT_KEY_PATH"]
+    run = tls.cli("start", "order", "-i", _json(order_input(uid("nosend"))), env=env)
+    assert run.code == 2, str(run)
+    assert run.stderr.startswith(f"flowctl: error: {expect}") and len(run.stderr.strip().splitlines()) == 1
+    assert "TEMPORAL_TLS_" in run.stderr or "client certificate was issued for" in run.stderr
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
 def test_worker_with_a_rejected_certificate_exits_5_naming_the_fix(tls: TlsStack) -> None:
     run = tls.cli("worker", env=tls.env(cert=tls.rogue_client), timeout=60)
     assert run.code == 5, str(run)
@@ -224,3 +258,83 @@ def test_a_handshake_refusal_names_the_client_certificate(tls: TlsStack, strict_
     assert len(run.stderr.strip().splitlines()) == 1, str(run)
     assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in run.stderr
     assert ("UnknownCA" if cert == "rogue" else "no client certificate") in run.stderr
+
+
+CODEC_KEY = "kleak:" + "U2VjcmV0Q29kZWNLZXlGb3JUaGVMZWFrVGVzdDAxMjM="  # 32 bytes once decoded
+
+
+def test_no_secret_appears_in_any_output_of_a_session(tls: TlsStack, tmp_path: Path) -> None:
+    """API key, client private key and codec key: used everywhere, printed nowhere.
+
+    A session of successes and failures, all with --debug, with the secrets in the config
+    file, in `TEMPORAL_*`/`FLOWCTL_*` variables and in a key file; every stdout, stderr and
+    worker log is searched for each secret and for a distinctive part of it.
+    """
+    private_key = tls.client.key.read_text()
+    key_body = "".join(line for line in private_key.splitlines() if not line.startswith("-----"))
+    secrets = {
+        "api key": API_KEY,
+        "wrong api key": "fk-wrong-7d1e55aa90",
+        "private key": key_body,
+        "private key part": key_body[20:52],
+        "codec key": CODEC_KEY.split(":", 1)[1],
+        "codec key part": CODEC_KEY.split(":", 1)[1][8:30],
+        "bad codec key": "bm90LWEtdmFsaWQta2V5LWJ1dC1zZWNyZXQ",
+    }
+    keys_file = tmp_path / "codec.keys"
+    keys_file.write_text(f"# rotated monthly\n{CODEC_KEY}\n")
+    config = tmp_path / "flowctl.toml"
+    config.write_text(
+        f"""task_queue = "{uid("tq-leak-")}"
+[codec]
+keys_file = "{keys_file}"
+[profile.default]
+address = "{tls.proxy.address}"
+api_key = "{API_KEY}"
+[profile.default.tls]
+server_ca_cert_path = "{tls.ca.pair.cert}"
+client_cert_path = "{tls.client.cert}"
+client_key_data = '''{private_key}'''
+"""
+    )
+    cli = Cli(isolated_env(tmp_path, config), tmp_path)
+    outputs: list[str] = []
+
+    def run(*args: str, env: dict[str, str] | None = None, expect: int | None = None) -> None:
+        result = cli("--debug", *args, env=env)
+        outputs.append(f"$ flowctl {args[0]} ... -> {result.code}\n{result.stdout}{result.stderr}")  # not argv
+        if expect is not None:
+            assert result.code == expect, str(result)
+
+    worker = cli.worker("--max-activities", "4")
+    try:
+        oid = uid("leak")
+        run("start", "order", "-i", _json(order_input(oid)), "--wait", "--timeout", "60s", expect=0)
+        run("describe", f"order-{oid}", "-o", "json", expect=0)
+        run("history", f"order-{oid}", expect=0)
+        run("result", f"order-{oid}", "-o", "json", expect=0)
+        run("config", "show", expect=0)
+        run("config", "show", "-o", "json", expect=0)
+        run("config", "path", expect=0)
+        # Refusals and misconfigurations, each with the secrets in play.
+        run("list", env={"TEMPORAL_API_KEY": secrets["wrong api key"]}, expect=5)
+        run(
+            "list",
+            env={"TEMPORAL_TLS_CLIENT_KEY_DATA": "-----BEGIN PRIVATE KEY-----\n" + secrets["bad codec key"]},
+            expect=2,
+        )
+        run("list", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}, expect=5)
+        run("result", f"order-{oid}", env={"FLOWCTL_CODEC__KEYS": f"other:{CODEC_KEY.split(':', 1)[1]}"}, expect=2)
+        run("list", env={"FLOWCTL_CODEC__KEYS": f"k9:{secrets['bad codec key']}"}, expect=2)
+        run("start", "order", "-i", "{", env={"FLOWCTL_CODEC__KEYS": CODEC_KEY}, expect=2)
+        run("codec-server", "--port", str(tls.proxy.port), expect=2)  # taken by the proxy
+        run("config", "set", "profile.default.api_key", secrets["wrong api key"], expect=0)
+        run("config", "show", expect=0)
+    finally:
+        assert stop_process(worker) == 0
+    outputs.append(worker.log.read_text())  # type: ignore[attr-defined]
+    outputs.append(config.read_text().replace(secrets["wrong api key"], "<set by the session>"))
+    session = "\n".join(outputs[:-1])
+    assert "<redacted>" in session and "Traceback" not in session
+    for name, secret in secrets.items():
+        assert secret not in session, f"the {name} appears in the session's output"

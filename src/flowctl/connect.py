@@ -98,6 +98,7 @@ async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
     """A connected client, or `UnreachableError` naming the address and what to try."""
     from temporalio.client import Client
 
+    check_tls_material(target.tls)
     try:
         return await asyncio.wait_for(
             Client.connect(
@@ -114,6 +115,55 @@ async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
     except (TimeoutError, RuntimeError, OSError) as exc:
         detail = str(exc) or f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f}s"
         raise diagnose(target, detail) from None
+
+
+def check_tls_material(tls: Any) -> None:
+    """Refuse unreadable certificates and keys before connecting (exit 2, naming the setting).
+
+    The SDK would report them as transport errors that do not say which one is wrong. The
+    messages never quote the material itself.
+    """
+    if not tls or tls is True:
+        return
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    where = "in [profile.NAME.tls] or TEMPORAL_TLS_{}_*"
+    certs: dict[str, list[x509.Certificate]] = {}
+    for attr, setting, env in (
+        ("server_root_ca_cert", "server_ca_cert", "SERVER_CA_CERT"),
+        ("client_cert", "client_cert", "CLIENT_CERT"),
+    ):
+        data = getattr(tls, attr, None)
+        if not data:
+            continue
+        try:
+            certs[attr] = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            raise UsageError(
+                f"TLS {setting} is not a PEM certificate",
+                hint=f"fix {setting}_path / {setting}_data {where.format(env)}",
+            ) from None
+    key_data = getattr(tls, "client_private_key", None)
+    if key_data:
+        try:
+            key = serialization.load_pem_private_key(key_data, password=None)
+        except (ValueError, TypeError):
+            raise UsageError(
+                "TLS client_key is not an unencrypted PEM private key",
+                hint=f"fix client_key_path / client_key_data {where.format('CLIENT_KEY')}",
+            ) from None
+        if "client_cert" in certs and certs["client_cert"][0].public_key() != key.public_key():
+            raise UsageError(
+                "TLS client_key does not belong to client_cert",
+                hint="give the key the client certificate was issued for",
+            )
+    if bool(getattr(tls, "client_cert", None)) != bool(key_data):
+        missing = "client_key" if not key_data else "client_cert"
+        raise UsageError(
+            f"TLS {missing} is missing: a client certificate needs both client_cert and client_key",
+            hint=f"set {missing}_path {where.format(missing.upper())}",
+        )
 
 
 # Where each TLS setting goes, in the profile and in Temporal's variables.
