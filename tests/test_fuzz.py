@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import Cli
+from conftest import Cli, Stack, order_input, uid
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_approval import start, wait_for_status
 
 from flowctl import catalog, inputs
 from flowctl.errors import UsageError
@@ -145,3 +146,95 @@ def workflow_count(flowctl: Cli) -> int:
     run = flowctl("list", "--limit", "10000", "-o", "json")
     assert run.code == 0, str(run)
     return len(run.json())
+
+
+# A valid payload of every message a waiting workflow accepts; the fuzz breaks them.
+MESSAGE_BASES: dict[tuple[str, str], dict[str, Any]] = {
+    ("order", "review"): {"decision": "approve", "reviewer": "risk"},
+    ("onboarding", "verify-email"): {"verified_by": "user"},
+    ("approval", "decide"): {"approver": "b", "decision": "approve", "comment": "ok"},
+}
+
+
+@pytest.fixture(scope="module")
+def waiting(stack: Stack) -> dict[str, str]:
+    """One workflow of each kind, waiting for the message the fuzz sends it."""
+    flowctl = stack.cli
+    ids = {
+        "order": start(flowctl, "order", order_input(uid("fz"), price=2000.0)),
+        "onboarding": start(flowctl, "onboarding", {"user_id": uid("fz"), "email": "f@example.com", "name": "F"}),
+        "approval": start(
+            flowctl,
+            "approval",
+            {"request_id": uid("fz"), "requester": "a", "title": "t", "amount": 5000, "approvers": ["b", "c"]},
+        ),
+    }
+    wait_for_status(flowctl, ids["order"], "awaiting_review")
+    wait_for_status(flowctl, ids["onboarding"], "awaiting_verification")
+    wait_for_status(flowctl, ids["approval"], "awaiting_decision")
+    return ids
+
+
+def history_length(flowctl: Cli, workflow_id: str) -> int:
+    run = flowctl("describe", workflow_id, "-o", "json")
+    assert run.code == 0, str(run)
+    return int(run.json()["history_length"])
+
+
+def invalid_message(model: Any, candidate: Any) -> Any:
+    try:
+        model.model_validate(candidate)
+    except Exception:  # noqa: BLE001 - any refusal makes it a case
+        return candidate
+    assume(False)  # a valid payload would be delivered; this test is about bad ones
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.slow
+@SLOW
+@given(data=st.data())
+def test_cli_refuses_malformed_signal_and_update_payloads_and_sends_nothing(
+    flowctl: Cli, waiting: dict[str, str], data: st.DataObject
+) -> None:
+    (kind, name), base = data.draw(st.sampled_from(sorted(MESSAGE_BASES.items())))
+    spec = catalog.get(kind)
+    message = next(m for m in (*spec.signals, *spec.updates) if m.name == name)
+    verb = "signal" if message in spec.signals else "update"
+    field = data.draw(st.sampled_from([*base, "bogus"]))
+    how = data.draw(st.sampled_from(["-i", "set", "not an object"]))
+    if how == "-i":
+        candidate = invalid_message(
+            message.model, mutate(base, field, data.draw(json_values), data.draw(st.booleans()))
+        )
+        args = ["-i", json.dumps(candidate)]
+    elif how == "set":
+        raw = data.draw(st.text(max_size=15).filter(lambda t: "\x00" not in t))
+        args = ["-i", json.dumps(base), "--set", f"{field}={raw}"]
+        try:
+            inputs.build_payload(message.model, json.dumps(base), [f"{field}={raw}"], what="x")
+        except UsageError:
+            pass
+        else:
+            assume(False)
+    else:
+        field = "input"
+        args = ["-i", json.dumps(data.draw(st.lists(json_values, max_size=2) | st.integers() | st.text(max_size=5)))]
+    wid = waiting[kind]
+    before = history_length(flowctl, wid)
+    run = flowctl(verb, wid, name, *args)
+    assert run.code == 2, str(run)
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("flowctl: error: "), run.stderr
+    assert field in lines[0] or how == "set", lines[0]
+    assert run.stdout == ""
+    assert history_length(flowctl, wid) == before
+
+
+@pytest.mark.parametrize("raw", ["[]", "0", '""', "null", "false", "[1]"])
+def test_a_falsy_or_non_object_input_is_not_an_empty_payload(flowctl: Cli, waiting: dict[str, str], raw: str) -> None:
+    """verify-email with `{}` is valid; `-i []` once slipped through as `{}` and was delivered."""
+    wid = waiting["onboarding"]
+    before = history_length(flowctl, wid)
+    run = flowctl("signal", wid, "verify-email", "-i", raw)
+    assert run.code == 2 and "--input: expected a JSON object" in run.stderr, str(run)
+    assert history_length(flowctl, wid) == before

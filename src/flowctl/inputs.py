@@ -36,8 +36,12 @@ def format_duration(delta: timedelta) -> str:
     return durations.format(delta)
 
 
-def read_json_input(source: str, *, field: str = "--input") -> Any:
-    """Parse `-i`: inline JSON, `@path` to a JSON file, or `-` for standard input."""
+def read_json_input(source: str, *, field: str = "--input") -> dict[str, Any]:
+    """Parse `-i`: a JSON object inline, in `@path` or on `-` (standard input).
+
+    Anything but an object is refused, `[]`, `0`, `""` and `null` included: none of them is
+    an empty payload.
+    """
     if source == "-":
         text, origin = sys.stdin.read(), "standard input"
     elif source.startswith("@"):
@@ -49,13 +53,16 @@ def read_json_input(source: str, *, field: str = "--input") -> Any:
         origin = str(path)
     else:
         text, origin = source, "inline JSON"
+    example = 'pass a JSON object, e.g. -i \'{"order_id": "A-1"}\''
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(
-            f"{field}: malformed JSON in {origin} at line {exc.lineno} column {exc.colno}: {exc.msg}",
-            hint='pass a JSON object, e.g. -i \'{"order_id": "A-1"}\'',
+            f"{field}: malformed JSON in {origin} at line {exc.lineno} column {exc.colno}: {exc.msg}", hint=example
         ) from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{field}: expected a JSON object in {origin}, got {_json_type(value)}", hint=example)
+    return value
 
 
 def _field_annotation(model: type[BaseModel], path: list[str]) -> Any:
@@ -156,10 +163,20 @@ def build_payload(
     model: type[M], raw_input: str | None, assignments: list[str] | None, *, what: str, hint: str | None = None
 ) -> M:
     """The validated payload from `-i` and `--set` together (`--set` wins)."""
-    base = read_json_input(raw_input) if raw_input is not None else {}
-    if raw_input is not None and not isinstance(base, dict):
-        raise UsageError(f"invalid {what}: expected a JSON object, got {type(base).__name__}", hint=hint)
-    return validate(model, apply_sets(base, assignments or [], model), what=what, hint=hint)
+    base = read_json_input(raw_input) if raw_input is not None else None
+    return compose(model, base, assignments, what=what, hint=hint)
+
+
+def compose(
+    model: type[M], base: dict[str, Any] | None, assignments: list[str] | None, *, what: str, hint: str | None = None
+) -> M:
+    """The validated payload from a `-i` object (None: not given) and `--set` assignments."""
+    return validate(model, apply_sets(base or {}, assignments or [], model), what=what, hint=hint)
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True)

@@ -285,11 +285,8 @@ async def message_payload(
         if raw is not None or assignments:
             raise UsageError(f"{group} {name!r} takes no payload", hint="drop -i and --set")
         return None
-    return inputs.validate(
-        message.model,
-        inputs.apply_sets(raw or {}, assignments, message.model),
-        what=f"payload of {group} {name!r}",
-        hint=f"see 'flowctl kinds {kind.name}'",
+    return inputs.compose(
+        message.model, raw, assignments, what=f"payload of {group} {name!r}", hint=f"see 'flowctl kinds {kind.name}'"
     )
 
 
