@@ -158,6 +158,7 @@ def start_from_file(
 ) -> None:
     """Start every valid line; one JSON line per input line on stdout, progress on stderr."""
     import sys
+    import time
 
     from flowctl import ops
     from flowctl.errors import ExitCode
@@ -184,10 +185,17 @@ def start_from_file(
         if progress is not None:
             progress.advance(task)
 
+    elapsed = 0.0
+
     async def action(client: Client) -> list[dict[str, Any]]:
-        return await ops.bulk_start(
-            client, spec, lines, task_queue=settings.task_queue, concurrency=concurrency, rate=rate, report=report
-        )
+        nonlocal elapsed
+        began = time.perf_counter()
+        try:
+            return await ops.bulk_start(
+                client, spec, lines, task_queue=settings.task_queue, concurrency=concurrency, rate=rate, report=report
+            )
+        finally:
+            elapsed = time.perf_counter() - began
 
     if progress is not None:
         progress.start()
@@ -199,7 +207,11 @@ def start_from_file(
     codes = {o["code"] for o in outcomes if "code" in o}
     started = sum(1 for o in outcomes if "run_id" in o and not o.get("already_started"))
     already = sum(1 for o in outcomes if o.get("already_started"))
-    out.info(f"{started} started, {already} already started, {len(outcomes) - started - already} failed")
+    pace = f" ({(started + already) / elapsed:.0f} per second)" if elapsed > 0 and started + already else ""
+    out.info(
+        f"{started} started, {already} already started, {len(outcomes) - started - already} failed"
+        f" in {elapsed:.2f}s{pace}"
+    )
     for code in (ExitCode.UNREACHABLE, ExitCode.USAGE):
         if code in codes:
             fail(int(code))
