@@ -147,3 +147,32 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
             documented.add(table + m.group(1))
     missing = _keys(config.Settings) - documented
     assert not missing, f"config.example.toml lacks {sorted(missing)}"
+
+
+SECRET = "sk-LEAKCHECK-7a3e91"
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "expect"),
+    [
+        ("flowctl", f'[codec]\nkeys = ["k1:{SECRET}"]\n', "codec.keys: Input should be a valid string"),
+        ("flowctl", f"[profile.default]\napi_key = {SECRET}\n", "not valid TOML"),
+        ("flowctl", "[profile.default]\napi_key = 4182755510937\n", "line 2, column 11; invalid type: integer"),
+        ("temporal", f"[profile.default]\napi_key = {SECRET}\n", "line 2, column 11; string values must be quoted"),
+    ],
+)
+def test_an_error_about_a_secret_setting_never_shows_its_value(
+    tmp_path: Path, where: str, text: str, expect: str
+) -> None:
+    """A secret written wrongly (an array, unquoted, a number) is named, never printed."""
+    file = tmp_path / ("temporal.toml" if where == "temporal" else "c.toml")
+    file.write_text(text)
+    config_file = tmp_path / "c.toml"
+    if where == "temporal":
+        config_file.write_text('task_queue = "q"\n')
+    cli = Cli(isolated_env(tmp_path, config_file), tmp_path)
+    run = cli("list", env={"TEMPORAL_CONFIG_FILE": str(file)} if where == "temporal" else None)
+    assert run.code == 2, str(run)
+    assert expect in run.stderr, run.stderr
+    for secret in (SECRET, "4182755510937"):
+        assert secret not in run.stderr + run.stdout

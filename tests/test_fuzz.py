@@ -225,7 +225,10 @@ def test_cli_refuses_malformed_signal_and_update_payloads_and_sends_nothing(
     assert run.code == 2, str(run)
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("flowctl: error: "), run.stderr
-    assert field in lines[0] or how == "set", lines[0]
+    assert field in lines[0], lines[0]
+    # Refused here, by the local check: not delivered and rejected by the workflow's validator
+    # (a rejected update leaves no event in the history, so the length alone would not tell).
+    assert "invalid payload of" in lines[0] or "--input" in lines[0] or "--set" in lines[0], lines[0]
     assert run.stdout == ""
     assert history_length(flowctl, wid) == before
 

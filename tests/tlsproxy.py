@@ -156,7 +156,7 @@ def start_proxy(
     verify = f"ssl_client_certificate {client_ca};\n        ssl_verify_client on;" if client_ca else ""
     # A missing or wrong key answers as Temporal Cloud does: gRPC UNAUTHENTICATED (16).
     key_check = (
-        f'if ($http_authorization != "Bearer {api_key}") {{ {_grpc_status(16, "missing or wrong API key")} }}'
+        f'if ($http_authorization != "Bearer {api_key}") {{ {_grpc_status(16, "Request unauthorized.")} }}'
         if api_key
         else ""
     )
@@ -180,11 +180,12 @@ http {{
         ssl_certificate {server.cert};
         ssl_certificate_key {server.key};
         {verify}
-        # Refusals answer in gRPC terms, as a gRPC gateway should: UNAUTHENTICATED (16).
+        # Refusals answer in gRPC terms, as a gRPC gateway should: UNAUTHENTICATED (16), with
+        # nginx's own words for certificate errors and Temporal Cloud's for a bad API key.
         error_page 495 = @cert_rejected;
         error_page 496 = @cert_missing;
-        location @cert_rejected {{ {_grpc_status(16, "client certificate rejected")} }}
-        location @cert_missing {{ {_grpc_status(16, "client certificate required")} }}
+        location @cert_rejected {{ {_grpc_status(16, "The SSL certificate error")} }}
+        location @cert_missing {{ {_grpc_status(16, "No required SSL certificate was sent")} }}
         grpc_read_timeout 300s;
         grpc_send_timeout 300s;
         client_max_body_size 0;

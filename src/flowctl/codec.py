@@ -8,7 +8,9 @@ workflow sandbox: workflow modules never import it (cryptography is a native lib
 Keys are `ID:BASE64` entries (16, 24 or 32 bytes once decoded), separated by commas,
 whitespace or new lines, from `codec.keys` (usually `FLOWCTL_CODEC__KEYS`) or the file
 `codec.keys_file`. The first key seals; every key opens. To rotate, put a new key first and
-keep the old ones for as long as histories sealed with them matter.
+keep the old ones for as long as histories sealed with them matter. Each payload gets a
+random 96-bit nonce, so a key should seal well under 2**32 payloads before it is rotated.
+The key id is bound to the ciphertext as associated data.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flowctl.errors import UsageError
+from flowctl.errors import KeyMissingError, UsageError
 
 if TYPE_CHECKING:
     from temporalio.api.common.v1 import Payload
@@ -33,11 +35,20 @@ if TYPE_CHECKING:
 ENCODING = b"binary/encrypted"
 KEY_ID_META = "encryption-key-id"
 NONCE_BYTES = 12
+TAG_BYTES = 16
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-class CodecKeyError(UsageError):
-    """A payload sealed with a key this process does not have."""
+# Where keys are configured: the hint of every error about a missing key.
+KEYS_SETTING = "set FLOWCTL_CODEC__KEYS (or codec.keys / codec.keys_file) to the keys the worker uses"
+
+
+class CodecKeyError(KeyMissingError):
+    """A payload this process cannot open: no key of its id, or it does not authenticate.
+
+    Exit 5, like other credentials the server side needs: the server was reached, so
+    exit 2's "nothing was sent" would be untrue.
+    """
 
 
 @dataclass(frozen=True)
@@ -105,16 +116,18 @@ class KeyRing:
             raise CodecKeyError(
                 f"payload sealed with codec key {key_id!r}, which is not among the configured keys "
                 f"({', '.join(self.ids)})",
-                hint="add that key to codec.keys / FLOWCTL_CODEC__KEYS or codec.keys_file",
+                hint=KEYS_SETTING,
             )
+        if len(payload.data) < NONCE_BYTES + TAG_BYTES:
+            raise CodecKeyError(f"payload sealed with codec key {key_id!r} is truncated ({len(payload.data)} bytes)")
         try:
             plain = AESGCM(key).decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], key_id.encode())
-        except InvalidTag:
+            return Payload.FromString(plain)
+        except (InvalidTag, ValueError):
             raise CodecKeyError(
                 f"payload sealed with codec key {key_id!r} does not open with the configured key of that id",
-                hint="the key with that id differs from the one that sealed it; restore the original key",
+                hint="the key with that id differs from the one that sealed it, or the payload was altered",
             ) from None
-        return Payload.FromString(plain)
 
 
 _KEY_HINT = "give keys as ID:BASE64, e.g. from 'flowctl codec-key --id k1'"
@@ -171,7 +184,7 @@ def payload_codec(ring: KeyRing | None) -> PayloadCodec:
                 if is_sealed(payload):
                     raise CodecKeyError(
                         f"payload encrypted with codec key {sealed_key_id(payload)!r}, and no codec keys are configured",
-                        hint="set FLOWCTL_CODEC__KEYS or codec.keys_file to the keys the worker uses",
+                        hint=KEYS_SETTING,
                     )
             return list(payloads)
 

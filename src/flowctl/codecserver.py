@@ -1,17 +1,17 @@
-"""`flowctl codec-server`: the payload codec over HTTP, for the Web UI and `temporal --codec-endpoint`.
+"""The payload codec over HTTP, for the Web UI and `temporal --codec-endpoint`.
 
 It speaks Temporal's remote-codec protocol: `POST /encode` and `POST /decode` with a body of
 proto-JSON `{"payloads": [...]}`, answered in kind. Browsers may call it only from the
 allowed origins (the Web UI's, by default): a request carrying any other `Origin` is refused
 with 403 and no CORS headers. Anyone who can reach it can decrypt, so it binds to loopback
-unless told otherwise. Nothing it logs holds a payload or a key.
+unless told otherwise. Slow or idle clients are cut off after a timeout, requests in flight
+are capped, and shutdown does not wait for idle connections. Nothing it logs holds a
+payload or a key.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from flowctl.codec import KeyRing
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_IN_FLIGHT = 32
+REQUEST_TIMEOUT_SECONDS = 15.0
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
 
 
@@ -50,9 +52,12 @@ def transform(keys: KeyRing, action: str, body: bytes, log: Callable[[str], None
 
 
 def make_handler(keys: KeyRing, origins: frozenset[str], log: Callable[[str], None]) -> type[BaseHTTPRequestHandler]:
+    in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "flowctl-codec"
         sys_version = ""
+        timeout = REQUEST_TIMEOUT_SECONDS  # per socket read: a client that stalls is cut off
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
             pass  # one line per request is written by _answer, without the client's data
@@ -91,6 +96,15 @@ def make_handler(keys: KeyRing, origins: frozenset[str], log: Callable[[str], No
             if not self._origin_ok():
                 self._error(403, "origin not allowed")
                 return
+            if not in_flight.acquire(blocking=False):
+                self._error(503, f"busy: {MAX_IN_FLIGHT} requests in flight")
+                return
+            try:
+                self._post()
+            finally:
+                in_flight.release()
+
+        def _post(self) -> None:
             action = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
             if action not in ("encode", "decode"):
                 self._error(404, "POST /encode or /decode")
@@ -118,26 +132,11 @@ def make_handler(keys: KeyRing, origins: frozenset[str], log: Callable[[str], No
     return Handler
 
 
-def serve(keys: KeyRing, host: str, port: int, origins: frozenset[str], *, on_ready: Callable[[str], None]) -> None:
-    """Serve until SIGINT or SIGTERM; requests in progress finish first."""
-
-    def log(line: str) -> None:
-        print(f"codec-server: {line}", file=sys.stderr, flush=True)
-
+def make_server(
+    keys: KeyRing, host: str, port: int, origins: frozenset[str], log: Callable[[str], None]
+) -> ThreadingHTTPServer:
+    """A server ready for `serve_forever`; OSError if the address cannot be bound."""
     server = ThreadingHTTPServer((host, port), make_handler(keys, origins, log))
-    server.daemon_threads = False
-
-    def stop(signum: int, frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    bound_host, bound_port = server.server_address[:2]
-    on_ready(
-        f"codec server listening on http://{bound_host!s}:{bound_port} "
-        f"(CORS: {', '.join(sorted(origins))}; sealing with key {keys.active!r})"
-    )
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
+    server.daemon_threads = True  # an idle keep-alive connection must not hold up shutdown
+    server.block_on_close = False
+    return server

@@ -13,15 +13,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from flowctl.errors import UsageError
+from flowctl.inputs import SECRET_KEYS as SECRET_KEYS  # re-exported: redaction lives here
 from flowctl.inputs import describe_validation_error
 from flowctl_workflows.durations import Duration
 
 ENV_PREFIX = "FLOWCTL_"
 CONFIG_ENV = "FLOWCTL_CONFIG"
-SECRET_KEYS = frozenset({"api_key", "client_key_data", "client_key", "key", "keys", "password", "token"})
 
 
 class _Section(BaseModel):
@@ -62,10 +62,15 @@ class Server(_Section):
     ip: str = Field(default="127.0.0.1", description="address the embedded server binds")
     db_file: Path | None = Field(default=None, description="SQLite file; default: temporal.db in the state dir")
     ui_codec_endpoint: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        description="codec server the Web UI decodes payloads with, e.g. http://127.0.0.1:8081",
+        default=None, description="codec server the Web UI decodes payloads with, e.g. http://127.0.0.1:8081"
     )
+
+    @field_validator("ui_codec_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:8081")
+        return value
 
     @property
     def effective_ui_port(self) -> int:

@@ -70,7 +70,8 @@ def resolve(
     except Exception as exc:  # noqa: BLE001 - the SDK raises its bridge's ConfigError, not exported
         where = f" in {config_file}" if source else ""
         raise UsageError(
-            f"connection profile{where}: {exc}", hint="check --profile, TEMPORAL_PROFILE and [profile.*]"
+            f"connection profile{where}: {_without_source(str(exc))}",
+            hint="check --profile, TEMPORAL_PROFILE and [profile.*]",
         ) from None
     return Target(
         address=address or loaded.get("target_host") or DEFAULT_ADDRESS,
@@ -81,6 +82,19 @@ def resolve(
         rpc_metadata=dict(loaded.get("rpc_metadata") or {}),
         keys=keyring(settings.codec),
     )
+
+
+def _without_source(message: str) -> str:
+    """A config error without the quoted source line or value: it may be an API key or a key.
+
+    The SDK's TOML errors quote the offending line (`| 3 | api_key = sk-...`) and values
+    (`integer `5``); the line and column are kept, the text is not.
+    """
+    import re
+
+    lines = [line.strip() for line in message.splitlines()]
+    kept = [line for line in lines if line and not re.match(r"^\d*\s*\|", line)]
+    return re.sub(r"\s*`[^`]*`", "", "; ".join(kept))
 
 
 def data_converter(keys: KeyRing | None = None) -> DataConverter:
@@ -172,7 +186,7 @@ _CLIENT_CERT_HINT = (
     "set a client certificate the server trusts: client_cert_path and client_key_path in [profile.NAME.tls], "
     "or TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"
 )
-_API_KEY_HINT = "check the API key: api_key in [profile.NAME] or TEMPORAL_API_KEY"
+_API_KEY_HINT = "check the API key the server refused: api_key in [profile.NAME] or TEMPORAL_API_KEY"
 # TLS alerts a server sends when it refuses the client's certificate (or its absence).
 _CLIENT_CERT_ALERTS = ("CertificateRequired", "UnknownCA", "BadCertificate", "CertificateUnknown", "AccessDenied")
 
@@ -188,12 +202,14 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
         credentials = "the API key" if target.api_key else "no API key"
         credentials += " and a client certificate" if has_client_cert else " and no client certificate"
         reason = refused.group(2) or refused.group(1)
+        # Servers word refusals their own way; past a named certificate problem, the hint
+        # follows what was sent.
         if "certificate" in reason.lower():
             hint = _CLIENT_CERT_HINT
-        elif "key" in reason.lower() or "token" in reason.lower():
-            hint = _API_KEY_HINT
         else:
-            hint = f"{_API_KEY_HINT}; and the client certificate in [profile.NAME.tls] or TEMPORAL_TLS_*"
+            hint = _API_KEY_HINT if target.api_key else "set an API key: api_key in [profile.NAME] or TEMPORAL_API_KEY"
+            if not has_client_cert:
+                hint += "; or, if the server requires one, a client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH)"
         return UnreachableError(f"{where} refused the credentials ({credentials} sent): {reason}", hint=hint)
     alert = re.search(r"fatal alert: (\w+)", detail)
     if alert and alert.group(1) in _CLIENT_CERT_ALERTS:
@@ -216,17 +232,27 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
             )
         return UnreachableError(f"cannot verify the TLS certificate of {where}: {reason}", hint=_CA_HINT)
     if "InvalidContentType" in detail or "InvalidMessage" in detail:
+        why = " (an API key is set, which turns TLS on)" if target.tls is None and target.api_key else ""
         return UnreachableError(
-            f"{where} does not speak TLS, but TLS is on",
+            f"{where} does not speak TLS, but TLS is on{why}",
             hint="turn TLS off for this address: TEMPORAL_TLS=false or disabled = true in [profile.NAME.tls]",
         )
-    if target.tls is False or (target.tls is None and not target.api_key):
-        # A TLS endpoint drops a plain HTTP/2 preface: a GOAWAY, a 400 or a closed connection.
-        if any(sign in detail for sign in ("GoAway", "h2 protocol error", "400 Bad Request", "connection closed")):
-            return UnreachableError(
-                f"{where} did not answer plain gRPC: it may expect TLS",
-                hint="turn TLS on: TEMPORAL_TLS=true, or set server_ca_cert_path in [profile.NAME.tls]",
-            )
+    # A TLS endpoint or a plain HTTP/1 server (the Web UI's port, say) drops a gRPC preface
+    # alike: a GOAWAY, an HTTP 400 or a closed connection. Both causes are named.
+    not_grpc = ("GoAway", "h2 protocol error", "connection closed", "400 Bad Request")
+    if any(sign in detail for sign in not_grpc) and (
+        target.tls is False or (target.tls is None and not target.api_key)
+    ):
+        return UnreachableError(
+            f"{where} did not answer plain gRPC: it may expect TLS, or this is not its gRPC port",
+            hint="turn TLS on (TEMPORAL_TLS=true, or server_ca_cert_path in [profile.NAME.tls]) if it expects TLS; "
+            "else check the port: the Web UI's port is not the gRPC port",
+        )
+    if "400 Bad Request" in detail:
+        return UnreachableError(
+            f"{where} answered HTTP 400, not gRPC",
+            hint="check the port: the Web UI's port is not the gRPC port",
+        )
     if target.tls and not has_client_cert and ("broken pipe" in detail or "connection closed" in detail):
         return UnreachableError(
             f"{where} closed the TLS connection, and no client certificate was sent (a server requiring one does this)",

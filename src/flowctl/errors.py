@@ -54,3 +54,10 @@ class ConflictError(FlowctlError):
 class UnreachableError(FlowctlError):
     code = ExitCode.UNREACHABLE
     slug = "unreachable"
+
+
+class KeyMissingError(FlowctlError):
+    """Data from the server is encrypted with a key this process lacks (the server was reached)."""
+
+    code = ExitCode.UNREACHABLE
+    slug = "codec_key"

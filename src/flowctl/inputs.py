@@ -128,11 +128,19 @@ def _printable(part: object) -> str:
     return text if text.isprintable() else json.dumps(text)
 
 
+# Setting names whose values are secrets: never printed, not even in an error about them.
+SECRET_KEYS = frozenset({"api_key", "client_key_data", "client_key", "key", "keys", "password", "token"})
+
+
 def describe_validation_error(err: ValidationError, what: str) -> str:
-    """One line naming each wrong field, what is wrong and, where useful, what was given."""
+    """One line naming each wrong field, what is wrong and, where useful, what was given.
+
+    The value given is left out for secret fields (`SECRET_KEYS`).
+    """
     parts = []
     for item in err.errors(include_url=False):
         loc = ".".join(_printable(p) for p in item["loc"]) or "(input)"
+        secret = any(str(p) in SECRET_KEYS for p in item["loc"])
         message = item["msg"]
         if item["type"] == "missing":
             message = "is required"
@@ -140,10 +148,12 @@ def describe_validation_error(err: ValidationError, what: str) -> str:
             message = "is not a known field"
         elif item["type"] == "model_type":
             message = "must be a JSON object"
+        elif item["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
         given = item.get("input")
         shown = (
             ""
-            if item["type"] in ("missing", "extra_forbidden", "model_type")
+            if secret or item["type"] in ("missing", "extra_forbidden", "model_type")
             else f" (got {json.dumps(given, default=str)[:60]})"
         )
         parts.append(f"{loc}: {message}{shown}")

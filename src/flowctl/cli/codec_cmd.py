@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flowctl.cli.app import app, state
+
+if TYPE_CHECKING:
+    from flowctl.config import Settings
 
 
 @app.command(
@@ -27,21 +30,63 @@ def codec_server(
     ] = None,
 ) -> None:
     """Serve the payload codec over HTTP so the Web UI shows decrypted inputs and results."""
+    import errno
+    import ipaddress
+    import signal
+    import socket
+    import threading
+
     from flowctl import codecserver
+    from flowctl.codec import KEYS_SETTING, keyring
+    from flowctl.config import ui_base_url
     from flowctl.errors import UsageError
 
     app_ = state(ctx)
-    keys = app_.target().keys
+    settings = app_.settings()
+    keys = keyring(settings.codec)
     if keys is None:
         raise UsageError(
-            "codec-server: no codec keys configured",
-            hint="set FLOWCTL_CODEC__KEYS or codec.keys_file; 'flowctl codec-key' makes a key",
+            "codec-server: no codec keys configured", hint=f"{KEYS_SETTING}; 'flowctl codec-key' makes one"
         )
-    origins = frozenset(_origin(o) for o in (origin or [app_.ui_base()]))
+    origins = frozenset(_origin(o) for o in origin) if origin else _ui_origins(ui_base_url(settings), settings)
     try:
-        codecserver.serve(keys, host, port, origins, on_ready=lambda line: print(line, file=sys.stderr, flush=True))
+        server = codecserver.make_server(keys, host, port, origins, log)
     except OSError as exc:
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(f"--host {host}: cannot listen there: {exc.strerror}") from None
         raise UsageError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
+    if not ipaddress.ip_address(socket.gethostbyname(bound_host)).is_loopback:
+        log(f"warning: listening on {bound_host}, not loopback: anyone who reaches it can decrypt payloads")
+    print(
+        f"codec server listening on http://{bound_host}:{bound_port} "
+        f"(CORS: {', '.join(sorted(origins))}; sealing with key {keys.active!r})",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+
+
+def log(line: str) -> None:
+    """One line per request or event on stderr; never a payload or a key."""
+    print(f"codec-server: {line}", file=sys.stderr, flush=True)
+
+
+def _ui_origins(ui_base: str, settings: Settings) -> frozenset[str]:
+    """The Web UI's origin; for the embedded server's UI, by its IP as well as by localhost."""
+    origins = {_origin(ui_base)}
+    if settings.ui_url is None:
+        origins.add(f"http://{settings.server.ip}:{settings.server.effective_ui_port}")
+    return frozenset(origins)
 
 
 def _origin(url: str) -> str:

@@ -92,7 +92,10 @@ def set_(
     file = app_.config_path()
     config.set_key(file, key, value)
     shown = "<redacted>" if key.rsplit(".", 1)[-1] in config.SECRET_KEYS else value
-    app_.output.info("workers read the config when they start: restart running workers to apply it")
+    if key.startswith("server."):
+        app_.output.info("the embedded server reads it when it starts: 'flowctl server stop' and 'server start'")
+    else:
+        app_.output.info("workers read the config when they start: restart running workers to apply it")
     app_.output.data(
         {"path": str(file), "key": key, "value": shown},
         lambda out: out.print(f"{key} = {shown} in {file}", markup=False),
