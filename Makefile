@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.flowctl-installed
 SOURCES := pyproject.toml $(shell find src workflows -name '*.py' 2>/dev/null)
-PYTEST_ARGS ?=
+# Two test processes (pytest-xdist), each with its own dev server and worker; a file stays in
+# one process so its module fixtures are shared. About 5 minutes instead of 8 on 2 cores.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: demo test lint bench install clean record-histories system-deps
 

@@ -263,7 +263,9 @@ def test_a_handshake_refusal_names_the_client_certificate(tls: TlsStack, strict_
     assert run.code == 5, str(run)
     assert len(run.stderr.strip().splitlines()) == 1, str(run)
     assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in run.stderr
-    assert ("UnknownCA" if cert == "rogue" else "no client certificate") in run.stderr
+    # The alert names the reason when it is read in time; a closed connection is named too.
+    reasons = ("UnknownCA", "may not trust the client certificate") if cert == "rogue" else ("no client certificate",)
+    assert any(reason in run.stderr for reason in reasons), run.stderr
 
 
 CODEC_KEY = "kleak:" + "U2VjcmV0Q29kZWNLZXlGb3JUaGVMZWFrVGVzdDAxMjM="  # 32 bytes once decoded

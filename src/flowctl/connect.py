@@ -253,11 +253,16 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
             f"{where} answered HTTP 400, not gRPC",
             hint="check the port: the Web UI's port is not the gRPC port",
         )
-    if target.tls and not has_client_cert and ("broken pipe" in detail or "connection closed" in detail):
-        return UnreachableError(
-            f"{where} closed the TLS connection, and no client certificate was sent (a server requiring one does this)",
-            hint=_CLIENT_CERT_HINT,
+    # A server refusing the client certificate in the handshake sends an alert, but the
+    # connection may be gone before the alert is read (seen under load).
+    closed = ("broken pipe", "connection closed", "was not ready")
+    if target.tls and "after connection" in detail and any(sign in detail for sign in closed):
+        why = (
+            "it may not trust the client certificate"
+            if has_client_cert
+            else "no client certificate was sent (a server requiring one does this)"
         )
+        return UnreachableError(f"{where} closed the TLS connection after the handshake: {why}", hint=_CLIENT_CERT_HINT)
     return UnreachableError(
         f"cannot reach {where}: {_first_line(detail)}",
         hint="start the embedded server with 'flowctl server start', or set --address / TEMPORAL_ADDRESS",
