@@ -130,6 +130,19 @@ def test_unreachable_server_exits_5_with_a_hint(local_cli: Cli) -> None:
     assert "cannot reach Temporal at 127.0.0.1:" in line and "flowctl server start" in line
 
 
+def test_a_silent_endpoint_exits_5_naming_tls_and_the_address(local_cli: Cli) -> None:
+    """A port that accepts and never answers (a TLS endpoint waiting for a hello, say)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        run = local_cli("list", env={"TEMPORAL_ADDRESS": address}, timeout=60)
+    assert run.code == 5, str(run)
+    line = one_line(run.stderr)
+    assert f"Temporal at {address}" in line and "no answer within" in line
+    assert "may expect TLS" in line and "TEMPORAL_TLS=true" in line
+
+
 def test_usage_errors_are_one_line_exit_2(local_cli: Cli) -> None:
     for args in (["start"], ["start", "order", "--bogus"], ["describe"], ["-o", "yaml", "kinds"]):
         run = local_cli(*args)

@@ -248,6 +248,13 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
             hint="turn TLS on (TEMPORAL_TLS=true, or server_ca_cert_path in [profile.NAME.tls]) if it expects TLS; "
             "else check the port: the Web UI's port is not the gRPC port",
         )
+    if plain and detail.startswith("no answer within"):
+        # Some TLS endpoints wait in silence for a TLS hello that a plain client never sends.
+        return UnreachableError(
+            f"{where} gave {detail}: it may expect TLS, or be unreachable from here",
+            hint="turn TLS on (TEMPORAL_TLS=true, or server_ca_cert_path in [profile.NAME.tls]) if it expects TLS; "
+            "else check the address and that the server runs",
+        )
     if "400 Bad Request" in detail:
         return UnreachableError(
             f"{where} answered HTTP 400, not gRPC",
