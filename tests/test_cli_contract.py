@@ -143,6 +143,32 @@ def test_a_silent_endpoint_exits_5_naming_tls_and_the_address(local_cli: Cli) ->
     assert "may expect TLS" in line and "TEMPORAL_TLS=true" in line
 
 
+@pytest.mark.parametrize("address", ["nohost:xx", ":7233", "127.0.0.1:99999"])
+def test_a_malformed_address_is_exit_2_naming_the_setting(local_cli: Cli, address: str) -> None:
+    run = local_cli("list", "--address", address)
+    assert run.code == 2, str(run)
+    line = one_line(run.stderr)
+    assert f"address {address!r} is not host:port" in line and "TEMPORAL_ADDRESS" in line
+
+
+def test_a_missing_tls_file_is_exit_2_naming_it(local_cli: Cli) -> None:
+    run = local_cli("list", env={"TEMPORAL_TLS_CLIENT_CERT_PATH": "/nonexistent/client.pem"})
+    assert run.code == 2, str(run)
+    line = one_line(run.stderr)
+    assert "TLS file /nonexistent/client.pem: no such file" in line and "TEMPORAL_TLS_" in line
+
+
+def test_server_start_refuses_a_taken_ui_port_naming_it(local_cli: Cli) -> None:
+    import socket
+
+    shown = local_cli("config", "show", "-o", "json").json()["settings"]["server"]
+    with socket.create_server(("127.0.0.1", shown["ui_port"])):
+        run = local_cli("server", "start")
+    assert run.code == 4, str(run)
+    assert "the Web UI's port" in one_line(run.stderr) and "server.ui_port" in run.stderr
+    assert local_cli("server", "status").code == 5  # nothing was started
+
+
 def test_usage_errors_are_one_line_exit_2(local_cli: Cli) -> None:
     for args in (["start"], ["start", "order", "--bogus"], ["describe"], ["-o", "yaml", "kinds"]):
         run = local_cli(*args)

@@ -144,6 +144,9 @@ def test_without_keys_a_sealed_result_is_exit_5_not_a_crash(stack: Stack, queue:
         assert "no codec keys are configured" in run.stderr and "FLOWCTL_CODEC__KEYS" in run.stderr
     shown = plain("history", wid)
     assert shown.code == 0 and "<encrypted with key 'k2'>" in shown.stdout
+    # watch asks the status query after each page; without the key it must say so, not hang.
+    watched = plain("watch", wid, timeout=60)
+    assert watched.code == 5 and "no codec keys are configured" in watched.stderr, str(watched)
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,9 @@ def transform(keys: KeyRing, action: str, body: bytes, log: Callable[[str], None
             out.payloads.append(keys.open(payload))
         except CodecKeyError:
             # Left sealed: the UI shows it as it is stored rather than failing the whole page.
-            log(f"payload sealed with unknown or different key {sealed_key_id(payload)!r} left sealed")
+            log(
+                f"left sealed: a payload of key {sealed_key_id(payload)!r} (no such key here, or it fails authentication)"
+            )
             out.payloads.append(payload)
     return MessageToJson(out, indent=None).encode()
 

@@ -67,6 +67,11 @@ def resolve(
     source = config_file if settings.profile and config_file.exists() else None
     try:
         loaded = ClientConfigProfile.load(profile, config_source=source).to_client_connect_config()
+    except FileNotFoundError as exc:
+        raise UsageError(
+            f"TLS file {exc.filename}: no such file",
+            hint="fix the *_path setting in [profile.NAME.tls] or the TEMPORAL_TLS_*_PATH variable naming it",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the SDK raises its bridge's ConfigError, not exported
         where = f" in {config_file}" if source else ""
         raise UsageError(
@@ -126,6 +131,11 @@ async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
             ),
             timeout=CONNECT_TIMEOUT_SECONDS,
         )
+    except ValueError as exc:  # the SDK refuses a target it cannot parse
+        raise UsageError(
+            f"address {target.address!r} is not host:port ({_first_line(str(exc))})",
+            hint="fix --address, TEMPORAL_ADDRESS or address in [profile.NAME], e.g. localhost:7233",
+        ) from None
     except (TimeoutError, RuntimeError, OSError) as exc:
         detail = str(exc) or f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f}s"
         raise diagnose(target, detail) from None

@@ -150,6 +150,11 @@ def start(settings: Settings) -> dict[str, Any]:
             f"something else already listens on {server.ip}:{server.port}",
             hint="stop it, or choose another port with 'flowctl config set server.port PORT'",
         )
+    if _answers(server.ip, server.effective_ui_port):
+        raise ConflictError(
+            f"something else already listens on {server.ip}:{server.effective_ui_port}, the Web UI's port",
+            hint="stop it, or choose another with 'flowctl config set server.ui_port PORT'",
+        )
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.db_file.parent.mkdir(parents=True, exist_ok=True)
     command = [

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from flowctl.errors import FlowctlError
+from flowctl.errors import FlowctlError, KeyMissingError
 
 if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
@@ -143,6 +143,8 @@ async def _status_changes(client: Client, view: View) -> list[dict[str, Any]]:
 
     try:
         status = await ops.query(client, view.workflow_id, "status", timeout=STATUS_TIMEOUT)
+    except KeyMissingError:
+        raise  # no key for the answer: waiting on would show nothing, forever
     except FlowctlError:
         return []
     if not isinstance(status, dict):
