@@ -154,7 +154,7 @@ def new_key_line(key_id: str) -> str:
 def keyring(settings: CodecSettings) -> KeyRing | None:
     """The configured keys: `codec.keys` (as from FLOWCTL_CODEC__KEYS) wins over `codec.keys_file`."""
     if settings.keys is not None and settings.keys.get_secret_value().strip():
-        return KeyRing.parse(settings.keys.get_secret_value(), "codec.keys")
+        return KeyRing.parse(settings.keys.get_secret_value(), "codec.keys or FLOWCTL_CODEC__KEYS")
     if settings.keys_file is not None:
         path = Path(settings.keys_file).expanduser()
         try:

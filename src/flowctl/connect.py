@@ -46,7 +46,9 @@ class Target:
             "profile": self.profile,
             "tls": bool(self.tls) or (self.tls is None and bool(self.api_key)),
             "api_key": "<set>" if self.api_key else None,
-            "codec": f"AES-GCM, sealing with key {self.keys.active!r}" if self.keys else None,
+            "codec": f"AES-GCM, sealing with key {self.keys.active!r}, opening {', '.join(self.keys.ids)}"
+            if self.keys
+            else None,
         }
 
 
