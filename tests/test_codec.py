@@ -260,6 +260,7 @@ def test_codec_server_decodes_for_the_ui_origin_only(stack: Stack, queue: str) -
         status, _, opened = server.post("/decode", sealed_json)
         assert json.loads(base64.b64decode(json.loads(opened)["payloads"][0]["data"])) == {"hello": "world"}
         assert server.post("/decode", b"not json")[0] == 400
+        assert server.request("GET", "/decode")[0] == 405
         # A payload cut short, or altered, is left sealed; the others in the batch still open.
         broken = Payloads()
         broken.CopyFrom(sealed)

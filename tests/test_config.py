@@ -77,6 +77,10 @@ def test_init_set_path_and_secrets_never_shown(tmp_path: Path) -> None:
     secret = "sk-super-secret-value-123"
     set_key = cli("config", "set", "profile.default.api_key", secret)
     assert set_key.code == 0 and secret not in set_key.stdout + set_key.stderr
+    assert file.stat().st_mode & 0o777 == 0o600  # once it holds a secret, only its owner reads it
+    bad_keys = cli("config", "set", "codec.keys", "k1:not-a-key")
+    assert bad_keys.code == 2 and "key 'k1' is not base64" in bad_keys.stderr
+    assert "codec" not in tomllib.loads(file.read_text())  # nothing written
     data = tomllib.loads(file.read_text())
     assert data["services"]["local"]["transient_failure_rate"] == 0.25 and data["order"]["review_timeout"] == "2h"
     refused = cli("config", "set", "services.bridge", "carrier-pigeon")

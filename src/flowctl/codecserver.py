@@ -126,10 +126,13 @@ def make_handler(keys: KeyRing, origins: frozenset[str], log: Callable[[str], No
             self._answer(200, body)
 
         def do_GET(self) -> None:  # noqa: N802
-            if self.path.rstrip("/") in ("", "/health"):
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if path in ("", "/health"):
                 self._answer(200, json.dumps({"codec": "AES-GCM", "keys": list(keys.ids)}).encode())
-                return
-            self._error(404, "POST /encode or /decode")
+            elif path.rsplit("/", 1)[-1] in ("encode", "decode"):
+                self._error(405, "use POST")
+            else:
+                self._error(404, "POST /encode or /decode")
 
     return Handler
 

@@ -223,7 +223,13 @@ def set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
             raise UsageError(f"config key {key!r}: {part!r} is not a table")
         target = nxt
     target[parts[-1]] = parse_value(raw)
-    validate_settings(data, f"{path} after setting {key}")
+    settings = validate_settings(data, f"{path} after setting {key}")
+    if key == "codec.keys":
+        from flowctl.codec import keyring
+
+        keyring(settings.codec)  # the keys must parse, as every later command will need them to
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps(data))
+    if any(part in SECRET_KEYS for part in parts):
+        path.chmod(0o600)  # the file now holds a secret: readable by its owner only
     return data
