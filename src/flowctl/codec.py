@@ -57,7 +57,6 @@ class KeyRing:
 
     ids: tuple[str, ...]
     _keys: dict[str, bytes] = field(repr=False)
-    source: str = ""
 
     @classmethod
     def parse(cls, text: str, source: str) -> KeyRing:
@@ -84,7 +83,7 @@ class KeyRing:
             if key_id in keys:
                 raise UsageError(f"codec keys ({source}): key id {key_id!r} appears twice", hint=_KEY_HINT)
             keys[key_id] = key
-        return cls(tuple(keys), keys, source)
+        return cls(tuple(keys), keys)
 
     @property
     def active(self) -> str:

@@ -199,6 +199,10 @@ _CLIENT_CERT_HINT = (
     "or TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"
 )
 _API_KEY_HINT = "check the API key the server refused: api_key in [profile.NAME] or TEMPORAL_API_KEY"
+_TLS_ON_HINT = "turn TLS on (TEMPORAL_TLS=true, or server_ca_cert_path in [profile.NAME.tls]) if it expects TLS"
+# How hyper reports a connection the server dropped right after it was made (a broken pipe is
+# spelt both ways in one message).
+_DROPPED = ("BrokenPipe", "broken pipe", "connection closed", "was not ready")
 # TLS alerts a server sends when it refuses the client's certificate (or its absence).
 _CLIENT_CERT_ALERTS = ("CertificateRequired", "UnknownCA", "BadCertificate", "CertificateUnknown", "AccessDenied")
 
@@ -252,20 +256,18 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
     # A TLS endpoint or a plain HTTP/1 server (the Web UI's port, say) drops a gRPC preface
     # alike, right after the connection is made: a GOAWAY, an HTTP 400, a broken pipe or a
     # closed connection (60 tries against the UI port: 46 GOAWAY, 7 broken pipe, 7 closed).
-    not_grpc = ("GoAway", "h2 protocol error", "400 Bad Request", "BrokenPipe", "connection closed", "was not ready")
+    not_grpc = ("GoAway", "h2 protocol error", "400 Bad Request", *_DROPPED)
     plain = target.tls is False or (target.tls is None and not target.api_key)
     if plain and "after connection" in detail and any(sign in detail for sign in not_grpc):
         return UnreachableError(
             f"{where} did not answer plain gRPC: it may expect TLS, or this is not its gRPC port",
-            hint="turn TLS on (TEMPORAL_TLS=true, or server_ca_cert_path in [profile.NAME.tls]) if it expects TLS; "
-            "else check the port: the Web UI's port is not the gRPC port",
+            hint=f"{_TLS_ON_HINT}; else check the port: the Web UI's port is not the gRPC port",
         )
     if plain and detail.startswith("no answer within"):
         # Some TLS endpoints wait in silence for a TLS hello that a plain client never sends.
         return UnreachableError(
             f"{where} gave {detail}: it may expect TLS, or be unreachable from here",
-            hint="turn TLS on (TEMPORAL_TLS=true, or server_ca_cert_path in [profile.NAME.tls]) if it expects TLS; "
-            "else check the address and that the server runs",
+            hint=f"{_TLS_ON_HINT}; else check the address and that the server runs",
         )
     if "400 Bad Request" in detail:
         return UnreachableError(
@@ -274,8 +276,7 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
         )
     # A server refusing the client certificate in the handshake sends an alert, but the
     # connection may be gone before the alert is read (seen under load).
-    closed = ("broken pipe", "connection closed", "was not ready")
-    if target.tls and "after connection" in detail and any(sign in detail for sign in closed):
+    if target.tls and "after connection" in detail and any(sign in detail for sign in _DROPPED):
         why = (
             "it may not trust the client certificate"
             if has_client_cert

@@ -42,12 +42,13 @@ def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH, keys: KeyRing | No
     for payload in payloads.payloads:
         if is_sealed(payload):
             try:
-                if keys is None:
-                    raise CodecKeyError("no codec keys")
-                payload = keys.open(payload)
+                opened = keys.open(payload) if keys is not None else None
             except CodecKeyError:
+                opened = None
+            if opened is None:
                 parts.append(f"<encrypted with key {sealed_key_id(payload)!r}>")
                 continue
+            payload = opened
         encoding = payload.metadata.get("encoding", b"").decode(errors="replace")
         if encoding.startswith("json"):
             try:

@@ -38,7 +38,6 @@ def codec_server(
 
     from flowctl import codecserver
     from flowctl.codec import KEYS_SETTING, keyring
-    from flowctl.config import ui_base_url
     from flowctl.errors import UsageError
 
     app_ = state(ctx)
@@ -48,7 +47,7 @@ def codec_server(
         raise UsageError(
             "codec-server: no codec keys configured", hint=f"{KEYS_SETTING}; 'flowctl codec-key' makes one"
         )
-    origins = frozenset(_origin(o) for o in origin) if origin else _ui_origins(ui_base_url(settings), settings)
+    origins = frozenset(_origin(o) for o in origin) if origin else _ui_origins(settings)
     try:
         server = codecserver.make_server(keys, host, port, origins, log)
     except OSError as exc:
@@ -81,9 +80,11 @@ def log(line: str) -> None:
     print(f"codec-server: {line}", file=sys.stderr, flush=True)
 
 
-def _ui_origins(ui_base: str, settings: Settings) -> frozenset[str]:
+def _ui_origins(settings: Settings) -> frozenset[str]:
     """The Web UI's origin; for the embedded server's UI, by its IP as well as by localhost."""
-    origins = {_origin(ui_base)}
+    from flowctl.config import ui_base_url
+
+    origins = {_origin(ui_base_url(settings))}
     if settings.ui_url is None:
         origins.add(f"http://{settings.server.ip}:{settings.server.effective_ui_port}")
     return frozenset(origins)
