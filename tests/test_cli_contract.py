@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -237,6 +238,12 @@ def test_every_command_has_help_with_an_example(path: list[str]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Example" in proc.stdout and f"flowctl {' '.join(path)}" in proc.stdout, proc.stdout
+    # Options show what their value is; a flag, which takes none, shows nothing (typer would
+    # print `<bool>` beside it, and `<str>`, `<list[str]>` or `SET_` beside the others).
+    option_rows = [line for line in proc.stdout.splitlines() if re.match(r"│\s+(\*\s+)?-", line)]
+    assert option_rows and "--help" in option_rows[-1]
+    for row in option_rows:
+        assert not re.search(r"<(bool|str|int|float|path|list\[)|\b[A-Z]+_\s", row), row
 
 
 def test_kinds_json_has_what_clients_need(local_cli: Cli) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import Any
 
 from flowctl.errors import ExitCode, FlowctlError
 from flowctl.output import Output
@@ -56,6 +57,27 @@ def _output_for(argv: list[str]) -> Output:
     return Output(fmt if fmt in ("text", "json", "jsonl") else "text", no_color="--no-color" in argv)
 
 
+def name_placeholders(command: Any) -> None:
+    """Help shows what a value is, not its Python type: typer labels options `<str>`, `<int>`,
+    `<list[str]>`, and flags, which take no value at all, `<bool>`. Flags get no label; a value
+    option without a declared metavar is named after its parameter (`--task-queue TASK_QUEUE`);
+    choices keep their list of values."""
+    from typer._click import Context
+
+    from flowctl.cli.app import HELP_OPTIONS
+
+    help_option = command.get_help_option(Context(command, help_option_names=HELP_OPTIONS))
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if param.param_type_name != "option" or param.metavar is not None:
+            continue
+        if param.is_flag:
+            param.metavar = ""
+        elif not param.type_descriptor.is_choice:
+            param.metavar = param.name.upper()
+    for sub in getattr(command, "commands", {}).values():
+        name_placeholders(sub)
+
+
 def run(argv: list[str]) -> int:
     """Run one command line and return its exit code; never raises."""
     import typer.main
@@ -70,6 +92,7 @@ def run(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
         command = typer.main.get_command(app)
+        name_placeholders(command)
         result = command.main(args=argv, prog_name="flowctl", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except FlowctlError as err:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+HELP_OPTIONS = ["-h", "--help"]
 GLOBALS_NOTE = "Global options (-o, --address, --namespace, --profile, --config, --no-color, --debug) may go anywhere."
 
 app = typer.Typer(
@@ -30,7 +31,7 @@ app = typer.Typer(
     epilog=GLOBALS_NOTE,
     no_args_is_help=True,
     rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTIONS},
     pretty_exceptions_enable=False,
 )
 
@@ -115,13 +116,15 @@ def _output_choice(value: str) -> str:
 def root(
     ctx: typer.Context,
     output: Annotated[
-        str, typer.Option("-o", "--output", help="text, json or jsonl", callback=_output_choice)
+        str,
+        typer.Option("-o", "--output", metavar="text|json|jsonl", help="text, json or jsonl", callback=_output_choice),
     ] = "text",
     profile: Annotated[str | None, typer.Option(help="Temporal connection profile", envvar="TEMPORAL_PROFILE")] = None,
     config_file: Annotated[
-        Path | None, typer.Option("--config", help="config file (default: $FLOWCTL_CONFIG or the user config dir)")
+        Path | None,
+        typer.Option("--config", metavar="FILE", help="config file (default: $FLOWCTL_CONFIG or the user config dir)"),
     ] = None,
-    address: Annotated[str | None, typer.Option(help="Temporal frontend host:port")] = None,
+    address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help="Temporal frontend host:port")] = None,
     namespace: Annotated[str | None, typer.Option(help="Temporal namespace")] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="no colour in text output")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="tracebacks for internal errors")] = False,

@@ -19,7 +19,9 @@ QueryOpt = Annotated[
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="with --query: list what would be touched; touch nothing")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="with --query: do not ask (required without a terminal)")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=100_000, help="with --query: at most this many")]
+LimitOpt = Annotated[
+    int, typer.Option("--limit", metavar="N", min=1, max=100_000, help="with --query: at most this many")
+]
 
 
 def target(workflow_id: str | None, query: str | None) -> None:

@@ -64,7 +64,7 @@ def list_(
     query: Annotated[
         str | None, typer.Option("--query", help="a Temporal visibility query", show_default=False)
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="at most this many")] = 50,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, max=10_000, help="at most this many")] = 50,
 ) -> None:
     """List workflows, newest first, filtered by kind, status or a visibility query."""
     from flowctl import ops
@@ -92,7 +92,7 @@ def history(
     workflow_id: WorkflowIdArg,
     follow: Annotated[bool, typer.Option("--follow", help="keep printing events until the workflow closes")] = False,
     time_format: Annotated[
-        str, typer.Option("--time-format", help="text view: relative (since the start) or iso")
+        str, typer.Option("--time-format", metavar="relative|iso", help="text view: relative (since the start) or iso")
     ] = "relative",
 ) -> None:
     """Print the event history: readable text, proto-JSON (-o json, replayable) or a JSON line per event."""

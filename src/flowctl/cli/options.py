@@ -34,16 +34,25 @@ KindArg = Annotated[
 WorkflowIdArg = Annotated[str, typer.Argument(help="workflow id, e.g. order-A-1001", show_default=False)]
 InputOpt = Annotated[
     str | None,
-    typer.Option("-i", "--input", help="JSON input: inline, @file.json, or - for standard input", show_default=False),
+    typer.Option(
+        "-i",
+        "--input",
+        metavar="JSON",
+        help="JSON input: inline, @file.json, or - for standard input",
+        show_default=False,
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="set one field: key=value (dotted keys reach nested fields); repeatable"),
+    typer.Option(
+        "--set", metavar="KEY=VALUE", help="set one field: key=value (dotted keys reach nested fields); repeatable"
+    ),
 ]
 TimeoutOpt = Annotated[
     str | None,
     typer.Option(
         "--timeout",
+        metavar="DURATION",
         help="how long to wait, e.g. 30s, 5m, 24h (default: until it ends; 0 looks once)",
         show_default=False,
     ),

@@ -57,12 +57,22 @@ def start(
     ] = False,
     from_: Annotated[
         str | None,
-        typer.Option("--from", help="bulk: a JSONL file (or -), one input per line", show_default=False),
+        typer.Option(
+            "--from", metavar="FILE", help="bulk: a JSONL file (or -), one input per line", show_default=False
+        ),
     ] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=500, help="bulk: starts in flight")] = 20,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", metavar="N", min=1, max=500, help="bulk: starts in flight")
+    ] = 20,
     rate: Annotated[
         float | None,
-        typer.Option("--rate", min=0.1, help="bulk: at most this many starts per second", show_default=False),
+        typer.Option(
+            "--rate",
+            metavar="PER_SECOND",
+            min=0.1,
+            help="bulk: at most this many starts per second",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Start a workflow of KIND with a validated input, or one per line of a JSONL file (--from)."""

@@ -22,7 +22,10 @@ def worker(
         int | None, typer.Option("--metrics-port", min=1, max=65535, help="serve Prometheus metrics on this port")
     ] = None,
     shutdown_grace: Annotated[
-        str | None, typer.Option("--shutdown-grace", help="time running activities get at shutdown (default 30s)")
+        str | None,
+        typer.Option(
+            "--shutdown-grace", metavar="DURATION", help="time running activities get at shutdown (default 30s)"
+        ),
     ] = None,
 ) -> None:
     """Host every kind's workflow and activities; SIGINT/SIGTERM drain it gracefully."""
