@@ -80,6 +80,53 @@ def test_two_workers_share_one_queue(flowctl: Cli) -> None:
             assert stop_process(worker) == 0
 
 
+def cache_metrics(port: int) -> dict[str, float]:
+    """The worker's workflow-cache figures from its Prometheus endpoint."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(("temporal_sticky_cache_size{", "temporal_sticky_cache_total_forced_eviction{"))
+    }
+
+
+@pytest.mark.slow
+def test_the_workflow_cache_bounds_what_a_worker_holds_and_evicted_workflows_finish(flowctl: Cli) -> None:
+    """--max-cached-workflows caps the workflows a worker keeps in memory; the ones it had to
+    let go are replayed from their history when their signal comes, and finish."""
+    from conftest import free_port
+    from test_approval import wait_for_status
+
+    queue = uid("tq-cache-")
+    env = {"FLOWCTL_TASK_QUEUE": queue}
+    port = free_port()
+    worker = flowctl.worker("--max-cached-workflows", "2", "--metrics-port", str(port), env=env)
+    try:
+        ids = []
+        for _ in range(5):
+            user_id = uid("cache-")
+            data = {"user_id": user_id, "email": f"{user_id}@example.com", "name": "Lin"}
+            run = flowctl("start", "onboarding", "-i", json.dumps(data), "-o", "json", env=env)
+            assert run.code == 0, str(run)
+            ids.append(run.json()["workflow_id"])
+        for wid in ids:
+            wait_for_status(flowctl, wid, "awaiting_verification")
+        cache = cache_metrics(port)
+        assert cache["temporal_sticky_cache_size"] == 2, cache
+        assert cache["temporal_sticky_cache_total_forced_eviction"] >= 3, cache
+        for wid in ids:
+            assert flowctl("signal", wid, "verify-email").code == 0
+        for wid in ids:
+            result = flowctl("result", wid, "--timeout", "60s", "-o", "json")
+            assert result.code == 0 and result.json()["result"]["verified_by"] == "user", str(result)
+        assert cache_metrics(port)["temporal_sticky_cache_size"] <= 2
+    finally:
+        assert stop_process(worker) == 0
+
+
 def test_worker_refuses_a_namespace_without_search_attributes(stack: Stack, tmp_path: object) -> None:
     """On a bare server the worker exits 3 naming the fix; `server setup` fixes it."""
     from pathlib import Path

@@ -79,6 +79,7 @@ class Server(_Section):
 
 class WorkerSettings(_Section):
     max_activities: int = Field(default=100, ge=1, le=10_000)
+    max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
     shutdown_grace: Duration = Field(default=timedelta(seconds=30))
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 

@@ -26,6 +26,7 @@ class WorkerOptions:
     task_queue: str
     max_activities: int
     shutdown_grace: timedelta
+    max_cached_workflows: int = 1000
     metrics_port: int | None = None
 
 
@@ -77,6 +78,7 @@ async def run(
         workflows=[catalog.workflow_class(kind) for kind in KINDS.values()],
         activities=activities.build(bridge, review_timeout_seconds=int(settings.order.review_timeout.total_seconds())),
         max_concurrent_activities=options.max_activities,
+        max_cached_workflows=options.max_cached_workflows,
         graceful_shutdown_timeout=options.shutdown_grace,
     )
     try:

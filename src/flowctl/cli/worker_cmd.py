@@ -11,12 +11,23 @@ import typer
 from flowctl.cli.app import app, state
 
 
-@app.command(epilog="Example: flowctl worker --task-queue orders --max-activities 50 --shutdown-grace 1m")
+@app.command(
+    epilog="Example: flowctl worker --task-queue orders --max-activities 50 --max-cached-workflows 500 --shutdown-grace 1m"
+)
 def worker(
     ctx: typer.Context,
     task_queue: Annotated[str | None, typer.Option("--task-queue", help="default: task_queue in config")] = None,
     max_activities: Annotated[
         int | None, typer.Option("--max-activities", min=1, help="concurrent activities (default: config, 100)")
+    ] = None,
+    max_cached_workflows: Annotated[
+        int | None,
+        typer.Option(
+            "--max-cached-workflows",
+            metavar="N",
+            min=0,
+            help="workflows kept in memory between tasks; bounds the worker's memory (default: config, 1000)",
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", min=1, max=65535, help="serve Prometheus metrics on this port")
@@ -37,6 +48,9 @@ def worker(
     options = worker_core.WorkerOptions(
         task_queue=task_queue or settings.task_queue,
         max_activities=max_activities or settings.worker.max_activities,
+        max_cached_workflows=settings.worker.max_cached_workflows
+        if max_cached_workflows is None
+        else max_cached_workflows,
         shutdown_grace=parse_duration(shutdown_grace, field="--shutdown-grace")
         if shutdown_grace
         else settings.worker.shutdown_grace,
