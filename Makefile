@@ -42,6 +42,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bulk.py
+	$(BIN)/python bench/worker.py
 
 install: $(STAMP)
 

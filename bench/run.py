@@ -70,10 +70,14 @@ def main() -> None:
     report["demo_exit_code"] = demo_code
 
     subprocess.run([FLOWCTL, "server", "start"], env=env, check=True, stdout=subprocess.DEVNULL)
-    worker = subprocess.Popen([FLOWCTL, "worker"], env=env, stderr=subprocess.PIPE)
+    # The worker's output goes to a file: a pipe nobody reads would stall it once full.
+    log = root / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen([FLOWCTL, "worker"], env=env, stdout=out, stderr=out)
     try:
-        assert worker.stderr is not None
-        worker.stderr.readline()  # the ready line
+        while b"worker ready" not in log.read_bytes():
+            assert worker.poll() is None, log.read_text()
+            time.sleep(0.1)
         order = {"order_id": "bench-1", "customer_id": "c", "email": "b@example.com",
                  "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": 1}]}  # fmt: skip
         subprocess.run([FLOWCTL, "start", "order", "-i", json.dumps(order), "--wait"], env=env, check=True,
