@@ -68,6 +68,43 @@ def test_bulk_invalid_lines_exit_2_and_valid_lines_still_start(flowctl: Cli, tmp
     flowctl("terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes")
 
 
+def test_bulk_at_a_terminal_keeps_its_json_lines_on_stdout(flowctl: Cli, tmp_path: Path) -> None:
+    """`flowctl start --from F > started.jsonl` typed at a terminal: the progress bar draws on
+    the terminal (stderr), and every JSON line still lands in the file, none on the terminal."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import FLOWCTL
+
+    queue = uid("tq-bulk-")
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(json.dumps(order_input(uid())) + "\n" for _ in range(5)))
+    leader, follower = pty.openpty()
+    with (tmp_path / "started.jsonl").open("w") as out:
+        proc = subprocess.Popen(
+            [FLOWCTL, "start", "order", "--from", str(path)],
+            env={**flowctl.env, "FLOWCTL_TASK_QUEUE": queue}, stdout=out, stderr=follower,
+        )  # fmt: skip
+        os.close(follower)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closes with the process
+                break
+            if not chunk:
+                break
+            screen += chunk
+        assert proc.wait(timeout=60) == 0, screen.decode(errors="replace")
+    os.close(leader)
+    started = [json.loads(line) for line in (tmp_path / "started.jsonl").read_text().splitlines()]
+    assert len(started) == 5 and all(line["run_id"] for line in started)
+    assert b"run_id" not in screen and b"5 started" in screen
+    assert count(flowctl, queue) == 5
+    flowctl("terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes")
+
+
 def test_bulk_from_stdin_and_flag_clashes(flowctl: Cli) -> None:
     queue = uid("tq-bulk-")
     data = json.dumps(order_input(uid())) + "\n"

@@ -187,7 +187,9 @@ def start_from_file(
     if sys.stderr.isatty():
         from rich.progress import Progress
 
-        progress = Progress(console=out.err, transient=False)
+        # rich would send stdout's lines to the bar's console (stderr) so they print above it;
+        # that is only right when both are the same terminal, not when stdout is a file.
+        progress = Progress(console=out.err, transient=False, redirect_stdout=sys.stdout.isatty())
         task = progress.add_task(f"starting {spec.name} workflows", total=len(lines))
 
     def report(outcome: dict[str, Any]) -> None:
