@@ -89,3 +89,30 @@ def test_watch_on_a_terminal_draws_a_live_view(flowctl: Cli) -> None:
 def test_watch_missing_workflow_exits_3(flowctl: Cli) -> None:
     run = flowctl("watch", "order-" + uid())
     assert run.code == 3 and run.stdout == "", str(run)
+
+
+def test_a_server_lost_during_watch_is_one_line_and_exit_5(tmp_path: object) -> None:
+    """The server goes away mid-watch: one line saying so and what to check, exit 5, and none
+    of the SDK's own retry warnings (coloured, several lines) on stderr."""
+    from pathlib import Path
+
+    from conftest import free_port, isolated_env, write_config
+
+    root = Path(str(tmp_path))
+    cli = Cli(isolated_env(root, write_config(root, port=free_port(), task_queue="lost")), root)
+    assert cli("server", "start").code == 0
+    try:
+        started = cli("start", "order", "-i", json.dumps(order_input(uid())), "-o", "json")
+        assert started.code == 0, str(started)
+        watch = subprocess.Popen(
+            [FLOWCTL, "watch", started.json()["workflow_id"]],
+            env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(2)  # watching: no worker runs this queue, so the order waits for one
+        assert watch.poll() is None
+    finally:
+        assert cli("server", "stop").code == 0
+    _, err = watch.communicate(timeout=120)
+    assert watch.returncode == 5, err
+    assert len(err.splitlines()) == 1 and "\x1b" not in err, err
+    assert "Temporal stopped answering" in err and "flowctl server status" in err

@@ -8,6 +8,7 @@ localhost:7233, namespace `default`.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,20 @@ def data_converter(keys: KeyRing | None = None) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=payload_codec(keys))
 
 
+@functools.cache
+def quiet_runtime() -> Runtime:
+    """The SDK runtime for CLI commands: the same, minus Core's own log lines.
+
+    A command reports a failure once, on one line. Without this, Core also prints its retry
+    warnings (coloured, several lines each) to stderr while a server is away, between the
+    command's output and its error. `--debug` keeps them (the default runtime); the worker
+    keeps them in its log.
+    """
+    from temporalio.runtime import Runtime, TelemetryConfig
+
+    return Runtime(telemetry=TelemetryConfig(logging=None))
+
+
 async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
     """A connected client, or `UnreachableError` naming the address and what to try."""
     from temporalio.client import Client
@@ -135,7 +150,7 @@ async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
         )
     except ValueError as exc:  # the SDK refuses a target it cannot parse
         raise UsageError(
-            f"address {target.address!r} is not host:port ({_first_line(str(exc))})",
+            f"address {target.address!r} is not host:port ({transport_detail(str(exc))})",
             hint="fix --address, TEMPORAL_ADDRESS or address in [profile.NAME], e.g. localhost:7233",
         ) from None
     except (TimeoutError, RuntimeError, OSError) as exc:
@@ -284,12 +299,12 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
         )
         return UnreachableError(f"{where} closed the TLS connection after the handshake: {why}", hint=_CLIENT_CERT_HINT)
     return UnreachableError(
-        f"cannot reach {where}: {_first_line(detail)}",
+        f"cannot reach {where}: {transport_detail(detail)}",
         hint="start the embedded server with 'flowctl server start', or set --address / TEMPORAL_ADDRESS",
     )
 
 
-def _first_line(text: str) -> str:
+def transport_detail(text: str) -> str:
     """The readable core of a transport error (the OS's words where the SDK quotes them)."""
     import re
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flowctl import catalog
+from flowctl.connect import transport_detail
 from flowctl.errors import (
     ConflictError,
     ExitCode,
@@ -50,7 +51,12 @@ def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
             raise ConflictError(f"{what}: {exc.message}") from None
         if status == RPCStatusCode.INVALID_ARGUMENT:
             raise UsageError(f"{what} refused by the server: {exc.message}") from None
-        if status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
+        if status == RPCStatusCode.UNAVAILABLE:
+            raise UnreachableError(
+                f"Temporal stopped answering ({transport_detail(exc.message)}) while handling {what}",
+                hint="is the server still up? 'flowctl server status' says for the embedded one; then try again",
+            ) from None
+        if status in (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
             raise UnreachableError(f"server refused {what}: {exc.message}") from None
         if _timed_out(exc):
             raise UnreachableError(f"{what}: no answer in time ({exc.message})") from None

@@ -87,12 +87,12 @@ class App:
 
     def run(self, action: Callable[[Client], Awaitable[T]]) -> T:
         """Connect, run `action` with the client, return its value."""
-        from flowctl.connect import connect
+        from flowctl.connect import connect, quiet_runtime
 
         target = self.target()
 
         async def main() -> T:
-            client = await connect(target)
+            client = await connect(target, runtime=None if self.debug else quiet_runtime())
             return await action(client)
 
         return asyncio.run(main())

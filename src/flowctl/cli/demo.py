@@ -38,7 +38,7 @@ def demo(ctx: typer.Context) -> None:
     worker: subprocess.Popen[bytes] | None = None
     try:
         try:
-            asyncio.run(_check_server(target))
+            asyncio.run(_check_server(target, quiet=not app_.debug))
         except UnreachableError:
             out.info(f"no Temporal server at {target.address}: starting the embedded one")
             devserver.start(settings)
@@ -58,12 +58,12 @@ def demo(ctx: typer.Context) -> None:
     fail(0 if ok else 1)
 
 
-async def _check_server(target: Target) -> None:
+async def _check_server(target: Target, *, quiet: bool) -> None:
     """Raise `UnreachableError` if nothing answers, `NotFoundError` if it lacks our attributes."""
     from flowctl import searchattrs
-    from flowctl.connect import connect
+    from flowctl.connect import connect, quiet_runtime
 
-    await searchattrs.require(await connect(target))
+    await searchattrs.require(await connect(target, runtime=quiet_runtime() if quiet else None))
 
 
 def _global_args(app_: App) -> list[str]:
