@@ -102,6 +102,21 @@ class Cli:
         raise AssertionError(f"worker did not start:\n{log.read_text()}")
 
 
+def read_terminal(leader: int) -> bytes:
+    """Everything written to a pseudo-terminal until the process on it exits; closes it."""
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closes with the process
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    return screen
+
+
 def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
     if proc.poll() is None:
         proc.send_signal(sig)

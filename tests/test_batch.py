@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import Cli, order_input, uid
+from conftest import Cli, Run, order_input, read_terminal, uid
 from test_approval import wait_for_status
 
 
@@ -25,6 +25,25 @@ def start_idle(flowctl: Cli, queue: str, count: int) -> list[str]:
     return ids
 
 
+def at_a_terminal(flowctl: Cli, args: list[str], answer: str) -> Run:
+    """Run flowctl with a terminal as stdin and stderr (where its question goes), answering once."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import FLOWCTL
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [FLOWCTL, *args], env=flowctl.env, stdin=follower, stdout=subprocess.PIPE, stderr=follower
+    )  # fmt: skip
+    os.close(follower)
+    os.write(leader, f"{answer}\n".encode())
+    screen = read_terminal(leader)
+    stdout = proc.stdout.read().decode() if proc.stdout else ""
+    return Run(tuple(args), proc.wait(timeout=60), stdout, screen.decode(errors="replace"))
+
+
 def test_batch_cancel_dry_run_lists_matches_and_touches_none(flowctl: Cli) -> None:
     queue = uid("tq-batch-")
     ids = start_idle(flowctl, queue, 3)
@@ -35,6 +54,9 @@ def test_batch_cancel_dry_run_lists_matches_and_touches_none(flowctl: Cli) -> No
     assert sorted(r["workflow_id"] for r in rows) == sorted(ids) and {r["would"] for r in rows} == {"cancel"}
     refused = flowctl("cancel", "--query", query)  # no terminal here, and no --yes
     assert refused.code == 2 and "without --yes" in refused.stderr, str(refused)
+    declined = at_a_terminal(flowctl, ["cancel", "--query", query], answer="n")
+    assert declined.code == 130 and "cancel 3 workflow(s)?" in declined.stderr, str(declined)
+    assert "nothing touched" in declined.stderr, str(declined)
     for wid in ids:
         assert "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED" not in events(flowctl, wid)
         assert flowctl("describe", wid, "-o", "json").json()["status"] == "running"
@@ -59,14 +81,23 @@ def test_batch_signal_validates_and_sends_to_each(flowctl: Cli) -> None:
     for wid in ids:
         wait_for_status(flowctl, wid, "awaiting_review")
     query = "WorkflowId IN (" + ", ".join(f"'{wid}'" for wid in ids) + ")"
-    bad = flowctl(
-        "signal", "--query", query, "review", "--set", "decision=maybe", "--set", "reviewer=x", "--yes", "-o", "json"
-    )
-    assert bad.code == 2 and all(not r["ok"] and "decision" in r["error"] for r in bad.json()), str(bad)
+    # Checked against every matched workflow's kind before anything is touched, --dry-run too.
+    for flags in (["--yes"], ["--dry-run"]):
+        bad = flowctl("signal", "--query", query, "review", "--set", "decision=maybe", "--set", "reviewer=x", *flags)
+        assert bad.code == 2 and "decision" in bad.stderr and bad.stdout == "", str(bad)
+        unknown = flowctl("signal", "--query", query, "bogus", *flags)
+        assert unknown.code == 3 and "its signals: review" in unknown.stderr and unknown.stdout == "", str(unknown)
+    for wid in ids:
+        assert "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED" not in events(flowctl, wid)
     sent = flowctl("signal", "--query", query, "review", "--set", "decision=approve", "--set", "reviewer=ops", "--yes")
     assert sent.code == 0, str(sent)
     for wid in ids:
         assert flowctl("result", wid, "--timeout", "30s").code == 0
+    # On a closed workflow, a bad signal is still named as such before the workflow's state.
+    unknown = flowctl("signal", ids[0], "bogus")
+    assert unknown.code == 3 and "its signals: review" in unknown.stderr, str(unknown)
+    late = flowctl("signal", ids[0], "review", "--set", "decision=approve", "--set", "reviewer=ops")
+    assert late.code == 4 and "already completed" in late.stderr, str(late)
 
 
 def test_id_or_query_not_both(flowctl: Cli) -> None:

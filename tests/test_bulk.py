@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Cli, order_input, uid
+from conftest import Cli, order_input, read_terminal, uid
 
 
 def count(flowctl: Cli, queue: str) -> int:
@@ -87,17 +87,8 @@ def test_bulk_at_a_terminal_keeps_its_json_lines_on_stdout(flowctl: Cli, tmp_pat
             env={**flowctl.env, "FLOWCTL_TASK_QUEUE": queue}, stdout=out, stderr=follower,
         )  # fmt: skip
         os.close(follower)
-        screen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the terminal closes with the process
-                break
-            if not chunk:
-                break
-            screen += chunk
+        screen = read_terminal(leader)
         assert proc.wait(timeout=60) == 0, screen.decode(errors="replace")
-    os.close(leader)
     started = [json.loads(line) for line in (tmp_path / "started.jsonl").read_text().splitlines()]
     assert len(started) == 5 and all(line["run_id"] for line in started)
     assert b"run_id" not in screen and b"5 started" in screen

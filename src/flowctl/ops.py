@@ -264,9 +264,15 @@ async def describe(client: Client, workflow_id: str) -> dict[str, Any]:
 async def require_running(client: Client, workflow_id: str) -> dict[str, Any]:
     """Describe the workflow, refusing one that is closed (exit 4)."""
     info = await describe(client, workflow_id)
-    if info["status"] != "running":
-        raise ConflictError(f"workflow {workflow_id!r} is already {info['status']}", hint="see 'flowctl describe'")
+    refuse_closed(info)
     return info
+
+
+def refuse_closed(info: dict[str, Any]) -> None:
+    if info["status"] != "running":
+        raise ConflictError(
+            f"workflow {info['workflow_id']!r} is already {info['status']}", hint="see 'flowctl describe'"
+        )
 
 
 def kind_of(info: dict[str, Any]) -> Kind:
@@ -283,9 +289,16 @@ async def message_payload(
 
     Unknown message names exit 3, invalid payloads exit 2; either way nothing is sent.
     """
+    info = await describe(client, workflow_id)
+    payload = payload_for(kind_of(info), group, name, raw, assignments)  # bad input is named first
+    refuse_closed(info)
+    return payload
+
+
+def payload_for(kind: Kind, group: str, name: str, raw: Any, assignments: list[str]) -> Any:
+    """A signal's or update's payload checked against `kind`: exit 3 for an unknown name, 2 for a bad payload."""
     from flowctl import inputs
 
-    kind = kind_of(await require_running(client, workflow_id))
     message = catalog.message(kind, group, name)
     if message.model is None:
         if raw is not None or assignments:

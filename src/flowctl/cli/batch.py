@@ -43,8 +43,13 @@ def run(
     dry_run: bool,
     yes: bool,
     limit: int,
+    check: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> None:
-    """Select, confirm, act, report: one JSON line (or table row) per workflow touched."""
+    """Select, check, confirm, act, report: one JSON line (or table row) per workflow touched.
+
+    `check` sees every match before anything is touched, --dry-run included: what it refuses
+    (a signal one of their kinds lacks, a payload it would reject) fails the whole batch.
+    """
     from flowctl import ops
     from flowctl.errors import ExitCode, UsageError
 
@@ -54,6 +59,8 @@ def run(
         return await ops.running_matches(client, query, limit)
 
     matches = app_.run(select)
+    if check is not None:
+        check(matches)
     ids = [row["workflow_id"] for row in matches]
     if dry_run or not ids:
         rows = [
@@ -71,6 +78,7 @@ def run(
                 f"refusing to {verb} {len(ids)} workflow(s) without --yes", hint="check them with --dry-run first"
             )
         if not typer.confirm(f"{verb} {len(ids)} workflow(s)?", err=True):
+            out.info(f"not confirmed: nothing touched ({len(ids)} workflow(s) left as they were)")
             raise typer.Exit(int(ExitCode.INTERRUPTED))
 
     async def act(client: Client) -> list[dict[str, Any]]:
@@ -95,10 +103,11 @@ def dispatch(
     dry_run: bool,
     yes: bool,
     limit: int,
+    check: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> None:
     """Run `action` on one workflow, or on every running one `query` selects."""
     if query is not None:
-        run(app_, verb, query, action, dry_run=dry_run, yes=yes, limit=limit)
+        run(app_, verb, query, action, dry_run=dry_run, yes=yes, limit=limit, check=check)
         return
     assert workflow_id is not None
     app_.run(lambda client: action(client, workflow_id))
