@@ -105,3 +105,13 @@ def test_id_or_query_not_both(flowctl: Cli) -> None:
     assert flowctl("cancel", "order-x", "--query", "WorkflowType = 'Order'").code == 2
     assert flowctl("terminate", "--query", "WorkflowType = 'Order'", "--dry-run").code == 2  # --reason first
     assert flowctl("signal", "--query", "WorkflowType = 'Order'").code == 2
+
+
+def test_a_query_the_server_refuses_is_named_as_written(flowctl: Cli) -> None:
+    """The server's error counts positions in flowctl's wrapping of the query; the message
+    quotes the user's --query instead, and nothing is touched."""
+    for args in (["cancel", "--query", "FlowStatus = ", "--dry-run"], ["list", "--query", "FlowStatus = "]):
+        run = flowctl(*args)
+        assert run.code == 2 and run.stdout == "", str(run)
+        assert "--query 'FlowStatus = '" in run.stderr and "syntax error" in run.stderr, str(run)
+        assert "position" not in run.stderr and len(run.stderr.splitlines()) == 1, str(run)

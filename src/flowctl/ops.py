@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -353,9 +354,24 @@ async def terminate(client: Client, workflow_id: str, reason: str) -> None:
         await client.get_workflow_handle(workflow_id).terminate(reason=reason)
 
 
-async def list_workflows(client: Client, query: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_workflows(
+    client: Client, query: str | None, limit: int, *, user_query: str | None = None
+) -> list[dict[str, Any]]:
+    """Executions `query` selects; a server refusal of it names `user_query`, the part the user wrote."""
+    from temporalio.service import RPCError, RPCStatusCode
+
     with rpc_errors():
-        return [execution_dict(e) async for e in client.list_workflows(query or None, limit=limit)]
+        try:
+            return [execution_dict(e) async for e in client.list_workflows(query or None, limit=limit)]
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.INVALID_ARGUMENT or user_query is None:
+                raise
+            # The server counts positions in its own wrapping of the query, not in the user's text.
+            reason = re.sub(r"^invalid query: |\s+at position \d+", "", exc.message)
+            raise UsageError(
+                f"--query {user_query!r} is not a visibility query the server accepts: {reason}",
+                hint="e.g. --query \"FlowKind = 'order' AND FlowStatus = 'awaiting_review'\"",
+            ) from None
 
 
 async def history(client: Client, workflow_id: str) -> WorkflowHistory:
@@ -470,7 +486,7 @@ BATCH_CONCURRENCY = 20
 
 async def running_matches(client: Client, query: str, limit: int) -> list[dict[str, Any]]:
     """The running workflows a batch operation's visibility query selects."""
-    return await list_workflows(client, f"ExecutionStatus = 'Running' AND ({query})", limit)
+    return await list_workflows(client, f"ExecutionStatus = 'Running' AND ({query})", limit, user_query=query)
 
 
 async def for_each(workflow_ids: list[str], action: Callable[[str], Awaitable[None]]) -> list[dict[str, Any]]:

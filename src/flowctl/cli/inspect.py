@@ -73,7 +73,7 @@ def list_(
     visibility = ops.list_query(kind, status, query)
 
     async def action(client: Client) -> list[dict[str, Any]]:
-        return await ops.list_workflows(client, visibility, limit)
+        return await ops.list_workflows(client, visibility, limit, user_query=query)
 
     rows = app_.run(action)
     app_.output.data(
