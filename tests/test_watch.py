@@ -57,6 +57,40 @@ def test_watch_jsonl_streams_changes_while_it_waits(flowctl: Cli) -> None:
     assert [c["action"] for c in seen if c["change"] == "compensation"] == ["refund_payment", "release_inventory"]
 
 
+def test_follow_shows_retries_while_they_happen_and_resumed_before_what_follows(flowctl: Cli) -> None:
+    """A retry writes no history event until its activity ends; the view still shows each
+    attempt as it comes (from the workflow's description), once, before the step succeeds.
+    A decision that resumes a workflow is shown before the steps it leads to."""
+    order_id = uid()
+    run = flowctl(
+        "start", "order", "-i", json.dumps(order_input(order_id, card="tok_flaky")), "--follow", "-o", "jsonl"
+    )
+    assert run.code == 0, str(run)
+    seen = [json.loads(line) for line in run.stdout.splitlines() if '"change"' in line]
+    kinds = [c["change"] for c in seen]
+    retries = [c for c in seen if c["change"] == "retry"]
+    assert retries and all(c["activity"] == "payment.charge" for c in retries), seen
+    attempts = [c["attempt"] for c in retries]
+    assert attempts == sorted(set(attempts)) and attempts[-1] == 3, attempts  # each attempt once, in order
+    assert "tok_flaky" in retries[0]["last_failure"]
+    charged = next(i for i, c in enumerate(seen) if c.get("step") == "charge_payment")
+    assert kinds.index("retry") < charged and retries[-1]["elapsed"] <= seen[charged]["elapsed"]
+
+    review = uid()
+    wid = f"order-{review}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(review, price=3000.0))).code == 0
+    wait_for_status(flowctl, wid, "awaiting_review")
+    watcher = subprocess.Popen([FLOWCTL, "watch", wid], stdout=subprocess.PIPE, text=True, env=flowctl.env)
+    assert watcher.stdout is not None
+    lines = []
+    for line in watcher.stdout:
+        lines.append(line.split(" ", 2)[2].strip())
+        if lines[-1].startswith("… waiting for fraud review"):
+            assert flowctl("approve", wid, "--as", "risk").code == 0
+    assert watcher.wait(timeout=60) == 0
+    assert lines.index("▶ resumed") < lines.index("✓ create_shipment"), lines
+
+
 def test_watch_on_a_terminal_draws_a_live_view(flowctl: Cli) -> None:
     wid = declined_order(flowctl)
     env = {k: v for k, v in flowctl.env.items() if k != "NO_COLOR"}

@@ -387,6 +387,16 @@ async def history_events(client: Client, workflow_id: str, *, follow: bool) -> A
             yield event
 
 
+async def pending_activities(client: Client, workflow_id: str) -> list[dict[str, Any]]:
+    """The activities a workflow has out: type, current attempt and the last attempt's failure."""
+    with rpc_errors(workflow_id):
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    return [
+        {"activity": a.activity_type.name, "attempt": a.attempt, "last_failure": a.last_failure.message}
+        for a in desc.raw_description.pending_activities
+    ]
+
+
 async def history_pages(client: Client, workflow_id: str) -> AsyncIterator[list[HistoryEvent]]:
     """New events as the server returns them (long-polled), a page at a time, until the close."""
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)

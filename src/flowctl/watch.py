@@ -7,6 +7,7 @@ history adds retries, timers and the outcome. Each difference is one change.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
 STATUS_TIMEOUT = timedelta(seconds=3)
+RETRY_POLL = timedelta(seconds=1)
+ACTIVITY_CLOSED = {
+    "ACTIVITY_TASK_COMPLETED": "activity_task_completed_event_attributes",
+    "ACTIVITY_TASK_FAILED": "activity_task_failed_event_attributes",
+    "ACTIVITY_TASK_TIMED_OUT": "activity_task_timed_out_event_attributes",
+    "ACTIVITY_TASK_CANCELED": "activity_task_canceled_event_attributes",
+}
 CLOSED = {
     "WORKFLOW_EXECUTION_COMPLETED": "completed",
     "WORKFLOW_EXECUTION_FAILED": "failed",
@@ -88,53 +96,84 @@ async def changes(client: Client, workflow_id: str) -> AsyncIterator[tuple[View,
     """(view, change) for every change until the workflow closes.
 
     The status is asked once per page of new events, after the page's events are known,
-    so a wait that starts a timer is reported with the time left on it.
+    so a wait that starts a timer is reported with the time left on it. A retry writes no
+    event until its activity ends, so while an activity is out, its attempts are read from
+    the workflow's description every RETRY_POLL (and only then: an idle watch makes no calls).
     """
     from flowctl import ops
 
     view = View(workflow_id)
-    activities: dict[int, str] = {}
-    async for page in ops.history_pages(client, workflow_id):
-        found: list[dict[str, Any]] = []
-        task_done = False
-        closing: dict[str, Any] | None = None
-        for event in page:
-            name = _event_name(event)
-            if name == "ACTIVITY_TASK_SCHEDULED":
-                activities[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
-            elif name == "ACTIVITY_TASK_STARTED":
-                started = event.activity_task_started_event_attributes
-                activity = activities.get(started.scheduled_event_id, "activity")
-                if started.attempt > 1:
-                    view.retries[activity] = started.attempt
-                    found.append(
-                        {
-                            "change": "retry",
-                            "activity": activity,
-                            "attempt": started.attempt,
-                            "last_failure": started.last_failure.message,
-                        }  # fmt: skip
-                    )
-            elif name == "TIMER_STARTED":
-                timer = event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
-                view.timers[event.event_id] = event.event_time.ToDatetime().replace(tzinfo=UTC) + timer
-            elif name == "TIMER_FIRED":
-                view.timers.pop(event.timer_fired_event_attributes.started_event_id, None)
-            elif name == "TIMER_CANCELED":
-                view.timers.pop(event.timer_canceled_event_attributes.started_event_id, None)
-            elif name == "WORKFLOW_TASK_COMPLETED":
-                task_done = True
-            elif name in CLOSED:
-                closing = _closing(event, name)
-        if task_done or closing is not None:
-            found += await _status_changes(client, view)
-        if closing is not None:
-            view.outcome = closing
-            found.append({"change": "outcome", **closing})
-        for change in found:
-            yield view, change
-        if view.outcome is not None:
-            return
+    activities: dict[int, str] = {}  # scheduled event id → activity type, while it is out
+    names: dict[int, str] = {}
+    pages = aiter(ops.history_pages(client, workflow_id))
+    next_page: asyncio.Future[list[HistoryEvent]] = asyncio.ensure_future(anext(pages))
+    try:
+        while True:
+            done, _ = await asyncio.wait({next_page}, timeout=RETRY_POLL.total_seconds() if activities else None)
+            if not done:
+                for change in await _retries(client, view, set(activities.values())):
+                    yield view, change
+                continue
+            try:
+                page = next_page.result()
+            except StopAsyncIteration:
+                return
+            next_page = asyncio.ensure_future(anext(pages))
+            found: list[dict[str, Any]] = []
+            task_done = False
+            closing: dict[str, Any] | None = None
+            for event in page:
+                name = _event_name(event)
+                if name == "ACTIVITY_TASK_SCHEDULED":
+                    names[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+                    activities[event.event_id] = names[event.event_id]
+                elif name == "ACTIVITY_TASK_STARTED":
+                    started = event.activity_task_started_event_attributes
+                    found += _retry(view, names.get(started.scheduled_event_id, "activity"), started.attempt,
+                                    started.last_failure.message)  # fmt: skip
+                elif name in ACTIVITY_CLOSED:
+                    activities.pop(getattr(event, ACTIVITY_CLOSED[name]).scheduled_event_id, None)
+                elif name == "TIMER_STARTED":
+                    timer = event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+                    view.timers[event.event_id] = event.event_time.ToDatetime().replace(tzinfo=UTC) + timer
+                elif name == "TIMER_FIRED":
+                    view.timers.pop(event.timer_fired_event_attributes.started_event_id, None)
+                elif name == "TIMER_CANCELED":
+                    view.timers.pop(event.timer_canceled_event_attributes.started_event_id, None)
+                elif name == "WORKFLOW_TASK_COMPLETED":
+                    task_done = True
+                elif name in CLOSED:
+                    closing = _closing(event, name)
+            if task_done or closing is not None:
+                found += await _status_changes(client, view)
+            if closing is not None:
+                view.outcome = closing
+                found.append({"change": "outcome", **closing})
+            for change in found:
+                yield view, change
+            if view.outcome is not None:
+                return
+    finally:
+        next_page.cancel()
+
+
+def _retry(view: View, activity: str, attempt: int, last_failure: str) -> list[dict[str, Any]]:
+    """A retry change for an attempt not reported yet (each attempt is said once)."""
+    if attempt <= view.retries.get(activity, 1):
+        return []
+    view.retries[activity] = attempt
+    return [{"change": "retry", "activity": activity, "attempt": attempt, "last_failure": last_failure}]
+
+
+async def _retries(client: Client, view: View, out: set[str]) -> list[dict[str, Any]]:
+    """Retries of the activities that are out, from the workflow's description."""
+    from flowctl import ops
+
+    found: list[dict[str, Any]] = []
+    for pending in await ops.pending_activities(client, view.workflow_id):
+        if pending["activity"] in out:
+            found += _retry(view, pending["activity"], pending["attempt"], pending["last_failure"])
+    return found
 
 
 async def _status_changes(client: Client, view: View) -> list[dict[str, Any]]:
@@ -151,6 +190,10 @@ async def _status_changes(client: Client, view: View) -> list[dict[str, Any]]:
         return []
     found: list[dict[str, Any]] = []
     view.kind = status.get("kind", view.kind)
+    waiting = status.get("waiting_for")
+    if view.waiting_for and not waiting:  # what resumed it comes before the steps it led to
+        view.waiting_for = None
+        found.append({"change": "resumed"})
     for step in status.get("completed_steps", []):
         if step not in view.completed:
             view.completed.append(step)
@@ -166,11 +209,9 @@ async def _status_changes(client: Client, view: View) -> list[dict[str, Any]]:
                     "note": comp.get("note") or comp.get("error"),
                 }  # fmt: skip
             )
-    waiting = status.get("waiting_for")
-    if waiting != view.waiting_for:
+    if waiting and waiting != view.waiting_for:
         view.waiting_for = waiting
-        found.append({"change": "waiting", "waiting_for": waiting, "time_left": left_text(view)} if waiting else
-                     {"change": "resumed"})  # fmt: skip
+        found.append({"change": "waiting", "waiting_for": waiting, "time_left": left_text(view)})
     view.step = status.get("step")
     return found
 
