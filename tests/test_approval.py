@@ -63,8 +63,10 @@ def test_two_approvers_two_approvals_and_the_validator(flowctl: Cli) -> None:
     again = flowctl("update", wid, "decide", "--set", "approver=bob", "--set", "decision=approve")
     assert again.code == 4 and "bob has already decided" in again.stderr, str(again)
     assert flowctl("result", wid, "--timeout", "1s").code == 20  # one approval of two
-    second = flowctl("approve", wid, "--as", "carol")
+    second = flowctl("approve", wid, "--as", "carol", "-o", "json")
     assert second.code == 0, str(second)
+    # What the deciding vote led to, not the handler's snapshot of a request still awaiting it.
+    assert second.json()["state"]["status"] != "awaiting_decision" and not second.json()["state"]["waiting_for"]
     result = flowctl("result", wid, "--timeout", "30s", "-o", "json")
     assert result.code == 0, str(result)
     assert result.json()["result"]["outcome"] == "approved"

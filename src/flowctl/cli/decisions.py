@@ -92,9 +92,11 @@ def _decide(ctx: typer.Context, workflow_id: str, person: str, decision: str, co
         if not waiting:
             raise ConflictError(f"workflow {workflow_id!r} is not waiting for a decision ({info['flow_status']})")
         if kind.name == "approval":
+            # The update answers with the state its handler left; a deciding vote hands over to
+            # the run, which moves on in the same task, so the query after it is what is true now.
             vote = Vote(approver=person, decision=decision, comment=comment)
-            return await ops.update(client, workflow_id, "decide", vote, update_id=f"decide-{uuid.uuid4()}")
-        if kind.name == "order":
+            await ops.update(client, workflow_id, "decide", vote, update_id=f"decide-{uuid.uuid4()}")
+        elif kind.name == "order":
             review = Decision(decision=decision, reviewer=person, comment=comment)
             await ops.signal(client, workflow_id, "review", review)
         elif decision == "approve":
