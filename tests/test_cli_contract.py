@@ -316,3 +316,17 @@ def test_start_wait_warns_when_no_worker_polls(flowctl: Cli) -> None:
     assert run.code == 20, str(run)
     assert f"no worker polls task queue '{queue}'" in run.stderr
     assert flowctl("terminate", f"order-{order_id}", "--reason", "cleanup").code == 0
+
+
+def test_every_schema_default_is_an_input_its_model_accepts() -> None:
+    """What `kinds -o json` advertises as a default can be sent back as it is (durations as
+    `7d`: pydantic would write the ISO `P7D`, which the duration fields refuse)."""
+    from flowctl import catalog
+    from flowctl_workflows.kinds import KINDS
+
+    for kind in KINDS.values():
+        described = catalog.describe(kind, "q")
+        defaults = {n: p["default"] for n, p in described["input_schema"]["properties"].items() if "default" in p}
+        assert defaults, kind.name
+        for name, value in defaults.items():
+            kind.input_model.model_validate({**described["example"], name: value})

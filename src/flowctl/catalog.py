@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from flowctl.errors import NotFoundError
 from flowctl_workflows.kinds import BY_WORKFLOW_TYPE, KINDS, Kind, Message, load
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 GROUPS = {"signal": "signals", "query": "queries", "update": "updates"}
 
@@ -48,12 +52,25 @@ def workflow_class(kind: Kind) -> type:
     return cls
 
 
+def schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema, with defaults written as its fields take them (`7d`, not `P7D`)."""
+    from pydantic.json_schema import GenerateJsonSchema
+
+    from flowctl_workflows import durations
+
+    class Schema(GenerateJsonSchema):
+        def encode_default(self, dft: Any) -> Any:
+            return durations.format(dft) if isinstance(dft, timedelta) else super().encode_default(dft)
+
+    return model.model_json_schema(schema_generator=Schema)
+
+
 def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return [
         {
             "name": m.name,
             "description": m.description,
-            "schema": m.model.model_json_schema() if m.model else None,
+            "schema": schema(m.model) if m.model else None,
         }
         for m in messages
     ]
@@ -67,8 +84,8 @@ def describe(kind: Kind, task_queue: str) -> dict[str, Any]:
         "workflow_type": kind.workflow_type,
         "task_queue": task_queue,
         "id_template": kind.id_template,
-        "input_schema": kind.input_model.model_json_schema(),
-        "result_schema": kind.result_model.model_json_schema(),
+        "input_schema": schema(kind.input_model),
+        "result_schema": schema(kind.result_model),
         "example": kind.example,
         "signals": _messages(kind.signals),
         "queries": _messages(kind.queries),
