@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,6 +99,7 @@ def main() -> None:
             loop.append(loop_round(env, root, port, str(r), args.loop_count))
     finally:
         subprocess.run([FLOWCTL, "server", "stop"], env=env, stdout=subprocess.DEVNULL)
+    shutil.rmtree(root)  # kept when a round fails, for its server log
     med = statistics.median
     print(json.dumps({
         "rounds": args.rounds,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def main() -> None:
         worker.terminate()
         worker.wait(timeout=60)
         subprocess.run([FLOWCTL, "server", "stop"], env=env, stdout=subprocess.DEVNULL)
+    shutil.rmtree(root)  # kept when a step fails, for the worker's and server's logs
     print(json.dumps(report, indent=2))
 
 
