@@ -270,6 +270,7 @@ async def require_running(client: Client, workflow_id: str) -> dict[str, Any]:
 
 
 def refuse_closed(info: dict[str, Any]) -> None:
+    """Refuse a described workflow that is closed (exit 4)."""
     if info["status"] != "running":
         raise ConflictError(
             f"workflow {info['workflow_id']!r} is already {info['status']}", hint="see 'flowctl describe'"
@@ -277,9 +278,15 @@ def refuse_closed(info: dict[str, Any]) -> None:
 
 
 def kind_of(info: dict[str, Any]) -> Kind:
-    kind = catalog.for_workflow_type(info["workflow_type"])
+    """The kind of a described workflow, or `NotFoundError` for a type flowctl does not know."""
+    return kind_by_type(info["workflow_type"])
+
+
+def kind_by_type(workflow_type: str) -> Kind:
+    """The kind that runs `workflow_type`, or `NotFoundError`."""
+    kind = catalog.for_workflow_type(workflow_type)
     if kind is None:
-        raise NotFoundError(f"workflow type {info['workflow_type']!r} is not a flowctl kind")
+        raise NotFoundError(f"workflow type {workflow_type!r} is not a flowctl kind")
     return kind
 
 
@@ -388,11 +395,16 @@ async def history_events(client: Client, workflow_id: str, *, follow: bool) -> A
 
 
 async def pending_activities(client: Client, workflow_id: str) -> list[dict[str, Any]]:
-    """The activities a workflow has out: type, current attempt and the last attempt's failure."""
+    """The activities a workflow has out: id, type, current attempt and the last attempt's failure."""
     with rpc_errors(workflow_id):
         desc = await client.get_workflow_handle(workflow_id).describe()
     return [
-        {"activity": a.activity_type.name, "attempt": a.attempt, "last_failure": a.last_failure.message}
+        {
+            "activity_id": a.activity_id,
+            "activity": a.activity_type.name,
+            "attempt": a.attempt,
+            "last_failure": a.last_failure.message,
+        }
         for a in desc.raw_description.pending_activities
     ]
 

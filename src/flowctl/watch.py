@@ -49,7 +49,7 @@ class View:
     compensations: dict[str, str] = field(default_factory=dict)  # action → state
     waiting_for: str | None = None
     timers: dict[int, datetime] = field(default_factory=dict)  # started event id → fire time
-    retries: dict[str, int] = field(default_factory=dict)  # activity → attempts so far
+    retries: dict[str, tuple[str, int]] = field(default_factory=dict)  # activity id → (type, attempts so far)
     outcome: dict[str, Any] | None = None
 
     def timer_left(self, now: datetime | None = None) -> timedelta | None:
@@ -103,15 +103,15 @@ async def changes(client: Client, workflow_id: str) -> AsyncIterator[tuple[View,
     from flowctl import ops
 
     view = View(workflow_id)
-    activities: dict[int, str] = {}  # scheduled event id → activity type, while it is out
-    names: dict[int, str] = {}
+    scheduled: dict[int, tuple[str, str]] = {}  # scheduled event id → (activity id, type)
+    out: dict[int, tuple[str, str]] = {}  # the same, for the activities not ended yet
     pages = aiter(ops.history_pages(client, workflow_id))
     next_page: asyncio.Future[list[HistoryEvent]] = asyncio.ensure_future(anext(pages))
     try:
         while True:
-            done, _ = await asyncio.wait({next_page}, timeout=RETRY_POLL.total_seconds() if activities else None)
+            done, _ = await asyncio.wait({next_page}, timeout=RETRY_POLL.total_seconds() if out else None)
             if not done:
-                for change in await _retries(client, view, set(activities.values())):
+                for change in await _retries(client, view, dict(out.values())):
                     yield view, change
                 continue
             try:
@@ -125,14 +125,14 @@ async def changes(client: Client, workflow_id: str) -> AsyncIterator[tuple[View,
             for event in page:
                 name = _event_name(event)
                 if name == "ACTIVITY_TASK_SCHEDULED":
-                    names[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
-                    activities[event.event_id] = names[event.event_id]
+                    attrs = event.activity_task_scheduled_event_attributes
+                    scheduled[event.event_id] = out[event.event_id] = (attrs.activity_id, attrs.activity_type.name)
                 elif name == "ACTIVITY_TASK_STARTED":
                     started = event.activity_task_started_event_attributes
-                    found += _retry(view, names.get(started.scheduled_event_id, "activity"), started.attempt,
-                                    started.last_failure.message)  # fmt: skip
+                    activity_id, activity = scheduled.get(started.scheduled_event_id, ("", "activity"))
+                    found += _retry(view, activity_id, activity, started.attempt, started.last_failure.message)
                 elif name in ACTIVITY_CLOSED:
-                    activities.pop(getattr(event, ACTIVITY_CLOSED[name]).scheduled_event_id, None)
+                    out.pop(getattr(event, ACTIVITY_CLOSED[name]).scheduled_event_id, None)
                 elif name == "TIMER_STARTED":
                     timer = event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
                     view.timers[event.event_id] = event.event_time.ToDatetime().replace(tzinfo=UTC) + timer
@@ -157,22 +157,28 @@ async def changes(client: Client, workflow_id: str) -> AsyncIterator[tuple[View,
         next_page.cancel()
 
 
-def _retry(view: View, activity: str, attempt: int, last_failure: str) -> list[dict[str, Any]]:
-    """A retry change for an attempt not reported yet (each attempt is said once)."""
-    if attempt <= view.retries.get(activity, 1):
+def _retry(view: View, activity_id: str, activity: str, attempt: int, last_failure: str) -> list[dict[str, Any]]:
+    """A change for each attempt of one activity not reported yet, up to `attempt`."""
+    # Counted per activity id, not type: a workflow may call one type several times. An
+    # attempt the polls missed is still said, without the failure before it.
+    reported = view.retries.get(activity_id, (activity, 1))[1]
+    if attempt <= reported:
         return []
-    view.retries[activity] = attempt
-    return [{"change": "retry", "activity": activity, "attempt": attempt, "last_failure": last_failure}]
+    view.retries[activity_id] = (activity, attempt)
+    return [
+        {"change": "retry", "activity": activity, "attempt": n, "last_failure": last_failure if n == attempt else None}
+        for n in range(reported + 1, attempt + 1)
+    ]
 
 
-async def _retries(client: Client, view: View, out: set[str]) -> list[dict[str, Any]]:
-    """Retries of the activities that are out, from the workflow's description."""
+async def _retries(client: Client, view: View, out: dict[str, str]) -> list[dict[str, Any]]:
+    """Retries of the activities that are out (id → type), from the workflow's description."""
     from flowctl import ops
 
     found: list[dict[str, Any]] = []
-    for pending in await ops.pending_activities(client, view.workflow_id):
-        if pending["activity"] in out:
-            found += _retry(view, pending["activity"], pending["attempt"], pending["last_failure"])
+    for p in await ops.pending_activities(client, view.workflow_id):
+        if p["activity_id"] in out:
+            found += _retry(view, p["activity_id"], p["activity"], p["attempt"], p["last_failure"])
     return found
 
 
@@ -225,7 +231,8 @@ def describe_change(change: dict[str, Any]) -> str:
         note = f": {change['note']}" if change.get("note") else ""
         return f"↩ compensation {change['action']} {change['state']}{note}"
     if kind == "retry":
-        return f"↻ retry {change['activity']} attempt {change['attempt']} ({change['last_failure']})"
+        failure = f" ({change['last_failure']})" if change.get("last_failure") else ""
+        return f"↻ retry {change['activity']} attempt {change['attempt']}{failure}"
     if kind == "waiting":
         left = f", {change['time_left']} left" if change.get("time_left") else ""
         return f"… waiting for {change['waiting_for']}{left}"

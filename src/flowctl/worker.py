@@ -26,7 +26,7 @@ class WorkerOptions:
     task_queue: str
     max_activities: int
     shutdown_grace: timedelta
-    max_cached_workflows: int = 1000
+    max_cached_workflows: int
     metrics_port: int | None = None
 
 

@@ -58,10 +58,10 @@ def _output_for(argv: list[str]) -> Output:
 
 
 def name_placeholders(command: Any) -> None:
-    """Help shows what a value is, not its Python type: typer labels options `<str>`, `<int>`,
-    `<list[str]>`, and flags, which take no value at all, `<bool>`. Flags get no label; a value
-    option without a declared metavar is named after its parameter (`--task-queue TASK_QUEUE`);
-    choices keep their list of values."""
+    """Name what each option of `command` and its subcommands takes, in help: flags nothing."""
+    # typer labels values by Python type (`<str>`, `<list[str]>`) and flags, which take no
+    # value, `<bool>`. A value option without a declared metavar is named after its parameter
+    # (`--task-queue TASK_QUEUE`); choices keep their list of values.
     from typer._click import Context
 
     from flowctl.cli.app import HELP_OPTIONS

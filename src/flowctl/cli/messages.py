@@ -57,18 +57,9 @@ def signal(
         await ops.signal(client, wid, signal_name, payload)
 
     def check(matches: list[dict[str, Any]]) -> None:
-        """The signal and its payload fit every kind the query selected."""
-        from flowctl import catalog
-        from flowctl.errors import NotFoundError
-
-        for row in matches:
-            if row["kind"] not in catalog.names():
-                raise NotFoundError(
-                    f"{row['workflow_id']} is not a workflow flowctl knows (type {row['workflow_type']!r})",
-                    hint="narrow --query, e.g. with FlowKind = 'order'",
-                )
-        for kind_name in sorted({row["kind"] for row in matches}):
-            ops.payload_for(catalog.get(kind_name), "signal", signal_name, raw, set_ or [])
+        """The signal and its payload fit the kind of every workflow the query selected."""
+        for workflow_type in sorted({row["workflow_type"] for row in matches}):
+            ops.payload_for(ops.kind_by_type(workflow_type), "signal", signal_name, raw, set_ or [])
 
     batch.dispatch(
         app_, f"signal {name}", workflow_id, query, one,

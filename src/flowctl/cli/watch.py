@@ -73,7 +73,7 @@ def _render(view: View) -> Any:
     lines += [Text(f"  ✓ {step}", style="green") for step in view.completed]
     for action, state_ in view.compensations.items():
         lines.append(Text(f"  ↩ {action} ({state_})", style="yellow" if state_ == "done" else "red"))
-    for activity, attempts in view.retries.items():
+    for activity, attempts in view.retries.values():
         lines.append(Text(f"  ↻ {activity}: {attempts} attempts", style="magenta"))
     if view.waiting_for and view.outcome is None:
         left = left_text(view)

@@ -18,7 +18,8 @@ def worker(
     ctx: typer.Context,
     task_queue: Annotated[str | None, typer.Option("--task-queue", help="default: task_queue in config")] = None,
     max_activities: Annotated[
-        int | None, typer.Option("--max-activities", min=1, help="concurrent activities (default: config, 100)")
+        int | None,
+        typer.Option("--max-activities", metavar="N", min=1, help="concurrent activities (default: config, 100)"),
     ] = None,
     max_cached_workflows: Annotated[
         int | None,
