@@ -102,18 +102,25 @@ class Cli:
         raise AssertionError(f"worker did not start:\n{log.read_text()}")
 
 
-def read_terminal(leader: int) -> bytes:
+def read_terminal(leader: int, timeout: float = 60) -> bytes:
     """Everything written to a pseudo-terminal until the process on it exits; closes it."""
+    import select
+
     screen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the terminal closes with the process
-            break
-        if not chunk:
-            break
-        screen += chunk
-    os.close(leader)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"the process on the terminal is still running after {timeout:.0f}s: {screen[-2000:]!r}"
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closes with the process
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        os.close(leader)
     return screen
 
 
