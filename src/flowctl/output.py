@@ -103,8 +103,9 @@ class Output:
 
     def info(self, message: str) -> None:
         """Progress for people, on stderr; quiet under -o json|jsonl."""
-        if not self.machine:
-            self.err.print(message, markup=False)
+        if not self.machine:  # plain text: rich would only cost its import here
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
 
     def warn(self, message: str) -> None:
         """A warning on stderr, in every output format."""
