@@ -78,7 +78,7 @@ def test_out_of_stock_is_compensated_without_a_charge(flowctl: Cli) -> None:
     assert ledger(flowctl, order_id)["charges"] == []
 
 
-def test_flaky_card_retries_and_charges_once(flowctl: Cli) -> None:
+def test_flaky_card_retries_and_charges_once(flowctl: Cli, stack: Stack) -> None:
     order_id = uid()
     run = start_order(flowctl, order_input(order_id, card="tok_flaky"), "--wait", "-o", "json")
     assert run.code == 0, str(run)
@@ -90,6 +90,14 @@ def test_flaky_card_retries_and_charges_once(flowctl: Cli) -> None:
         if "activityTaskStartedEventAttributes" in line
     ]
     assert max(attempts) == 3  # failed twice, succeeded on the third attempt
+    # The worker logs each failed attempt on one line saying it will be retried, no traceback.
+    assert stack.worker is not None
+    log = stack.worker.log.read_text().splitlines()  # type: ignore[attr-defined]
+    ours = [i for i, line in enumerate(log) if f"order-{order_id}" in line]
+    assert len(ours) == 2, log[-20:]
+    for i in ours:
+        assert "to be retried" in log[i] and "card network timeout (tok_flaky)" in log[i], log[i]
+        assert i + 1 == len(log) or not log[i + 1].startswith("Traceback"), log[i : i + 3]
 
 
 def test_fraud_review_holds_until_signal(flowctl: Cli) -> None:

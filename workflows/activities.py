@@ -12,7 +12,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from .services import BUSINESS_ERROR, COMMANDS, Bridge, BusinessError, TransientError
+from .services import BUSINESS_ERROR, COMMANDS, TRANSIENT_ERROR, Bridge, BusinessError, TransientError
 
 
 def build(bridge: Bridge, *, review_timeout_seconds: int) -> list[Callable[..., Awaitable[dict[str, Any]]]]:
@@ -32,7 +32,7 @@ def build(bridge: Bridge, *, review_timeout_seconds: int) -> list[Callable[..., 
                     category=ApplicationErrorCategory.BENIGN,
                 ) from None
             except TransientError as exc:
-                raise ApplicationError(str(exc), type="TransientError") from None
+                raise ApplicationError(str(exc), type=TRANSIENT_ERROR) from None
             if command == "fraud.screen":
                 answer = {**answer, "review_timeout_seconds": review_timeout_seconds}
             return answer

@@ -6,6 +6,7 @@ On SIGINT/SIGTERM it stops polling and gives running activities `shutdown_grace`
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from flowctl import catalog, searchattrs
 from flowctl.config import Settings, ledger_path
 from flowctl.connect import Target, connect
 from flowctl_workflows.kinds import KINDS
+from flowctl_workflows.services import TRANSIENT_ERROR
 
 if TYPE_CHECKING:
     from flowctl_workflows.services import Bridge
@@ -28,6 +30,32 @@ class WorkerOptions:
     shutdown_grace: timedelta
     max_cached_workflows: int
     metrics_port: int | None = None
+
+
+class RetriedFailures(logging.Filter):
+    """One line, not a traceback, for an activity failure Temporal retries (a transient fault).
+
+    The SDK logs every failed attempt at WARNING with its traceback; for a service that timed
+    out, the traceback is the bridge's own frames and says nothing the message does not.
+    Other failures, which may be bugs, keep theirs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from temporalio.exceptions import ApplicationError
+
+        failure = record.exc_info[1] if record.exc_info else None
+        if isinstance(failure, ApplicationError) and failure.type == TRANSIENT_ERROR:
+            record.msg = f"{record.msg}, to be retried: {failure}"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def configure_logging() -> None:
+    """The worker's log on stderr: time, level, source, message."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RetriedFailures())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
 def make_bridge(settings: Settings) -> Bridge:

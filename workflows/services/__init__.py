@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 BUSINESS_ERROR = "BusinessError"  # the ApplicationError type of a business refusal
+TRANSIENT_ERROR = "TransientError"  # the ApplicationError type of a fault worth retrying
 
 
 class BusinessError(Exception):

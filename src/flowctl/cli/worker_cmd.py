@@ -62,5 +62,6 @@ def worker(
     def ready(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    worker_core.configure_logging()
     asyncio.run(worker_core.run(settings, target, options, on_ready=ready))
     print("flowctl worker stopped", file=sys.stderr, flush=True)
