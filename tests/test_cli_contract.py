@@ -330,3 +330,23 @@ def test_every_schema_default_is_an_input_its_model_accepts() -> None:
         assert defaults, kind.name
         for name, value in defaults.items():
             kind.input_model.model_validate({**described["example"], name: value})
+
+
+def test_each_command_is_registered_by_the_module_the_table_names() -> None:
+    """A command line imports only its command's module (COMMAND_MODULES): the table must
+    name, for every command of the full tree, the module that defines it."""
+    from flowctl.cli import COMMAND_MODULES, command_name, commands  # noqa: F401 - registers all
+    from flowctl.cli.app import app
+
+    defined = {
+        (c.name or c.callback.__name__.rstrip("_")): c.callback.__module__
+        for c in app.registered_commands
+        if c.callback
+    }
+    defined |= {g.name: g.typer_instance.registered_commands[0].callback.__module__ for g in app.registered_groups}  # type: ignore[union-attr]
+    assert {name: f"flowctl.cli.{module}" for name, module in COMMAND_MODULES.items()} == defined
+    for line, name in (
+        (["-o", "json", "describe", "x"], "describe"), (["--debug", "-ojsonl", "list"], "list"),
+        (["--address=h:1", "codec-key"], "codec-key"), (["--help"], ""), (["--install-completion"], ""), ([], ""),
+    ):  # fmt: skip
+        assert command_name(line) == name, line
