@@ -350,3 +350,16 @@ def test_each_command_is_registered_by_the_module_the_table_names() -> None:
         (["--address=h:1", "codec-key"], "codec-key"), (["--help"], ""), (["--install-completion"], ""), ([], ""),
     ):  # fmt: skip
         assert command_name(line) == name, line
+
+
+def test_a_tls_switch_temporal_would_misread_is_refused(local_cli: Cli) -> None:
+    """Temporal reads TEMPORAL_TLS as true/false/1/0 only; `no` or `off` would turn TLS on."""
+    for name, value in (
+        ("TEMPORAL_TLS", "no"),
+        ("TEMPORAL_TLS", "off"),
+        ("TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", "yes"),
+    ):
+        run = local_cli("list", env={name: value})
+        assert run.code == 2 and f"{name}={value!r}" in run.stderr and "cannot reach" not in run.stderr, str(run)
+    accepted = local_cli("list", env={"TEMPORAL_TLS": "FALSE"})
+    assert accepted.code == 5 and "cannot reach" in accepted.stderr, str(accepted)  # on to connecting

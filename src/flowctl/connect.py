@@ -66,6 +66,7 @@ def resolve(
 
     from flowctl.codec import keyring
 
+    _check_switches()
     # Profiles in flowctl's file win; without any, Temporal's own config file is honoured.
     source = config_file if settings.profile and config_file.exists() else None
     try:
@@ -90,6 +91,16 @@ def resolve(
         rpc_metadata=dict(loaded.get("rpc_metadata") or {}),
         keys=keyring(settings.codec),
     )
+
+
+def _check_switches() -> None:
+    """Refuse a TLS switch Temporal would misread: it reads true/false/1/0, and `no` turns TLS on."""
+    import os
+
+    for name in ("TEMPORAL_TLS", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"):
+        value = os.environ.get(name)
+        if value is not None and value.lower() not in ("true", "false", "1", "0"):
+            raise UsageError(f"{name}={value!r} is not true, false, 1 or 0", hint=f"set {name}=true or {name}=false")
 
 
 def _without_source(message: str) -> str:
