@@ -93,6 +93,7 @@ def test_one_rejection_rejects_and_result_exits_10(flowctl: Cli) -> None:
     assert flowctl("reject", wid, "--as", "carol").code == 2  # a rejection needs a comment
     rejected = flowctl("reject", wid, "--as", "carol", "--comment", "over budget")
     assert rejected.code == 0, str(rejected)
+    assert rejected.stdout.startswith(f"carol's rejection sent to {wid}; now:"), rejected.stdout
     result = flowctl("result", wid, "-o", "json")
     assert result.code == 10, str(result)
     assert result.json()["result"]["outcome"] == "rejected" and "over budget" in result.json()["result"]["reason"]

@@ -171,6 +171,10 @@ def test_server_restarted_mid_run_loses_nothing(tmp_path: Path) -> None:
         assert cli("server", "start", timeout=120).code == 0
         wait_until_done(cli, queue, prefix, set(), timeout=300)
         assert worker.poll() is None, "the worker should ride out the restart"
+        # What it logged while the server was away is in the log's one format, without colour codes.
+        log = worker.log.read_text()  # type: ignore[attr-defined]
+        assert "\x1b[" not in log, log[-2000:]
+        assert all(line.startswith(("20", "flowctl worker")) for line in log.splitlines() if line), log[-2000:]
         assert_every_order_ended_as_expected(cli, queue, tmp_path / "ledger.db", prefix, count)
     finally:
         if worker is not None:

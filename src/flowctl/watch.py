@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
 STATUS_TIMEOUT = timedelta(seconds=3)
-RETRY_POLL = timedelta(seconds=1)
+RETRY_POLL = timedelta(seconds=0.5)  # the first retry comes 1s after a failure
 ACTIVITY_CLOSED = {
     "ACTIVITY_TASK_COMPLETED": "activity_task_completed_event_attributes",
     "ACTIVITY_TASK_FAILED": "activity_task_failed_event_attributes",

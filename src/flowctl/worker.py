@@ -6,6 +6,7 @@ On SIGINT/SIGTERM it stops polling and gives running activities `shutdown_grace`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable
@@ -83,16 +84,17 @@ async def run(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then shut down gracefully."""
-    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+    from temporalio.runtime import LogForwardingConfig, LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig
     from temporalio.worker import Worker
 
     from flowctl_workflows import activities
 
-    runtime = None
-    if options.metrics_port:
-        runtime = Runtime(
-            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{options.metrics_port}"))
-        )
+    # Core's warnings (polls retried while the server is away) go through Python logging, so
+    # the log has one format and no colour codes; Core would write its own to stderr.
+    forward = LogForwardingConfig(logger=logging.getLogger("temporal"), prepend_target_on_message=False)
+    logs = dataclasses.replace(LoggingConfig.default, forwarding=forward)
+    metrics = PrometheusConfig(bind_address=f"127.0.0.1:{options.metrics_port}") if options.metrics_port else None
+    runtime = Runtime(telemetry=TelemetryConfig(logging=logs, metrics=metrics))
     client = await connect(target, runtime=runtime)
     await searchattrs.require(client)
     bridge = make_bridge(settings)

@@ -111,12 +111,14 @@ def _decide(ctx: typer.Context, workflow_id: str, person: str, decision: str, co
     new_state = app_.run(action)
     app_.output.data(
         {"workflow_id": workflow_id, "decision": decision, "by": person, "state": new_state},
-        lambda out: _print_state(app_.output, workflow_id, decision, new_state),
+        lambda out: _print_state(app_.output, workflow_id, decision, person, new_state),
     )
 
 
-def _print_state(output: Any, workflow_id: str, decision: str, new_state: dict[str, Any]) -> None:
-    output.out.print(f"{decision}d {workflow_id}", markup=False)
+def _print_state(output: Any, workflow_id: str, decision: str, person: str, new_state: dict[str, Any]) -> None:
+    # What was sent, then where the workflow stands: one vote of several decides nothing yet.
+    what = "approval" if decision == "approve" else "rejection"
+    output.out.print(f"{person}'s {what} sent to {workflow_id}; now:", markup=False)
     output.fields({k: v for k, v in new_state.items() if v not in (None, [], {})})
 
 
