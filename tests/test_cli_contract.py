@@ -363,3 +363,13 @@ def test_a_tls_switch_temporal_would_misread_is_refused(local_cli: Cli) -> None:
         assert run.code == 2 and f"{name}={value!r}" in run.stderr and "cannot reach" not in run.stderr, str(run)
     accepted = local_cli("list", env={"TEMPORAL_TLS": "FALSE"})
     assert accepted.code == 5 and "cannot reach" in accepted.stderr, str(accepted)  # on to connecting
+
+
+def test_piped_tables_keep_every_value_whole(local_cli: Cli) -> None:
+    """Without a terminal (and no COLUMNS), tables are not cut to 80 columns with '…'."""
+    env = {k: v for k, v in local_cli.env.items() if k != "COLUMNS"}
+    proc = subprocess.run([FLOWCTL, "kinds"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "…" not in proc.stdout and "fraud review for large totals, ship, confirm; compensates on failure" in proc.stdout
+    )

@@ -50,7 +50,10 @@ class Output:
         if self._out is None:
             from rich.console import Console
 
-            self._out = Console(file=sys.stdout, no_color=self.no_color, highlight=False, soft_wrap=True)
+            # Piped, rich would lay tables out for 80 columns and cut their cells; a script
+            # reading them wants every value whole (COLUMNS, if set, still rules).
+            wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1_000
+            self._out = Console(file=sys.stdout, no_color=self.no_color, highlight=False, soft_wrap=True, width=wide)
         return self._out
 
     @property
