@@ -111,7 +111,7 @@ async def changes(client: Client, workflow_id: str) -> AsyncIterator[tuple[View,
         while True:
             done, _ = await asyncio.wait({next_page}, timeout=RETRY_POLL.total_seconds() if out else None)
             if not done:
-                for change in await _retries(client, view, dict(out.values())):
+                for change in await _retries(client, view, {activity_id for activity_id, _ in out.values()}):
                     yield view, change
                 continue
             try:
@@ -171,8 +171,8 @@ def _retry(view: View, activity_id: str, activity: str, attempt: int, last_failu
     ]
 
 
-async def _retries(client: Client, view: View, out: dict[str, str]) -> list[dict[str, Any]]:
-    """Retries of the activities that are out (id → type), from the workflow's description."""
+async def _retries(client: Client, view: View, out: set[str]) -> list[dict[str, Any]]:
+    """Retries of the activities that are out (by id), from the workflow's description."""
     from flowctl import ops
 
     found: list[dict[str, Any]] = []

@@ -22,6 +22,12 @@ _FLAGS = {"--no-color", "--debug"}
 
 def hoist_globals(argv: list[str]) -> list[str]:
     """Move global options to the front so `flowctl list -o json` means `flowctl -o json list`."""
+    front, rest = split_globals(argv)
+    return front + rest
+
+
+def split_globals(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the global options, wherever they stood, and the rest of the line in order)."""
     front: list[str] = []
     rest: list[str] = []
     i = 0
@@ -43,7 +49,7 @@ def hoist_globals(argv: list[str]) -> list[str]:
         else:
             rest.append(arg)
         i += 1
-    return front + rest
+    return front, rest
 
 
 def _output_for(argv: list[str]) -> Output:
@@ -71,17 +77,9 @@ COMMAND_MODULES = {
 
 
 def command_name(argv: list[str]) -> str:
-    """The command a line runs once its global options are hoisted, or "" (help, completion)."""
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in _VALUED:
-            i += 2
-        elif arg in _FLAGS or arg.split("=", 1)[0] in _VALUED or arg.startswith("-o"):
-            i += 1
-        else:
-            return "" if arg.startswith("-") else arg
-    return ""
+    """The command a line runs, or "" (help, completion)."""
+    rest = split_globals(argv)[1]
+    return rest[0] if rest and not rest[0].startswith("-") else ""
 
 
 def register(name: str) -> None:
