@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,27 @@ def test_bulk_from_stdin_and_flag_clashes(flowctl: Cli) -> None:
     assert clash.code == 2 and "--wait" in clash.stderr
     missing = flowctl("start", "order", "--from", "/nonexistent.jsonl")
     assert missing.code == 2 and "cannot read" in missing.stderr
+    flowctl("terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes")
+
+
+def test_bulk_start_does_without_the_sdk_client(flowctl: Cli, tmp_path: Path) -> None:
+    """Importing `temporalio.client` is about a third of a bulk start's start-up, and bulk
+    sends its start requests without it; this keeps a later import from bringing it back."""
+    queue = uid("tq-bulk-")
+    path = tmp_path / "two.jsonl"
+    path.write_text("".join(json.dumps(order_input(uid())) + "\n" for _ in range(2)))
+    code = (
+        "import sys\n"
+        "from flowctl.cli import run\n"
+        f"code = run(['start', 'order', '--from', {str(path)!r}])\n"
+        "sys.stdout.flush()\n"
+        "sys.exit(code or ('temporalio.client' in sys.modules and 99))\n"
+    )
+    env = {**flowctl.env, "FLOWCTL_TASK_QUEUE": queue}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert [bool(json.loads(line)["run_id"]) for line in proc.stdout.splitlines()] == [True, True]
+    assert count(flowctl, queue) == 2
     flowctl("terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FLOWCTL, Cli, Stack, free_port, isolated_env, stop_process, uid, write_config
+from conftest import FLOWCTL, Cli, Stack, free_port, isolated_env, order_input, stop_process, uid, write_config
 from test_approval import start, wait_for_status
 from test_ui_link import CHROMIUM, rendered
 
@@ -117,6 +117,24 @@ def test_the_server_stores_no_plaintext_and_flowctl_reads_it_back(stack: Stack, 
     text = cli("history", wid)
     assert email in text.stdout and "<encrypted" not in text.stdout
     assert email not in cli("history", wid, "-o", "json").stdout
+
+
+def test_bulk_start_seals_every_input_and_the_worker_opens_them(stack: Stack, queue: str, tmp_path: Path) -> None:
+    """Bulk start sends its own start requests (no SDK Client); they go through the same codec."""
+    cli = cli_with(stack, queue, f"{K2},{K1}")
+    customer = f"cust-{SECRET_EMAIL_DOMAIN}"
+    orders = [{**order_input(uid()), "customer_id": customer} for _ in range(3)]
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(json.dumps(order) + "\n" for order in orders))
+    run = cli("start", "order", "--from", str(path))
+    assert run.code == 0, str(run)
+    for line in map(json.loads, run.stdout.splitlines()):
+        history = raw_history(stack, line["workflow_id"])
+        assert customer not in history.to_json()
+        started = history.events[0].workflow_execution_started_event_attributes
+        assert [p.metadata["encryption-key-id"] for p in started.input.payloads] == [b"k2"]
+        result = cli("result", line["workflow_id"], "--timeout", "60s", "-o", "json")
+        assert result.code == 0 and result.json()["result"]["succeeded"] is True, str(result)
 
 
 def test_keys_rotate_old_payloads_stay_readable(stack: Stack, queue: str) -> None:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowHistory
+    from temporalio.converter import DataConverter
+    from temporalio.service import ServiceClient
 
     from flowctl.inputs import BulkLine
     from flowctl_workflows.kinds import Kind
@@ -527,7 +529,9 @@ async def for_each(workflow_ids: list[str], action: Callable[[str], Awaitable[No
 
 
 async def bulk_start(
-    client: Client,
+    service: ServiceClient,
+    namespace: str,
+    converter: DataConverter,
     kind: Kind,
     lines: list[BulkLine],
     *,
@@ -537,13 +541,45 @@ async def bulk_start(
     report: Callable[[dict[str, Any]], None],
 ) -> list[dict[str, Any]]:
     """Start one workflow per valid line; ids come from the kind's template, so a line
-    already started is reported as such, and running a file twice starts nothing twice."""
-    from temporalio.common import WorkflowIDReusePolicy
-    from temporalio.exceptions import WorkflowAlreadyStartedError
+    already started is reported as such, and running a file twice starts nothing twice.
+
+    It sends the start requests `Client.start_workflow` would send for these options, over
+    the bare connection (see `connect.connect_service`): same converter and codec, a fresh
+    request id per workflow (kept across the SDK's retries), and the run id of an already
+    started workflow read from the error's details, as the SDK reads it.
+    """
+    import uuid
+
+    from temporalio.api.enums.v1 import WorkflowIdReusePolicy
+    from temporalio.api.errordetails.v1 import WorkflowExecutionAlreadyStartedFailure
+    from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+    from temporalio.service import RPCError, RPCStatusCode
 
     gate = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     began = loop.time()
+
+    async def start(workflow_id: str, payload: BaseModel) -> tuple[str, bool]:
+        """(run id, whether it was already started)."""
+        request = StartWorkflowExecutionRequest(
+            namespace=namespace,
+            workflow_id=workflow_id,
+            identity=service.config.identity,
+            request_id=str(uuid.uuid4()),
+            workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+        )
+        request.workflow_type.name = kind.workflow_type
+        request.task_queue.name = task_queue
+        request.input.payloads.extend(await converter.encode([payload]))
+        try:
+            response = await service.workflow_service.start_workflow_execution(request, retry=True)
+        except RPCError as exc:
+            details = WorkflowExecutionAlreadyStartedFailure()
+            if exc.status == RPCStatusCode.ALREADY_EXISTS and exc.grpc_status.details:
+                if exc.grpc_status.details[0].Unpack(details):
+                    return details.run_id, True
+            raise
+        return response.run_id, False
 
     async def one(index: int, item: BulkLine) -> dict[str, Any]:
         if item.payload is None:
@@ -556,16 +592,10 @@ async def bulk_start(
         async with gate:
             try:
                 with rpc_errors(workflow_id):
-                    handle = await client.start_workflow(
-                        kind.workflow_type,
-                        item.payload,
-                        id=workflow_id,
-                        task_queue=task_queue,
-                        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-                    )
-                outcome = {"line": item.line, "workflow_id": workflow_id, "run_id": handle.result_run_id}
-            except WorkflowAlreadyStartedError as exc:
-                outcome = {"line": item.line, "workflow_id": workflow_id, "run_id": exc.run_id, "already_started": True}
+                    run_id, already = await start(workflow_id, item.payload)
+                outcome = {"line": item.line, "workflow_id": workflow_id, "run_id": run_id}
+                if already:
+                    outcome["already_started"] = True
             except FlowctlError as err:
                 outcome = {"line": item.line, "workflow_id": workflow_id, "error": str(err), "code": int(err.code)}
         report(outcome)

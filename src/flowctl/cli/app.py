@@ -14,11 +14,13 @@ from flowctl.output import Output
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+    from temporalio.service import ServiceClient
 
     from flowctl.config import Settings
     from flowctl.connect import Target
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 HELP_OPTIONS = ["-h", "--help"]
 GLOBALS_NOTE = "Global options (-o, --address, --namespace, --profile, --config, --no-color, --debug) may go anywhere."
@@ -87,13 +89,23 @@ class App:
 
     def run(self, action: Callable[[Client], Awaitable[T]]) -> T:
         """Connect, run `action` with the client, return its value."""
-        from flowctl.connect import connect, quiet_runtime
+        from flowctl.connect import connect
+
+        return self._run(connect, action)
+
+    def run_service(self, action: Callable[[ServiceClient], Awaitable[T]]) -> T:
+        """Like `run`, with the bare connection instead of a `Client` (see `connect_service`)."""
+        from flowctl.connect import connect_service
+
+        return self._run(connect_service, action)
+
+    def _run(self, connect: Callable[..., Awaitable[C]], action: Callable[[C], Awaitable[T]]) -> T:
+        from flowctl.connect import quiet_runtime
 
         target = self.target()
 
         async def main() -> T:
-            client = await connect(target, runtime=None if self.debug else quiet_runtime())
-            return await action(client)
+            return await action(await connect(target, runtime=None if self.debug else quiet_runtime()))
 
         return asyncio.run(main())
 

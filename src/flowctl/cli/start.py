@@ -13,6 +13,7 @@ from flowctl.cli.options import InputOpt, KindArg, SetOpt, TimeoutOpt
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+    from temporalio.service import ServiceClient
 
     from flowctl.inputs import BulkLine
     from flowctl.ops import Outcome
@@ -171,6 +172,7 @@ def start_from_file(
     import time
 
     from flowctl import ops
+    from flowctl.connect import data_converter
     from flowctl.errors import ExitCode
 
     out = app_.output
@@ -199,12 +201,23 @@ def start_from_file(
 
     elapsed = 0.0
 
-    async def action(client: Client) -> list[dict[str, Any]]:
+    target = app_.target()
+
+    async def action(service: ServiceClient) -> list[dict[str, Any]]:
         nonlocal elapsed
+        converter = data_converter(target.keys)
         began = time.perf_counter()
         try:
             return await ops.bulk_start(
-                client, spec, lines, task_queue=settings.task_queue, concurrency=concurrency, rate=rate, report=report
+                service,
+                target.namespace,
+                converter,
+                spec,
+                lines,
+                task_queue=settings.task_queue,
+                concurrency=concurrency,
+                rate=rate,
+                report=report,
             )
         finally:
             elapsed = time.perf_counter() - began
@@ -212,7 +225,7 @@ def start_from_file(
     if progress is not None:
         progress.start()
     try:
-        outcomes = app_.run(action)
+        outcomes = app_.run_service(action)
     finally:
         if progress is not None:
             progress.stop()
