@@ -117,11 +117,12 @@ def test_bulk_start_does_without_the_sdk_client(flowctl: Cli, tmp_path: Path) ->
     path = tmp_path / "two.jsonl"
     path.write_text("".join(json.dumps(order_input(uid())) + "\n" for _ in range(2)))
     code = (
-        "import sys\n"
+        "import os, sys\n"
         "from flowctl.cli import run\n"
         f"code = run(['start', 'order', '--from', {str(path)!r}])\n"
         "sys.stdout.flush()\n"
-        "sys.exit(code or ('temporalio.client' in sys.modules and 99))\n"
+        # os._exit as flowctl's main() does: an interpreter that used the SDK may crash at exit
+        "os._exit(code or ('temporalio.client' in sys.modules and 99))\n"
     )
     env = {**flowctl.env, "FLOWCTL_TASK_QUEUE": queue}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
@@ -129,6 +130,55 @@ def test_bulk_start_does_without_the_sdk_client(flowctl: Cli, tmp_path: Path) ->
     assert [bool(json.loads(line)["run_id"]) for line in proc.stdout.splitlines()] == [True, True]
     assert count(flowctl, queue) == 2
     flowctl("terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes")
+
+
+def test_a_server_error_flowctl_cannot_place_fails_its_line_only() -> None:
+    """An error no exit code but 1 fits fails the line it came from; the other lines start.
+    The server is the part faked: a dev server cannot be made to answer one start so."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from temporalio.api.workflowservice.v1 import StartWorkflowExecutionResponse
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from flowctl import catalog, ops
+    from flowctl.connect import data_converter
+    from flowctl.inputs import BulkLine
+
+    kind = catalog.get("order")
+    lines = [BulkLine(n, payload=kind.input_model.model_validate(order_input(f"srv-{n}"))) for n in (1, 2, 3)]
+
+    async def start_workflow_execution(request: object, retry: bool) -> StartWorkflowExecutionResponse:
+        if request.workflow_id == "order-srv-2":  # type: ignore[attr-defined]
+            raise RPCError("not today", RPCStatusCode.UNIMPLEMENTED, b"")
+        return StartWorkflowExecutionResponse(run_id=f"run-{request.workflow_id}")  # type: ignore[attr-defined]
+
+    service = SimpleNamespace(
+        config=SimpleNamespace(identity="test"),
+        workflow_service=SimpleNamespace(start_workflow_execution=start_workflow_execution),
+    )
+    reported: list[dict[str, object]] = []
+    outcomes = asyncio.run(
+        ops.bulk_start(
+            service,  # type: ignore[arg-type]
+            "default",
+            data_converter(None),
+            kind,
+            lines,
+            task_queue="q",
+            concurrency=2,
+            rate=None,
+            report=reported.append,
+        )
+    )
+    assert reported == outcomes
+    assert outcomes[0]["run_id"] == "run-order-srv-1" and outcomes[2]["run_id"] == "run-order-srv-3"
+    assert outcomes[1] == {
+        "line": 2,
+        "workflow_id": "order-srv-2",
+        "error": "server error UNIMPLEMENTED: not today",
+        "code": 1,
+    }
 
 
 def test_bulk_unreachable_server_exits_5(local_cli: Cli, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import FLOWCTL, Cli, order_input, uid
@@ -122,6 +123,33 @@ def test_signal_validation(flowctl: Cli) -> None:
     assert flowctl("terminate", wid, "--reason", "cleanup").code == 0
     closed = flowctl("signal", wid, "review", "--set", "decision=approve", "--set", "reviewer=x")
     assert closed.code == 4 and "already terminated" in one_line(closed.stderr)
+
+
+def test_an_unknown_namespace_is_named_not_the_workflow(flowctl: Cli, tmp_path: Path) -> None:
+    described = flowctl("describe", "order-1", "--namespace", "no-such-ns")
+    assert described.code == 3, str(described)
+    line = one_line(described.stderr)
+    assert "namespace 'no-such-ns' not found" in line and "--namespace" in line and "check the id" not in line
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(order_input(uid())) + "\n")
+    bulk = flowctl("start", "order", "--from", str(path), "--namespace", "no-such-ns")
+    assert bulk.code == 3, str(bulk)
+    assert "namespace 'no-such-ns' not found" in json.loads(bulk.stdout)["error"]
+
+
+def test_a_server_turning_requests_away_is_exit_5_not_a_crash() -> None:
+    """Rate limiting (RESOURCE_EXHAUSTED) after the SDK's own retries; a dev server cannot
+    be made to answer so on demand, so the error is built as the SDK raises it."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from flowctl.errors import ExitCode, UnreachableError
+    from flowctl.ops import rpc_errors
+
+    with pytest.raises(UnreachableError) as caught, rpc_errors("order-1"):
+        raise RPCError("namespace rate limit exceeded", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+    assert caught.value.code == ExitCode.UNREACHABLE
+    assert "turning requests away (namespace rate limit exceeded)" in str(caught.value)
+    assert "--rate" in (caught.value.hint or "")
 
 
 def test_unreachable_server_exits_5_with_a_hint(local_cli: Cli) -> None:

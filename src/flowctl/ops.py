@@ -46,6 +46,12 @@ def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
         what = f"workflow {workflow_id!r}" if workflow_id else "request"
         status = exc.status
         if status == RPCStatusCode.NOT_FOUND:
+            namespace = re.search(r"namespace (\S+) is not found", exc.message, re.IGNORECASE)
+            if namespace:
+                raise NotFoundError(
+                    f"namespace {namespace.group(1)!r} not found on the server",
+                    hint="check --namespace, TEMPORAL_NAMESPACE or the profile's namespace",
+                ) from None
             if "already completed" in exc.message:
                 raise ConflictError(f"{what} is already closed", hint="see 'flowctl describe'") from None
             detail = "" if workflow_id and "workflow not found" in exc.message.lower() else f": {exc.message}"
@@ -61,6 +67,11 @@ def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
             ) from None
         if status in (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
             raise UnreachableError(f"server refused {what}: {exc.message}") from None
+        if status == RPCStatusCode.RESOURCE_EXHAUSTED:  # rate limits; the SDK has retried already
+            raise UnreachableError(
+                f"the server is turning requests away ({exc.message}) for {what}",
+                hint="try again later; a bulk start can go slower with --rate or --concurrency",
+            ) from None
         if _timed_out(exc):
             raise UnreachableError(f"{what}: no answer in time ({exc.message})") from None
         raise
@@ -570,6 +581,8 @@ async def bulk_start(
         )
         request.workflow_type.name = kind.workflow_type
         request.task_queue.name = task_queue
+        # Without the SDK's serialization context (workflow id and namespace): flowctl's
+        # converter and codec use none. One that did would need it here, as in the SDK.
         request.input.payloads.extend(await converter.encode([payload]))
         try:
             response = await service.workflow_service.start_workflow_execution(request, retry=True)
@@ -598,6 +611,14 @@ async def bulk_start(
                     outcome["already_started"] = True
             except FlowctlError as err:
                 outcome = {"line": item.line, "workflow_id": workflow_id, "error": str(err), "code": int(err.code)}
+            except RPCError as exc:  # one flowctl has no meaning for: this line fails, the others go on
+                error = f"server error {exc.status.name}: {exc.message}"
+                outcome = {
+                    "line": item.line,
+                    "workflow_id": workflow_id,
+                    "error": error,
+                    "code": int(ExitCode.INTERNAL),
+                }
         report(outcome)
         return outcome
 
