@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from conftest import Cli, Run, order_input, read_terminal, uid
@@ -56,6 +58,8 @@ def test_batch_cancel_dry_run_lists_matches_and_touches_none(flowctl: Cli) -> No
     assert refused.code == 2 and "without --yes" in refused.stderr, str(refused)
     declined = at_a_terminal(flowctl, ["cancel", "--query", query], answer="n")
     assert declined.code == 130 and "cancel 3 workflow(s)?" in declined.stderr, str(declined)
+    asked_after = declined.stderr.index("cancel 3 workflow(s)?")
+    assert all(0 <= declined.stderr.index(f"{wid}  (order)") < asked_after for wid in ids), str(declined)
     assert "nothing touched" in declined.stderr, str(declined)
     for wid in ids:
         assert "EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED" not in events(flowctl, wid)
@@ -70,6 +74,21 @@ def test_batch_cancel_dry_run_lists_matches_and_touches_none(flowctl: Cli) -> No
     assert {flowctl("describe", wid, "-o", "json").json()["status"] for wid in ids} == {"terminated"}
     empty = flowctl("terminate", "--query", query, "--reason", "again", "--yes", "-o", "json")
     assert empty.code == 0 and empty.json() == []
+
+
+def test_batch_prompt_lists_the_first_matches_and_counts_the_rest(flowctl: Cli, tmp_path: Path) -> None:
+    queue = uid("tq-batch-")
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text("".join(json.dumps(order_input(uid())) + "\n" for _ in range(12)))
+    assert flowctl("start", "order", "--from", str(orders), env={"FLOWCTL_TASK_QUEUE": queue}).code == 0
+    query = f"TaskQueue = '{queue}'"
+    declined = at_a_terminal(flowctl, ["terminate", "--query", query, "--reason", "x"], answer="n")
+    assert declined.code == 130 and "terminate 12 workflow(s)?" in declined.stderr, str(declined)
+    listed = re.findall(r"^  (order-\S+)  \(order\)", declined.stderr, re.MULTILINE)
+    assert len(listed) == 10 and "... and 2 more (--dry-run lists them all)" in declined.stderr, str(declined)
+    still = flowctl("list", "--query", query, "--status", "running", "-o", "json")
+    assert still.code == 0 and len(still.json()) == 12, str(still)
+    assert flowctl("terminate", "--query", query, "--reason", "cleanup", "--yes").code == 0
 
 
 def test_batch_signal_validates_and_sends_to_each(flowctl: Cli) -> None:

@@ -22,6 +22,7 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="with --query: do not 
 LimitOpt = Annotated[
     int, typer.Option("--limit", metavar="N", min=1, max=100_000, help="with --query: at most this many")
 ]
+PROMPT_SHOWS = 10  # matches listed above the confirmation question
 
 
 def target(workflow_id: str | None, query: str | None) -> None:
@@ -77,6 +78,11 @@ def run(
             raise UsageError(
                 f"refusing to {verb} {len(ids)} workflow(s) without --yes", hint="check them with --dry-run first"
             )
+        for row in matches[:PROMPT_SHOWS]:
+            about = ", ".join(str(v) for v in (row["kind"], row["flow_status"]) if v)
+            out.info(f"  {row['workflow_id']}  ({about})" if about else f"  {row['workflow_id']}")
+        if len(matches) > PROMPT_SHOWS:
+            out.info(f"  ... and {len(matches) - PROMPT_SHOWS} more (--dry-run lists them all)")
         if not typer.confirm(f"{verb} {len(ids)} workflow(s)?", err=True):
             out.info(f"not confirmed: nothing touched ({len(ids)} workflow(s) left as they were)")
             raise typer.Exit(int(ExitCode.INTERRUPTED))
