@@ -4,7 +4,7 @@
 
 Both start order workflows on a task queue no worker polls (only starting is measured), on
 the same embedded server, in alternating rounds of one run; the figures are medians over
-the rounds. flowctl's rate is given two ways:
+the rounds. flowctl runs as a user would run it, with its default --concurrency (50). flowctl's rate is given two ways:
   - end to end: workflows / wall time of the whole `flowctl` process (start-up, imports,
     connecting and reading the file included). The ratio to the loop uses this one;
   - start phase: what flowctl itself reports, from its first start request to the last answer.
@@ -50,7 +50,7 @@ def flowctl_round(env: dict[str, str], root: Path, tag: str, count: int) -> tupl
     lines.write_text("".join(json.dumps(order(f"bulk-{tag}-{i}")) + "\n" for i in range(count)))
     began = time.perf_counter()
     run = subprocess.run(
-        [FLOWCTL, "start", "order", "--from", str(lines), "--concurrency", "200"],
+        [FLOWCTL, "start", "order", "--from", str(lines)],
         env=env, capture_output=True, text=True,
     )  # fmt: skip
     seconds = time.perf_counter() - began

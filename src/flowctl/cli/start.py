@@ -64,7 +64,7 @@ def start(
     ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", metavar="N", min=1, max=500, help="bulk: starts in flight")
-    ] = 20,
+    ] = 50,
     rate: Annotated[
         float | None,
         typer.Option(
