@@ -52,15 +52,15 @@ def split_globals(argv: list[str]) -> tuple[list[str], list[str]]:
     return front, rest
 
 
-def _output_for(argv: list[str]) -> Output:
-    """The output settings the command line asked for, known even when parsing fails."""
+def _output_for(front: list[str]) -> Output:
+    """The output settings the global options (`split_globals`) asked for, known even when parsing fails."""
     fmt = "text"
-    for i, arg in enumerate(argv):
-        if arg in ("-o", "--output") and i + 1 < len(argv):
-            fmt = argv[i + 1]
+    for i, arg in enumerate(front):
+        if arg in ("-o", "--output") and i + 1 < len(front):
+            fmt = front[i + 1]
         elif arg.startswith("--output="):
             fmt = arg.split("=", 1)[1]
-    return Output(fmt if fmt in ("text", "json", "jsonl") else "text", no_color="--no-color" in argv)
+    return Output(fmt if fmt in ("text", "json", "jsonl") else "text", no_color="--no-color" in front)
 
 
 # The module that defines each command. A command line imports only the one it runs: building
@@ -78,7 +78,11 @@ COMMAND_MODULES = {
 
 def command_name(argv: list[str]) -> str:
     """The command a line runs, or "" (help, completion)."""
-    rest = split_globals(argv)[1]
+    return _command_of(split_globals(argv)[1])
+
+
+def _command_of(rest: list[str]) -> str:
+    """The command word of a line without its global options, or ""."""
     return rest[0] if rest and not rest[0].startswith("-") else ""
 
 
@@ -121,10 +125,11 @@ def run(argv: list[str]) -> int:
 
     from flowctl.cli.app import app
 
-    argv = hoist_globals(argv)
-    register(command_name(argv))
-    output = _output_for(argv)
-    debug = "--debug" in argv
+    front, rest = split_globals(argv)
+    argv = front + rest
+    register(_command_of(rest))
+    output = _output_for(front)
+    debug = "--debug" in front
     try:
         command = typer.main.get_command(app)
         name_placeholders(command)
