@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flowctl_workflows.services import BusinessError, TransientError
+from flowctl_workflows.services import UNDONE, BusinessError, TransientError
 from flowctl_workflows.services.local import SEED_STOCK, LocalServices, read_ledger
 
 
@@ -23,7 +23,7 @@ def reserve(services: LocalServices, key: str, sku: str = "SKU-1", quantity: int
 
 
 def charge(services: LocalServices, key: str, card: str = "tok_visa") -> dict[str, object]:
-    payload = {"idempotency_key": key, "order_id": "o1", "customer_id": "c", "amount_cents": 500, "card": card}
+    payload = {"idempotency_key": key, "order_id": f"o-{key}", "customer_id": "c", "amount_cents": 500, "card": card}
     return services.call_sync("payment.charge", payload)
 
 
@@ -57,6 +57,45 @@ def test_refund_happens_once(services: LocalServices, tmp_path: Path) -> None:
         services.call_sync("payment.refund", {"idempotency_key": key, "charge_key": "c1"})
     ledger = read_ledger(tmp_path / "ledger.db")
     assert len(ledger["refunds"]) == 1 and ledger["charges"][0]["status"] == "refunded"
+
+
+def test_an_undone_step_is_refused_even_when_it_arrives_after_its_undo(services: LocalServices, tmp_path: Path) -> None:
+    # The refund runs first (the charge was still in flight elsewhere): the charge then is refused.
+    answer = services.call_sync("payment.refund", {"idempotency_key": "u1", "charge_key": "late"})
+    assert answer["refunded"] is False
+    with pytest.raises(BusinessError) as refused:
+        charge(services, "late")
+    assert refused.value.code == UNDONE and "payment.refund" in refused.value.message
+    # A step done, undone, then asked again (a second run under the same keys) is refused too.
+    reserve(services, "k1")
+    services.call_sync("inventory.release", {"idempotency_key": "r1", "reservation_key": "k1"})
+    with pytest.raises(BusinessError) as again:
+        reserve(services, "k1")
+    assert again.value.code == UNDONE
+    ledger = read_ledger(tmp_path / "ledger.db")
+    assert ledger["charges"] == [] and [r["status"] for r in ledger["reservations"]] == ["released"]
+
+
+def test_one_order_keeps_one_charge_and_one_request_one_execution(services: LocalServices, tmp_path: Path) -> None:
+    def charge_order(key: str) -> dict[str, object]:
+        payload = {"idempotency_key": key, "order_id": "o1", "customer_id": "c", "amount_cents": 500}
+        return services.call_sync("payment.charge", payload)
+
+    charge_order("wf-a/charge")
+    with pytest.raises(BusinessError) as second:
+        charge_order("wf-b/charge")
+    assert second.value.code == "already_charged"
+    services.call_sync("payment.refund", {"idempotency_key": "wf-a/refund", "charge_key": "wf-a/charge"})
+    charge_order("wf-c/charge")  # once the first is refunded, the order may be charged again
+    execute = {"request_id": "R-1", "amount_cents": 100}
+    services.call_sync("approvals.execute", {**execute, "idempotency_key": "x1"})
+    with pytest.raises(BusinessError):
+        services.call_sync("approvals.execute", {**execute, "idempotency_key": "x2"})
+    revoked = services.call_sync("approvals.revoke", {"idempotency_key": "v1", "execution_key": "x1"})
+    assert revoked == {"revoked": True}
+    ledger = read_ledger(tmp_path / "ledger.db")
+    assert [c["status"] for c in ledger["charges"]] == ["refunded", "captured"]
+    assert [e["status"] for e in ledger["executions"]] == ["revoked"]
 
 
 def test_out_of_stock_and_unknown_sku(services: LocalServices) -> None:

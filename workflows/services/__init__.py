@@ -3,6 +3,12 @@
 A bridge takes a command name (`service.command`) and a JSON payload carrying an
 `idempotency_key`, and answers a JSON object. It raises `BusinessError` for a refusal that
 retrying cannot change and `TransientError` for anything worth retrying.
+
+What a service must do with keys, so that no order is charged twice however its workflow is
+retried, cancelled or run again: a repeated key answers what its first call answered and
+changes nothing; and once a step has been undone (see UNDOES), the step itself is refused
+for that key, even when it arrives after its compensation (an attempt that was still in
+flight on a worker being drained, or a second run of the same business object).
 """
 
 from __future__ import annotations
@@ -52,4 +58,18 @@ COMMANDS: tuple[str, ...] = (
     "workspace.delete",
     "approvals.prescreen",
     "approvals.execute",
+    "approvals.revoke",
 )
+
+# Each compensating command: the forward command it undoes and the payload field naming that
+# command's idempotency key.
+UNDOES: dict[str, tuple[str, str]] = {
+    "inventory.release": ("inventory.reserve", "reservation_key"),
+    "payment.refund": ("payment.charge", "charge_key"),
+    "shipping.cancel": ("shipping.create", "shipment_key"),
+    "accounts.deactivate": ("accounts.create", "account_key"),
+    "accounts.revoke_role": ("accounts.assign_role", "role_key"),
+    "workspace.delete": ("workspace.create", "workspace_key"),
+    "approvals.revoke": ("approvals.execute", "execution_key"),
+}
+UNDONE = "undone"  # the business error code of a step refused because it was undone

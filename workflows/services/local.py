@@ -27,7 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import BusinessError, TransientError
+from . import UNDOES, UNDONE, BusinessError, TransientError
+
+UNDONE_BY: dict[str, str] = {forward: undo for undo, (forward, _field) in UNDOES.items()}
 
 SEED_STOCK: dict[str, int] = {
     "SKU-1": 1_000_000,
@@ -66,7 +68,9 @@ CREATE TABLE IF NOT EXISTS workspaces (
     name TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS executions (
     execution_id TEXT PRIMARY KEY, execution_key TEXT UNIQUE NOT NULL, request_id TEXT NOT NULL,
-    amount_cents INTEGER NOT NULL, at REAL NOT NULL);
+    amount_cents INTEGER NOT NULL, at REAL NOT NULL, status TEXT NOT NULL DEFAULT 'executed');
+CREATE TABLE IF NOT EXISTS undone (
+    step_key TEXT PRIMARY KEY, command TEXT NOT NULL, undone_by TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (
     idempotency_key TEXT NOT NULL, command TEXT NOT NULL, ok INTEGER NOT NULL,
     response TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (idempotency_key, command));
@@ -94,6 +98,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(executions)")}
+    if "status" not in columns:  # a ledger from before approvals.revoke
+        conn.execute("ALTER TABLE executions ADD COLUMN status TEXT NOT NULL DEFAULT 'executed'")
     conn.executemany("INSERT OR IGNORE INTO stock (sku, available) VALUES (?, ?)", SEED_STOCK.items())
     return conn
 
@@ -142,6 +149,7 @@ class LocalServices:
             "workspace.delete": self._delete_workspace,
             "approvals.prescreen": self._prescreen,
             "approvals.execute": self._execute,
+            "approvals.revoke": self._revoke,
         }
         connect(db_path).close()
 
@@ -178,14 +186,30 @@ class LocalServices:
             row = conn.execute(
                 "SELECT ok, response FROM calls WHERE idempotency_key = ? AND command = ?", (key, command)
             ).fetchone()
+            undone = conn.execute("SELECT * FROM undone WHERE step_key = ?", (key,)).fetchone()
             response: dict[str, Any]
-            if row is not None:
+            if command in UNDONE_BY and undone is not None:
+                # Its compensation ran first, or the step is asked again after being undone.
+                ok, response = (
+                    False,
+                    {
+                        "code": UNDONE,
+                        "message": f"{command} {key!r} was undone by {undone['undone_by']}; an undone step is not done again",
+                    },
+                )
+            elif row is not None:
                 ok, response = bool(row["ok"]), json.loads(row["response"])
             else:
                 try:
                     response, ok = handler(conn, payload, key), True
                 except BusinessError as exc:
                     response, ok = {"code": exc.code, "message": exc.message}, False
+                if command in UNDOES:
+                    forward, field = UNDOES[command]
+                    conn.execute(
+                        "INSERT OR IGNORE INTO undone (step_key, command, undone_by, at) VALUES (?, ?, ?, ?)",
+                        (str(payload.get(field)), forward, command, time.time()),
+                    )
                 conn.execute(
                     "INSERT INTO calls (idempotency_key, command, ok, response, at) VALUES (?, ?, ?, ?, ?)",
                     (key, command, int(ok), json.dumps(response), time.time()),
@@ -247,10 +271,17 @@ class LocalServices:
             raise BusinessError("card_declined", "payment declined by the card issuer")
         if amount < 0:
             raise BusinessError("bad_request", "amount_cents must not be negative")
+        order_id = _require(p, "order_id")
+        kept = conn.execute(
+            "SELECT charge_id FROM charges WHERE order_id = ? AND status = 'captured' AND charge_key != ?",
+            (order_id, key),
+        ).fetchone()
+        if kept is not None:  # one order, one kept charge: a second workflow for it is refused
+            raise BusinessError("already_charged", f"order {order_id} already has a kept charge, {kept['charge_id']}")
         charge_id = _short_id("ch", key)
         conn.execute(
             "INSERT INTO charges VALUES (?, ?, ?, ?, ?, 'captured', ?)",
-            (charge_id, key, _require(p, "order_id"), _require(p, "customer_id"), amount, time.time()),
+            (charge_id, key, order_id, _require(p, "customer_id"), amount, time.time()),
         )
         return {"charge_id": charge_id, "amount_cents": amount}
 
@@ -381,12 +412,31 @@ class LocalServices:
         return {"decision": "review", "reason": "needs a human decision"}
 
     def _execute(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        request_id = _require(p, "request_id")
+        kept = conn.execute(
+            "SELECT execution_id FROM executions WHERE request_id = ? AND status = 'executed' AND execution_key != ?",
+            (request_id, key),
+        ).fetchone()
+        if kept is not None:
+            raise BusinessError(
+                "already_executed", f"request {request_id} is already executed ({kept['execution_id']})"
+            )
         execution_id = _short_id("ex", key)
         conn.execute(
-            "INSERT INTO executions VALUES (?, ?, ?, ?, ?)",
-            (execution_id, key, _require(p, "request_id"), int(_require(p, "amount_cents")), time.time()),
+            "INSERT INTO executions (execution_id, execution_key, request_id, amount_cents, at, status)"
+            " VALUES (?, ?, ?, ?, ?, 'executed')",
+            (execution_id, key, request_id, int(_require(p, "amount_cents")), time.time()),
         )
         return {"execution_id": execution_id}
+
+    def _revoke(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+        cursor = conn.execute(
+            "UPDATE executions SET status = 'revoked' WHERE execution_key = ? AND status = 'executed'",
+            (_require(p, "execution_key"),),
+        )
+        if cursor.rowcount == 0:
+            return {"revoked": False, "note": "nothing was executed"}
+        return {"revoked": True}
 
 
 # Each ledger table and the column that names the business object a row belongs to.
