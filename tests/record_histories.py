@@ -64,6 +64,29 @@ async def order_cancelled(env: Env) -> WorkflowHandle[Any, Any]:
     return await finish(handle)
 
 
+async def order_completed_settled(env: Env) -> WorkflowHandle[Any, Any]:
+    """Since the saga-settled-steps patch: keys name the business step, without the run id."""
+    return await finish(await env.start("order", {**ORDER, "order_id": "h-completed-settled"}))
+
+
+async def order_cancelled_settled(env: Env) -> WorkflowHandle[Any, Any]:
+    """Since the patch: the cancel compensates, then keeps the result in the memo."""
+    handle = await env.start("order", {**BIG, "order_id": "h-cancelled-settled"})
+    await env.wait_status(handle, "awaiting_review")
+    await handle.cancel(reason="customer asked")
+    return await finish(handle)
+
+
+async def order_rejected_then_cancelled(env: Env) -> WorkflowHandle[Any, Any]:
+    """A cancel while a rejected order compensates: every compensation still runs."""
+    handle = await env.start("order", {**BIG, "order_id": "h-rejected-then-cancelled"})
+    await env.wait_status(handle, "awaiting_review")
+    await handle.signal("review", {"decision": "reject", "reviewer": "risk", "comment": "mismatch"})
+    await env.wait_status(handle, "compensating")
+    await handle.cancel(reason="chargeback")
+    return await finish(handle)
+
+
 async def onboarding_verified(env: Env) -> WorkflowHandle[Any, Any]:
     handle = await env.start("onboarding", {**USER, "user_id": "h-verified", "plan": "pro"})
     await env.wait_status(handle, "awaiting_verification")
@@ -79,6 +102,13 @@ async def onboarding_cancelled(env: Env) -> WorkflowHandle[Any, Any]:
     handle = await env.start("onboarding", {**USER, "user_id": "h-cancelled", "email": "gone@example.com"})
     await env.wait_status(handle, "awaiting_verification")
     await handle.cancel()
+    return await finish(handle)
+
+
+async def onboarding_cancelled_settled(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("onboarding", {**USER, "user_id": "h-cancelled-settled", "email": "left@example.com"})
+    await env.wait_status(handle, "awaiting_verification")
+    await handle.cancel(reason="signup abandoned")
     return await finish(handle)
 
 
@@ -113,6 +143,21 @@ async def approval_expired(env: Env) -> WorkflowHandle[Any, Any]:
     return await finish(await env.start("approval", {**REQUEST, "request_id": "h-expired", "escalate_to": "dana"}))
 
 
+async def approval_cancelled(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("approval", {**REQUEST, "request_id": "h-cancelled"})
+    await env.wait_status(handle, "awaiting_decision")
+    await handle.cancel(reason="withdrawn")
+    return await finish(handle)
+
+
+async def approval_auto_cancelled(env: Env) -> WorkflowHandle[Any, Any]:
+    """Cancelled while the pre-screen's approval executes: the execution is revoked."""
+    handle = await env.start("approval", {**REQUEST, "request_id": "h-auto-cancelled", "amount": 10})
+    await env.wait_step(handle, "execute")
+    await handle.cancel(reason="withdrawn")
+    return await finish(handle)
+
+
 async def approval_auto(env: Env) -> WorkflowHandle[Any, Any]:
     return await finish(await env.start("approval", {**REQUEST, "request_id": "h-auto", "amount": 10}))
 
@@ -131,6 +176,12 @@ SCENARIOS: dict[str, Scenario] = {
     "approval-h-escalated": approval_escalated,
     "approval-h-expired": approval_expired,
     "approval-h-auto": approval_auto,
+    "order-h-completed-settled": order_completed_settled,
+    "order-h-cancelled-settled": order_cancelled_settled,
+    "order-h-rejected-then-cancelled": order_rejected_then_cancelled,
+    "onboarding-h-cancelled-settled": onboarding_cancelled_settled,
+    "approval-h-cancelled": approval_cancelled,
+    "approval-h-auto-cancelled": approval_auto_cancelled,
 }
 
 
@@ -141,7 +192,8 @@ async def record() -> None:
         print("every scenario already has a recorded history")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        async with time_skipping(Path(tmp) / "ledger.db") as env:
+        # Slow enough calls that a cancel lands while a step or a compensation runs.
+        async with time_skipping(Path(tmp) / "ledger.db", latency_seconds=0.5) as env:
             for workflow_id, scenario in todo.items():
                 handle = await scenario(env)
                 assert handle.id == workflow_id, f"{scenario.__name__} ran {handle.id}, not {workflow_id}"

@@ -44,12 +44,18 @@ class Env:
         )
 
     async def wait_status(self, handle: WorkflowHandle[Any, Any], status: str) -> dict[str, Any]:
-        for _ in range(200):
+        return await self._wait(handle, "status", status)
+
+    async def wait_step(self, handle: WorkflowHandle[Any, Any], step: str) -> dict[str, Any]:
+        return await self._wait(handle, "step", step)
+
+    async def _wait(self, handle: WorkflowHandle[Any, Any], field: str, value: str) -> dict[str, Any]:
+        for _ in range(400):
             state: dict[str, Any] = await handle.query("status")
-            if state["status"] == status:
+            if state[field] == value:
                 return state
             await asyncio.sleep(0.05)
-        raise AssertionError(f"{handle.id} never reached {status}")
+        raise AssertionError(f"{handle.id} never reached {field} {value}")
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from .services import BUSINESS_ERROR, COMMANDS, TRANSIENT_ERROR, Bridge, BusinessError, TransientError
 
 
-def build(bridge: Bridge, *, review_timeout_seconds: int) -> list[Callable[..., Awaitable[dict[str, Any]]]]:
+def build(bridge: Bridge, *, review_timeout_seconds: float) -> list[Callable[..., Awaitable[dict[str, Any]]]]:
     """The activities the worker registers, each bound to `bridge`."""
 
     def make(command: str) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:

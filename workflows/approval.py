@@ -7,6 +7,7 @@ on a decided request, so a refused vote never reaches the history. One rejection
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from .models import FlowState
     from .models.approval import ApprovalInput, ApprovalOutcome, ApprovalResult, RecordedVote, Vote
 
-from .saga import Flow, Waiting
+from .saga import Cancelled, Flow, Waiting
 
 SUCCESS: frozenset[str] = frozenset({"approved", "auto_approved"})
 
@@ -37,6 +38,19 @@ class ApprovalWorkflow:
     async def run(self, request: ApprovalInput) -> ApprovalResult:
         flow = self._flow
         flow.begin()
+        try:
+            return await self._run(request)
+        except Cancelled:
+            raise
+        except asyncio.CancelledError:
+            if not flow.settled:
+                raise
+            self._open = False
+            await flow.compensate()
+            return await self._finish("cancelled", "cancelled")
+
+    async def _run(self, request: ApprovalInput) -> ApprovalResult:
+        flow = self._flow
         screen = await flow.step(
             "prescreen",
             "approvals.prescreen",
@@ -117,19 +131,28 @@ class ApprovalWorkflow:
     async def _execute(self) -> None:
         request = self._request
         payload = {"request_id": request.request_id, "amount_cents": round(request.amount * 100)}
-        await self._flow.step("execute", "approvals.execute", payload)
+        undo = ("revoke_execution", "approvals.revoke", {"execution_key": self._flow.key("execute")})
+        await self._flow.step("execute", "approvals.execute", payload, undo=undo)
 
     async def _finish(self, outcome: ApprovalOutcome, reason: str) -> ApprovalResult:
-        self._flow.finish(outcome, reason)
+        """Finish with `outcome`; a cancelled run raises instead, keeping this result in its memo."""
+        flow = self._flow
+        outcome, reason = flow.concluded(outcome, reason)  # type: ignore[assignment]
+        assert reason is not None
+        flow.finish(outcome, reason)
         self._publish()
-        return ApprovalResult(
+        result = ApprovalResult(
             request_id=self._request.request_id,
             outcome=outcome,
             succeeded=outcome in SUCCESS,
             reason=reason,
             decisions=self._votes,
             escalated=self._escalated,
+            compensations=flow.state.compensations,
         )
+        if outcome == "cancelled":
+            raise flow.end_cancelled(result)
+        return result
 
     def _publish(self) -> None:
         """Keep the decision tally in the status query's details."""

@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from .models import FlowState
     from .models.onboarding import ROLE_BY_PLAN, OnboardingInput, OnboardingOutcome, OnboardingResult, VerifyEmail
 
-from .saga import Flow, Waiting, failure_reason
+from .saga import Cancelled, Flow, Waiting, failure_reason
 
 WAITING = Waiting("email verification (signal 'verify-email')", "verification")
 
@@ -29,7 +29,6 @@ class OnboardingWorkflow:
         self._flow = Flow("onboarding")
         self._verified: VerifyEmail | None = None
         self._reminders = 0
-        self._ids: dict[str, str] = {}
 
     @workflow.run
     async def run(self, user: OnboardingInput) -> OnboardingResult:
@@ -37,25 +36,23 @@ class OnboardingWorkflow:
         flow.begin()
         account_key = flow.key("create_account")
         try:
-            account = await flow.step(
+            await flow.step(
                 "create_account",
                 "accounts.create",
                 {"user_id": user.user_id, "email": user.email, "name": user.name},
                 undo=("deactivate_account", "accounts.deactivate", {"account_key": account_key}),
             )
-            self._ids["account_id"] = str(account["account_id"])
             await self._email(user, "send_verification_email", "verify_email", "Please confirm your email address")
             if not await self._await_verification(user):
                 await flow.step("deactivate_account", "accounts.deactivate", {"account_key": account_key})
                 reason = f"email not verified within {int(user.verify_within.total_seconds())}s"
                 return self._result(user, "timed_out", reason)
-            workspace = await flow.step(
+            await flow.step(
                 "setup_workspace",
                 "workspace.create",
                 {"user_id": user.user_id, "name": f"{user.name}'s workspace"},
                 undo=("delete_workspace", "workspace.delete", {"workspace_key": flow.key("setup_workspace")}),
             )
-            self._ids["workspace_id"] = str(workspace["workspace_id"])
             role = ROLE_BY_PLAN[user.plan]
             await flow.step(
                 "assign_role",
@@ -63,7 +60,6 @@ class OnboardingWorkflow:
                 {"account_key": account_key, "role": role},
                 undo=("revoke_role", "accounts.revoke_role", {"role_key": flow.key("assign_role")}),
             )
-            self._ids["role"] = role
             await self._email(user, "send_welcome_email", "welcome", f"Welcome, {user.name}")
             await flow.step(
                 "notify_admin",
@@ -74,10 +70,15 @@ class OnboardingWorkflow:
             reason = f"{flow.state.step} failed: {failure_reason(err)}"
             await flow.compensate()
             return self._result(user, "compensated", reason)
-        except asyncio.CancelledError:
-            await flow.compensate()
-            flow.finish("cancelled", "cancelled")
+        except Cancelled:
             raise
+        except asyncio.CancelledError:
+            if not flow.settled:
+                await flow.compensate()
+                flow.finish("cancelled", "cancelled")
+                raise
+            await flow.compensate()
+            return self._result(user, "cancelled", None)
         return self._result(user, "completed", None)
 
     async def _email(self, user: OnboardingInput, step: str, template: str, subject: str) -> None:
@@ -108,19 +109,28 @@ class OnboardingWorkflow:
         return True
 
     def _result(self, user: OnboardingInput, outcome: OnboardingOutcome, reason: str | None) -> OnboardingResult:
-        self._flow.finish(outcome, reason)
-        return OnboardingResult(
+        """Finish with `outcome`; a cancelled run raises instead, keeping this result in its memo."""
+        flow = self._flow
+        outcome, reason = flow.concluded(outcome, reason)  # type: ignore[assignment]
+        flow.finish(outcome, reason)
+        account = flow.answers.get("create_account", {})
+        workspace = flow.answers.get("setup_workspace", {})
+        completed = outcome == "completed"
+        result = OnboardingResult(
             user_id=user.user_id,
             outcome=outcome,
-            succeeded=outcome == "completed",
+            succeeded=completed,
             reason=reason,
-            account_id=self._ids.get("account_id"),
-            workspace_id=self._ids.get("workspace_id") if outcome == "completed" else None,
-            role=self._ids.get("role") if outcome == "completed" else None,
+            account_id=str(account["account_id"]) if account else None,
+            workspace_id=str(workspace["workspace_id"]) if workspace and completed else None,
+            role=ROLE_BY_PLAN[user.plan] if "assign_role" in flow.answers and completed else None,
             verified_by=self._verified.verified_by if self._verified else None,
             reminders_sent=self._reminders,
-            compensations=self._flow.state.compensations,
+            compensations=flow.state.compensations,
         )
+        if outcome == "cancelled":
+            raise flow.end_cancelled(result)
+        return result
 
     @workflow.signal(name="verify-email")
     def verify_email(self, verification: VerifyEmail) -> None:

@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from .models import Decision, FlowState
     from .models.order import OrderInput, OrderOutcome, OrderResult
 
-from .saga import Flow, Waiting, failure_reason
+from .saga import Cancelled, Flow, Waiting, failure_reason
 
 
 @workflow.defn(name="Order")
@@ -26,8 +26,6 @@ class OrderWorkflow:
     async def run(self, order: OrderInput) -> OrderResult:
         flow = self._flow
         flow.begin()
-        charge: dict[str, object] = {}
-        shipment: dict[str, object] = {}
         try:
             await flow.step(
                 "reserve_inventory",
@@ -35,7 +33,7 @@ class OrderWorkflow:
                 {"order_id": order.order_id, "items": [i.model_dump() for i in order.items]},
                 undo=("release_inventory", "inventory.release", {"reservation_key": flow.key("reserve_inventory")}),
             )
-            charge = await flow.step(
+            await flow.step(
                 "charge_payment",
                 "payment.charge",
                 {
@@ -52,14 +50,14 @@ class OrderWorkflow:
                 {"order_id": order.order_id, "customer_id": order.customer_id, "total_cents": order.total_cents},
             )
             if screen["review"]:
-                decision = await self._await_review(timedelta(seconds=int(screen["review_timeout_seconds"])))
+                decision = await self._await_review(timedelta(seconds=float(screen["review_timeout_seconds"])))
                 if decision.decision == "reject":
                     reason = f"rejected in fraud review by {decision.reviewer}"
                     if decision.comment:
                         reason += f": {decision.comment}"
                     await flow.compensate()
-                    return self._result(order, "rejected", reason, charge, shipment)
-            shipment = await flow.step(
+                    return self._result(order, "rejected", reason)
+            await flow.step(
                 "create_shipment",
                 "shipping.create",
                 {"order_id": order.order_id, "address": order.shipping_address},
@@ -78,13 +76,18 @@ class OrderWorkflow:
         except ActivityError as err:
             reason = f"{flow.state.step} failed: {failure_reason(err)}"
             await flow.compensate()
-            return self._result(order, "compensated", reason, charge, shipment)
-        except asyncio.CancelledError:
-            flow.state.reason = "cancelled"
-            await flow.compensate()
-            flow.finish("cancelled", "cancelled")
+            return self._result(order, "compensated", reason)
+        except Cancelled:
             raise
-        return self._result(order, "completed", None, charge, shipment)
+        except asyncio.CancelledError:
+            if not flow.settled:
+                flow.state.reason = "cancelled"
+                await flow.compensate()
+                flow.finish("cancelled", "cancelled")
+                raise
+            await flow.compensate()
+            return self._result(order, "cancelled", None)
+        return self._result(order, "completed", None)
 
     async def _await_review(self, timeout: timedelta) -> Decision:
         """Hold the order for a fraud decision; no decision within `timeout` rejects it."""
@@ -103,20 +106,17 @@ class OrderWorkflow:
         assert self._decision is not None
         return self._decision
 
-    def _result(
-        self,
-        order: OrderInput,
-        outcome: OrderOutcome,
-        reason: str | None,
-        charge: dict[str, object],
-        shipment: dict[str, object],
-    ) -> OrderResult:
+    def _result(self, order: OrderInput, outcome: OrderOutcome, reason: str | None) -> OrderResult:
+        """Finish with `outcome`; a cancelled run raises instead, keeping this result in its memo."""
         flow = self._flow
+        outcome, reason = flow.concluded(outcome, reason)  # type: ignore[assignment]
         if flow.compensation_failed:
             failed = [c.action for c in flow.state.compensations if c.state == "failed"]
             reason = f"{reason}; compensation failed: {', '.join(failed)}"
         flow.finish(outcome, reason)
-        return OrderResult(
+        charge = flow.answers.get("charge_payment", {})
+        shipment = flow.answers.get("create_shipment", {})
+        result = OrderResult(
             order_id=order.order_id,
             outcome=outcome,
             succeeded=outcome == "completed",
@@ -127,6 +127,9 @@ class OrderWorkflow:
             reviewed_by=self._decision.reviewer if self._decision else None,
             compensations=flow.state.compensations,
         )
+        if outcome == "cancelled":
+            raise flow.end_cancelled(result)
+        return result
 
     @workflow.signal(name="review")
     def review(self, decision: Decision) -> None:

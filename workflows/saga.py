@@ -5,6 +5,7 @@ Runs inside the workflow sandbox: deterministic code only.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from .models import Compensation, FlowState
+    from .models import RESULT_MEMO, Compensation, FlowState
     from .services import BUSINESS_ERROR
 
 FLOW_KIND = SearchAttributeKey.for_keyword("FlowKind")
@@ -33,6 +34,24 @@ STEP_RETRY = RetryPolicy(
 STEP_DEADLINE = timedelta(minutes=10)
 # Compensations retry far longer than forward steps: undoing must not be given up lightly.
 COMPENSATION_DEADLINE = timedelta(hours=6)
+# Since SETTLED: an undo is retried until it is done; only a business refusal stops it.
+UNDO_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[BUSINESS_ERROR],
+)
+
+# The patch that made the saga safe under cancels and re-runs. With it: idempotency keys name
+# the business step (workflow id and step, no run id), so a re-run repeats nothing; a cancel
+# waits for the step in flight to end before compensating it; compensations run to their end
+# whatever arrives meanwhile; a cancelled run ends cancelled, its result kept in the memo.
+# Histories recorded before it replay the old path.
+SETTLED = "saga-settled-steps"
+
+
+class Cancelled(asyncio.CancelledError):
+    """The run ends cancelled, its compensations done: not a cancel still to handle."""
 
 
 @dataclass(frozen=True)
@@ -66,16 +85,25 @@ class Flow:
         self.state = FlowState(kind=kind, step="starting")
         self._undo: list[_Undo] = []
         self.approvers_set = False
+        self.settled = False  # SETTLED is in force for this run
+        self.answers: dict[str, dict[str, Any]] = {}  # each forward step's answer, by step
 
     def begin(self) -> None:
+        self.settled = workflow.patched(SETTLED)
         workflow.upsert_search_attributes(
             [FLOW_KIND.value_set(self.state.kind), FLOW_STATUS.value_set(self.state.status)]
         )
 
     def key(self, step: str) -> str:
-        """The idempotency key of one step: stable across retries and worker restarts."""
+        """The idempotency key of one business step: the same for every retry, worker and run."""
         info = workflow.info()
+        if self.settled:
+            return f"{info.workflow_id}/{step}"
         return f"{info.workflow_id}/{info.run_id}/{step}"
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.settled and workflow.cancellation_reason() is not None
 
     def set_status(self, status: str, waiting: Waiting | None | Literal[False] = False) -> None:
         """Change the status and, unless `waiting` is False, what the workflow waits for.
@@ -116,40 +144,86 @@ class Flow:
         *,
         undo: tuple[str, str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Run one forward step; its compensation, if any, is registered before it runs."""
+        """Run one forward step; its compensation, if any, is registered before it runs.
+
+        A cancel that arrives while the step runs waits for the step's end, then raises
+        `asyncio.CancelledError`: only then is it known what compensating the step means.
+        """
+        if self.cancel_requested:
+            raise asyncio.CancelledError
         self.state.step = step
         if undo is not None:
             action, undo_command, undo_payload = undo
             self._undo.append(_Undo(Compensation(step=step, action=action), undo_command, undo_payload))
-        result: dict[str, Any] = await workflow.execute_activity(
-            command,
-            {**payload, "idempotency_key": self.key(step)},
-            start_to_close_timeout=STEP_TIMEOUT,
-            schedule_to_close_timeout=STEP_DEADLINE,
-            retry_policy=STEP_RETRY,
-        )
+        arg = {**payload, "idempotency_key": self.key(step)}
+        options: dict[str, Any] = {
+            "start_to_close_timeout": STEP_TIMEOUT,
+            "schedule_to_close_timeout": STEP_DEADLINE,
+            "retry_policy": STEP_RETRY,
+        }
+        result: dict[str, Any]
+        if not self.settled:
+            result = await workflow.execute_activity(command, arg, **options)
+        else:
+            try:
+                result = await settle(workflow.start_activity(command, arg, **options))
+            except ActivityError:
+                if self.cancel_requested:
+                    raise asyncio.CancelledError from None
+                raise
+        self.answers[step] = result
         self.state.completed_steps.append(step)
+        if self.cancel_requested:
+            raise asyncio.CancelledError
         return result
 
     async def compensate(self) -> None:
-        """Run registered compensations in reverse order; a failure is recorded, never dropped."""
+        """Run registered compensations in reverse order; a failure is recorded, never dropped.
+
+        Since SETTLED, each one runs to its end whatever arrives meanwhile (a cancel, a
+        signal) and is retried until done; only a business refusal marks it failed.
+        """
         self.set_status("compensating")
         for undo in reversed(self._undo):
             record = undo.record
             self.state.step = record.action
             self.state.compensations.append(record)
+            arg = {**undo.payload, "idempotency_key": self.key(record.action)}
             try:
-                answer: dict[str, Any] = await workflow.execute_activity(
-                    undo.command,
-                    {**undo.payload, "idempotency_key": self.key(record.action)},
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    schedule_to_close_timeout=COMPENSATION_DEADLINE,
-                    retry_policy=STEP_RETRY,
-                )
+                answer: dict[str, Any]
+                if self.settled:
+                    handle = workflow.start_activity(
+                        undo.command, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=UNDO_RETRY
+                    )
+                    answer = await settle(handle)
+                else:
+                    answer = await workflow.execute_activity(
+                        undo.command,
+                        arg,
+                        start_to_close_timeout=STEP_TIMEOUT,
+                        schedule_to_close_timeout=COMPENSATION_DEADLINE,
+                        retry_policy=STEP_RETRY,
+                    )
                 record.state, record.note = "done", answer.get("note")
             except ActivityError as err:
                 record.state, record.error = "failed", failure_reason(err)
         self._undo.clear()
+
+    def concluded(self, outcome: str, reason: str | None) -> tuple[str, str | None]:
+        """The outcome to report: a cancel that arrived while compensating still ends the run cancelled."""
+        if outcome != "cancelled" and not self.cancel_requested:
+            return outcome, reason
+        said = workflow.cancellation_reason() if self.settled else None
+        text = f"cancelled: {said}" if said else "cancelled"
+        if outcome != "cancelled" and reason:
+            text += f" (while compensating: {reason})"
+        return "cancelled", text
+
+    def end_cancelled(self, result: Any) -> Cancelled:
+        """Keep a cancelled run's result where `flowctl result` finds it; raise what this returns."""
+        if self.settled:
+            workflow.upsert_memo({RESULT_MEMO: result})
+        return Cancelled()
 
     @property
     def compensation_failed(self) -> bool:
@@ -158,3 +232,20 @@ class Flow:
     def finish(self, outcome: str, reason: str | None = None) -> None:
         self.state.step, self.state.outcome, self.state.reason = "done", outcome, reason
         self.set_status(outcome, None if self.state.waiting_for is not None else False)
+
+
+async def settle(handle: workflow.ActivityHandle[Any]) -> Any:
+    """The activity's result once it has ended, whatever arrives meanwhile.
+
+    A cancel of the workflow does not reach the activity (it is awaited through a shield);
+    the caller learns of it from `workflow.cancellation_reason()`.
+    """
+    while True:
+        try:
+            return await asyncio.shield(handle)
+        except asyncio.CancelledError:
+            if handle.cancelled():
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # taken note of: later awaits are not cancelled by it again

@@ -6,11 +6,24 @@ Nothing here imports temporalio, so the CLI can read schemas without loading the
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 CompensationState = Literal["pending", "done", "failed"]
+RESULT_MEMO = "result"  # the memo key where a cancelled run keeps its result: a cancel carries none
+
+
+def _whole_cents(value: float) -> float:
+    # Rounding would change what was asked for: 0.001 would cost nothing, 999.995 would be 1000.00.
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError(f"{value!r} has more than two decimals; money is counted in whole cents, e.g. 12.50")
+    return value
+
+
+Money = Annotated[float, AfterValidator(_whole_cents)]
 
 
 class Compensation(BaseModel):

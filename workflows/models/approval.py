@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from flowctl_workflows.durations import Duration
 
+from . import Compensation, Money
 from .order import ID_PATTERN
 
 Person = str
@@ -22,7 +23,7 @@ class ApprovalInput(BaseModel):
     request_id: str = Field(pattern=ID_PATTERN, description="business key; the workflow id is approval-{request_id}")
     requester: Person = Field(min_length=1, max_length=128, description="who asks; may not decide their own request")
     title: str = Field(min_length=1, max_length=200)
-    amount: float = Field(ge=0, le=1_000_000_000, allow_inf_nan=False)
+    amount: Money = Field(ge=0, le=1_000_000_000, allow_inf_nan=False, description="at most two decimals")
     approvers: list[Person] = Field(min_length=1, max_length=50, description="who may decide")
     required_approvals: int = Field(default=1, ge=1, le=50, description="approvals needed; one rejection rejects")
     escalate_to: Person | None = Field(default=None, max_length=128, description="who is asked when nobody decides")
@@ -40,9 +41,13 @@ class ApprovalInput(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ApprovalInput:
-        if self.required_approvals > len(self.approvers):
+        # The requester may not decide; escalate_to may, once asked. Fewer than that and nobody could decide.
+        eligible = {a for a in [*self.approvers, self.escalate_to] if a and a != self.requester}
+        if self.required_approvals > len(eligible):
             raise ValueError(
-                f"required_approvals ({self.required_approvals}) exceeds the {len(self.approvers)} approvers"
+                f"required_approvals ({self.required_approvals}) exceeds the {len(eligible)} approver(s) who may "
+                f"decide (the requester {self.requester!r} may not); add approvers or escalate_to, "
+                "or lower required_approvals"
             )
         if self.escalate_after >= self.expire_after:
             raise ValueError("escalate_after must be shorter than expire_after")
@@ -63,7 +68,7 @@ class RecordedVote(Vote):
     at: datetime
 
 
-ApprovalOutcome = Literal["approved", "rejected", "expired", "auto_approved", "auto_rejected"]
+ApprovalOutcome = Literal["approved", "rejected", "expired", "auto_approved", "auto_rejected", "cancelled"]
 
 
 class ApprovalResult(BaseModel):
@@ -73,6 +78,7 @@ class ApprovalResult(BaseModel):
     reason: str | None = None
     decisions: list[RecordedVote] = Field(default_factory=list)
     escalated: bool = False
+    compensations: list[Compensation] = Field(default_factory=list)
 
 
 EXAMPLE: dict[str, object] = {

@@ -49,7 +49,7 @@ class VerifyEmail(BaseModel):
     verified_by: str = Field(default="user", min_length=1, max_length=128)
 
 
-OnboardingOutcome = Literal["completed", "timed_out", "compensated"]
+OnboardingOutcome = Literal["completed", "timed_out", "compensated", "cancelled"]
 
 
 class OnboardingResult(BaseModel):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import Compensation
+from . import Compensation, Money
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -24,7 +24,9 @@ class OrderItem(BaseModel):
 
     sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="stock keeping unit")
     quantity: int = Field(gt=0, le=10_000, description="units, at least 1")
-    unit_price: float = Field(ge=0, le=1_000_000, allow_inf_nan=False, description="price of one unit")
+    unit_price: Money = Field(
+        ge=0, le=1_000_000, allow_inf_nan=False, description="price of one unit, at most two decimals"
+    )
 
 
 class OrderInput(BaseModel):
@@ -49,7 +51,7 @@ class OrderInput(BaseModel):
         return sum(round(item.unit_price * 100) * item.quantity for item in self.items)
 
 
-OrderOutcome = Literal["completed", "compensated", "rejected"]
+OrderOutcome = Literal["completed", "compensated", "rejected", "cancelled"]
 
 
 class OrderResult(BaseModel):
