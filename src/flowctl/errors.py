@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     WORKFLOW_FAILED = 11
     CANCELLED = 12
     STILL_RUNNING = 20
+    PENDING = 21
     INTERRUPTED = 130
 
 
@@ -54,6 +55,19 @@ class ConflictError(FlowctlError):
 class UnreachableError(FlowctlError):
     code = ExitCode.UNREACHABLE
     slug = "unreachable"
+
+
+class NoWorkerError(UnreachableError):
+    """The server took the request, but no worker answered it in time."""
+
+    slug = "no_worker"
+
+
+class PendingError(FlowctlError):
+    """A decision reached the server and takes effect once a worker applies it: not a failure."""
+
+    code = ExitCode.PENDING
+    slug = "pending"
 
 
 class KeyMissingError(FlowctlError):

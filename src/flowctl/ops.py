@@ -18,6 +18,8 @@ from flowctl.errors import (
     ExitCode,
     FlowctlError,
     NotFoundError,
+    NoWorkerError,
+    PendingError,
     UnreachableError,
     UsageError,
 )
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from flowctl_workflows.kinds import Kind
 
 QUERY_TIMEOUT = timedelta(seconds=15)
+DECISION_TIMEOUT = timedelta(seconds=10)  # how long approve/reject/update wait for a worker to confirm
 
 
 @contextlib.contextmanager
@@ -98,6 +101,28 @@ class Started:
     workflow_id: str
     run_id: str
     attached: bool
+    resumes: str | None = None  # the run this one takes over from (terminated, failed or timed out)
+
+
+# A business object whose last run was stopped before it could finish or compensate may be
+# started again: its steps keep their idempotency keys, so the new run resumes them (a step
+# already done answers what it answered) and nothing is done twice. A cancelled run was
+# compensated: its undone steps cannot be redone, so its business key is not used again.
+RESUMABLE = frozenset({"terminated", "failed", "timed_out"})
+
+
+def refuse_rerun(workflow_id: str, status: str, run_id: str) -> ConflictError:
+    """Why a closed workflow's id is not started again."""
+    if status in ("cancelled", "canceled"):
+        return ConflictError(
+            f"workflow {workflow_id!r} was cancelled and compensated (run {run_id}); "
+            "its business key is not used twice",
+            hint="start it under a new business key (e.g. a new order_id); see 'flowctl result' for what was undone",
+        )
+    return ConflictError(
+        f"workflow {workflow_id!r} already ran and {status} (run {run_id})",
+        hint="use a new business key or --id",
+    )
 
 
 async def start(
@@ -109,31 +134,40 @@ async def start(
     task_queue: str,
     if_running: str = "fail",
 ) -> Started:
-    """Start a workflow; an id already in use is a conflict, or attached to with `attach`."""
+    """Start a workflow; an id already in use is a conflict, or attached to with `attach`.
+
+    A closed id is started again only when its last run is RESUMABLE.
+    """
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
+    async def begin(policy: WorkflowIDReusePolicy) -> str:
+        handle = await client.start_workflow(
+            kind.workflow_type, payload, id=workflow_id, task_queue=task_queue, id_reuse_policy=policy
+        )
+        return handle.result_run_id or ""
+
     with rpc_errors(workflow_id):
         try:
-            handle = await client.start_workflow(
-                kind.workflow_type,
-                payload,
-                id=workflow_id,
-                task_queue=task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            )
-            return Started(workflow_id, handle.result_run_id or "", attached=False)
+            return Started(workflow_id, await begin(WorkflowIDReusePolicy.REJECT_DUPLICATE), attached=False)
         except WorkflowAlreadyStartedError as exc:
-            existing = client.get_workflow_handle(workflow_id)
-            desc = await existing.describe()
-            running = desc.status is not None and desc.status.name == "RUNNING"
-            if if_running == "attach" and running:
-                return Started(workflow_id, desc.run_id, attached=True)
-            state = "is already running" if running else f"already ran and {_status(desc.status)}"
-            hint = "use --if-running attach, or another id" if running else "use a new business key or --id"
-            raise ConflictError(
-                f"workflow {workflow_id!r} {state} (run {exc.run_id or desc.run_id})", hint=hint
-            ) from None
+            desc = await client.get_workflow_handle(workflow_id).describe()
+            status = _status(desc.status)
+            if status == "running":
+                if if_running == "attach":
+                    return Started(workflow_id, desc.run_id, attached=True)
+                raise ConflictError(
+                    f"workflow {workflow_id!r} is already running (run {exc.run_id or desc.run_id})",
+                    hint="use --if-running attach, or another id",
+                ) from None
+            if status not in RESUMABLE:
+                raise refuse_rerun(workflow_id, status, desc.run_id) from None
+        try:
+            # Only a resumable last run lets this through: a run started meanwhile is a conflict.
+            run_id = await begin(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+        except WorkflowAlreadyStartedError as exc:
+            raise ConflictError(f"workflow {workflow_id!r} was started meanwhile (run {exc.run_id})") from None
+        return Started(workflow_id, run_id, attached=False, resumes=desc.run_id)
 
 
 def _status(status: Any) -> str:
@@ -187,7 +221,8 @@ async def wait_result(client: Client, workflow_id: str, *, timeout: timedelta | 
             if isinstance(cause, CancelledError):
                 reason = await _cancel_reason(handle)
                 error = f"cancelled: {reason}" if reason else "workflow was cancelled"
-                return Outcome(workflow_id, "cancelled", ExitCode.CANCELLED, error=error)
+                kept = await _kept_result(handle)
+                return Outcome(workflow_id, "cancelled", ExitCode.CANCELLED, result=kept, error=error)
             if isinstance(cause, TerminatedError):
                 return Outcome(
                     workflow_id, "terminated", ExitCode.WORKFLOW_FAILED, error=f"terminated: {cause.message}"
@@ -205,6 +240,14 @@ def _spell(timeout: timedelta | None) -> str:
     from flowctl.inputs import format_duration
 
     return format_duration(timeout) if timeout is not None else "waiting"
+
+
+async def _kept_result(handle: WorkflowHandle[Any, Any]) -> Any:
+    """The result a cancelled run kept in its memo (what it compensated), if it kept one."""
+    from flowctl_workflows.models import RESULT_MEMO
+
+    memo = await (await handle.describe()).memo()
+    return memo.get(RESULT_MEMO)
 
 
 async def _cancel_reason(handle: WorkflowHandle[Any, Any]) -> str:
@@ -355,7 +398,7 @@ async def query(
         except RPCError as exc:
             if _timed_out(exc):
                 queue = f"task queue {task_queue!r}" if task_queue else "the workflow's task queue"
-                raise UnreachableError(
+                raise NoWorkerError(
                     f"query {name!r} on {workflow_id!r}: no worker answered within {timeout.total_seconds():g}s",
                     hint=f"is 'flowctl worker' running on {queue}?",
                 ) from None
@@ -461,22 +504,83 @@ def list_query(kind: str | None, status: str | None, query: str | None) -> str |
     return " AND ".join(clauses) or None
 
 
-async def update(client: Client, workflow_id: str, name: str, payload: Any, *, update_id: str) -> Any:
+async def update(
+    client: Client,
+    workflow_id: str,
+    name: str,
+    payload: Any,
+    *,
+    update_id: str,
+    timeout: timedelta = DECISION_TIMEOUT,
+    task_queue: str | None = None,
+) -> Any:
     """Run an update and return its result; a validator's refusal is a conflict (exit 4).
 
-    `update_id` is fixed per invocation, so a retried request is applied at most once.
+    `update_id` is fixed per invocation, so a retried request is applied at most once. With
+    no worker to take it within `timeout`, an update the server holds is `PendingError`.
     """
-    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
     from temporalio.exceptions import ApplicationError
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     with rpc_errors(workflow_id):
         try:
-            return await handle.execute_update(name, payload, id=update_id)
+            return await asyncio.wait_for(handle.execute_update(name, payload, id=update_id), timeout.total_seconds())
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise ConflictError(f"update {name!r} refused: {message}") from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):  # the SDK's word for the wait cut short
+            pass
+        if not await _update_admitted(client, workflow_id, update_id):
+            raise UnreachableError(f"update {name!r} on {workflow_id!r}: the server did not take it in time")
+        queue = f"task queue {task_queue!r}" if task_queue else "the workflow's task queue"
+        raise PendingError(
+            f"update {name!r} reached {workflow_id!r}, but no worker took it within {_spell(timeout)}: "
+            "it takes effect when one does, unless the workflow's checks refuse it then",
+            hint=f"is 'flowctl worker' running on {queue}? Until a worker takes it, only the server's memory holds it",
+        )
+
+
+async def _update_admitted(client: Client, workflow_id: str, update_id: str) -> bool:
+    """Whether the server holds the update (admitted, waiting for a worker, or further on)."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage
+    from temporalio.api.update.v1 import UpdateRef, WaitPolicy
+    from temporalio.api.workflowservice.v1 import PollWorkflowExecutionUpdateRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    request = PollWorkflowExecutionUpdateRequest(
+        namespace=client.namespace,
+        update_ref=UpdateRef(workflow_execution=WorkflowExecution(workflow_id=workflow_id), update_id=update_id),
+        identity=client.identity,
+        wait_policy=WaitPolicy(
+            lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
+        ),
+    )
+    try:
+        answer = await client.workflow_service.poll_workflow_execution_update(
+            request, retry=True, timeout=timedelta(seconds=5)
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return answer.stage >= UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
+
+
+async def confirm(client: Client, workflow_id: str, what: str, *, timeout: timedelta, task_queue: str) -> Any:
+    """The workflow's status after a signal it has durably received; `PendingError` if no worker applies it in time."""
+    try:
+        return await query(
+            client, workflow_id, "status", timeout=max(timeout, timedelta(seconds=1)), task_queue=task_queue
+        )
+    except NoWorkerError:
+        raise PendingError(
+            f"{what} was delivered to {workflow_id!r} and is recorded in its history, but no worker has applied it "
+            f"within {_spell(timeout)}: it takes effect when one does",
+            hint=f"is 'flowctl worker' running on task queue {task_queue!r}?",
+        ) from None
 
 
 WAITING_FOR = {
@@ -561,23 +665,23 @@ async def bulk_start(
     """
     import uuid
 
-    from temporalio.api.enums.v1 import WorkflowIdReusePolicy
-    from temporalio.api.errordetails.v1 import WorkflowExecutionAlreadyStartedFailure
-    from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import WorkflowExecutionStatus, WorkflowIdReusePolicy
+    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, StartWorkflowExecutionRequest
     from temporalio.service import RPCError, RPCStatusCode
 
     gate = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     began = loop.time()
 
-    async def start(workflow_id: str, payload: BaseModel) -> tuple[str, bool]:
-        """(run id, whether it was already started)."""
+    async def send(workflow_id: str, payload: BaseModel, policy: WorkflowIdReusePolicy.ValueType) -> str | None:
+        """The new run's id, or None when the id is taken (running, or closed and `policy` forbids it)."""
         request = StartWorkflowExecutionRequest(
             namespace=namespace,
             workflow_id=workflow_id,
             identity=service.config.identity,
             request_id=str(uuid.uuid4()),
-            workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+            workflow_id_reuse_policy=policy,
         )
         request.workflow_type.name = kind.workflow_type
         request.task_queue.name = task_queue
@@ -587,12 +691,32 @@ async def bulk_start(
         try:
             response = await service.workflow_service.start_workflow_execution(request, retry=True)
         except RPCError as exc:
-            details = WorkflowExecutionAlreadyStartedFailure()
-            if exc.status == RPCStatusCode.ALREADY_EXISTS and exc.grpc_status.details:
-                if exc.grpc_status.details[0].Unpack(details):
-                    return details.run_id, True
+            if exc.status == RPCStatusCode.ALREADY_EXISTS:
+                return None
             raise
-        return response.run_id, False
+        return response.run_id
+
+    async def start(workflow_id: str, payload: BaseModel) -> dict[str, Any]:
+        """What became of one line: started, already started, resumed, or refused as `start` refuses it."""
+        run_id = await send(workflow_id, payload, WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+        if run_id is not None:
+            return {"run_id": run_id}
+        described = await service.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(namespace=namespace, execution=WorkflowExecution(workflow_id=workflow_id)),
+            retry=True,
+        )
+        info = described.workflow_execution_info
+        status = WorkflowExecutionStatus.Name(info.status).removeprefix("WORKFLOW_EXECUTION_STATUS_").lower()
+        status = "cancelled" if status == "canceled" else status
+        if status in ("running", "completed"):
+            return {"run_id": info.execution.run_id, "already_started": True, "status": status}
+        if status not in RESUMABLE:
+            raise refuse_rerun(workflow_id, status, info.execution.run_id)
+        policy = WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
+        run_id = await send(workflow_id, payload, policy)
+        if run_id is None:
+            raise ConflictError(f"workflow {workflow_id!r} was started meanwhile")
+        return {"run_id": run_id, "resumes": info.execution.run_id}
 
     async def one(index: int, item: BulkLine) -> dict[str, Any]:
         if item.payload is None:
@@ -605,10 +729,7 @@ async def bulk_start(
         async with gate:
             try:
                 with rpc_errors(workflow_id):
-                    run_id, already = await start(workflow_id, item.payload)
-                outcome = {"line": item.line, "workflow_id": workflow_id, "run_id": run_id}
-                if already:
-                    outcome["already_started"] = True
+                    outcome = {"line": item.line, "workflow_id": workflow_id, **await start(workflow_id, item.payload)}
             except FlowctlError as err:
                 outcome = {"line": item.line, "workflow_id": workflow_id, "error": str(err), "code": int(err.code)}
             except RPCError as exc:  # one flowctl has no meaning for: this line fails, the others go on

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flowctl.cli.app import app, state
-from flowctl.cli.options import InputOpt, SetOpt, WorkflowIdArg, complete_message
+from flowctl.cli.options import DecisionTimeoutOpt, InputOpt, SetOpt, WorkflowIdArg, complete_message
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -27,16 +27,23 @@ def update(
     name: Annotated[str, typer.Argument(help="update name, e.g. decide", autocompletion=_update_names)],
     input: InputOpt = None,  # noqa: A002 - the flag is --input
     set_: SetOpt = None,
+    timeout: DecisionTimeoutOpt = None,
 ) -> None:
     """Send an update, validated against the kind's update model; waits for and prints its result."""
     from flowctl import inputs, ops
 
     app_ = state(ctx)
     raw = inputs.read_json_input(input) if input is not None else None  # malformed JSON: exit 2 before any RPC
+    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else ops.DECISION_TIMEOUT
 
     async def action(client: Client) -> Any:
-        payload = await ops.message_payload(client, workflow_id, "update", name, raw, set_ or [])
-        return await ops.update(client, workflow_id, name, payload, update_id=f"{name}-{uuid.uuid4()}")
+        info = await ops.describe(client, workflow_id)
+        payload = ops.payload_for(ops.kind_of(info), "update", name, raw, set_ or [])
+        ops.refuse_closed(info)
+        return await ops.update(
+            client, workflow_id, name, payload, update_id=f"{name}-{uuid.uuid4()}",
+            timeout=wait_for, task_queue=info["task_queue"],
+        )  # fmt: skip
 
     app_.output.data(app_.run(action))
 
@@ -73,9 +80,20 @@ def approvals(
     app_.output.data(rows, text)
 
 
-def _decide(ctx: typer.Context, workflow_id: str, person: str, decision: str, comment: str) -> None:
-    """Send `decision` in the form the workflow's kind takes it, then print its new state."""
-    from flowctl import ops
+def _decide(
+    ctx: typer.Context, workflow_id: str, person: str, decision: str, comment: str, timeout: str | None
+) -> None:
+    """Send `decision` in the form the workflow's kind takes it, then print its new state.
+
+    Within `timeout` a worker confirms it; past it, exit 21 says it was sent and takes effect
+    when a worker runs (a signal is durable at once; an update is held by the server).
+    """
+    import time
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from flowctl import inputs, ops
     from flowctl.errors import ConflictError, UsageError
     from flowctl_workflows.models import Decision
     from flowctl_workflows.models.approval import Vote
@@ -84,29 +102,53 @@ def _decide(ctx: typer.Context, workflow_id: str, person: str, decision: str, co
     app_ = state(ctx)
     if not person.strip():
         raise UsageError("--as must name who decides", hint="e.g. --as bob")
+    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else ops.DECISION_TIMEOUT
+    # Both payloads are checked before anything is sent: a name or comment too long is exit 2.
+    flags = {"approver": "--as", "reviewer": "--as", "comment": "--comment"}
+    try:
+        vote = Vote(approver=person, decision=decision, comment=comment)
+        review = Decision(decision=decision, reviewer=person, comment=comment)
+    except ValidationError as err:
+        wrong = "; ".join(f"{flags.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in err.errors())
+        raise UsageError(f"invalid decision: {wrong}", hint="shorten it") from None
 
     async def action(client: Client) -> Any:
+        began = time.monotonic()
         info = await ops.require_running(client, workflow_id)
         kind = ops.kind_of(info)
+        queue = info["task_queue"]
         waiting = info["search_attributes"].get("FlowWaitingFor")
         if not waiting:
             raise ConflictError(f"workflow {workflow_id!r} is not waiting for a decision ({info['flow_status']})")
+
+        def left() -> timedelta:
+            return max(timedelta(0), wait_for - timedelta(seconds=time.monotonic() - began))
+
         if kind.name == "approval":
             # The update answers with the state its handler left; a deciding vote hands over to
             # the run, which moves on in the same task, so the query after it is what is true now.
-            vote = Vote(approver=person, decision=decision, comment=comment)
-            await ops.update(client, workflow_id, "decide", vote, update_id=f"decide-{uuid.uuid4()}")
+            await ops.update(
+                client,
+                workflow_id,
+                "decide",
+                vote,
+                update_id=f"decide-{uuid.uuid4()}",
+                timeout=left(),
+                task_queue=queue,
+            )
+            what = f"{person}'s vote"
         elif kind.name == "order":
-            review = Decision(decision=decision, reviewer=person, comment=comment)
             await ops.signal(client, workflow_id, "review", review)
+            what = f"{person}'s review"
         elif decision == "approve":
             await ops.signal(client, workflow_id, "verify-email", VerifyEmail(verified_by=person))
+            what = f"{person}'s verification"
         else:
             raise UsageError(
                 f"{workflow_id!r} waits for email verification, which cannot be rejected",
                 hint=f"to stop the onboarding: flowctl cancel {workflow_id}",
             )
-        return await ops.query(client, workflow_id, "status")
+        return await ops.confirm(client, workflow_id, what, timeout=left(), task_queue=queue)
 
     new_state = app_.run(action)
     app_.output.data(
@@ -128,9 +170,10 @@ def approve(
     workflow_id: WorkflowIdArg,
     person: AsOpt,
     comment: Annotated[str, typer.Option("--comment", help="why")] = "",
+    timeout: DecisionTimeoutOpt = None,
 ) -> None:
     """Approve what a workflow waits for (an approval request, a fraud review, an email verification)."""
-    _decide(ctx, workflow_id, person, "approve", comment)
+    _decide(ctx, workflow_id, person, "approve", comment, timeout)
 
 
 @app.command(epilog="Example: flowctl reject approval-PR-2001 --as bob --comment 'over budget'")
@@ -139,10 +182,11 @@ def reject(
     workflow_id: WorkflowIdArg,
     person: AsOpt,
     comment: Annotated[str, typer.Option("--comment", help="why (required)", show_default=False)],
+    timeout: DecisionTimeoutOpt = None,
 ) -> None:
     """Reject an approval request or a held order; the workflow runs its rejection path."""
     from flowctl.errors import UsageError
 
     if not comment.strip():
         raise UsageError("--comment must say why the request is rejected", hint="e.g. --comment 'over budget'")
-    _decide(ctx, workflow_id, person, "reject", comment)
+    _decide(ctx, workflow_id, person, "reject", comment, timeout)

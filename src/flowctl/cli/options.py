@@ -57,4 +57,13 @@ TimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+DecisionTimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timeout",
+        metavar="DURATION",
+        help="how long a worker has to confirm it (default 10s); past it, exit 21: sent, takes effect later",
+        show_default=False,
+    ),
+]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why, recorded in the history")]

@@ -123,10 +123,14 @@ def start(
             "attached": started.attached,
             "ui_url": ops.ui_url(app_.ui_base(), client.namespace, started.workflow_id, started.run_id),
         }
+        if started.resumes:
+            info["resumes"] = started.resumes
         if not (wait or follow):
             return info, None
         what = "attached to" if started.attached else "started"
         app_.output.info(f"{what} {started.workflow_id} (run {started.run_id})\n  {info['ui_url']}")
+        if started.resumes:
+            app_.output.info(f"  {RESUMES.format(run=started.resumes)}")
         if not await ops.has_worker(client, settings.task_queue):
             app_.output.warn(
                 f"no worker polls task queue {settings.task_queue!r}: the workflow waits until one starts "
@@ -147,10 +151,15 @@ def start(
     fail(outcome.code)
 
 
+RESUMES = "resumes run {run}, which was stopped: the steps it had done are not done again"
+
+
 def _print_started(out: Any, info: dict[str, Any]) -> None:
     what = "attached to" if info["attached"] else "started"
     out.print(f"{what} [bold]{info['workflow_id']}[/bold] (run {info['run_id']})")
     out.print(f"  {info['ui_url']}", markup=False)
+    if info.get("resumes"):
+        out.print(f"  {RESUMES.format(run=info['resumes'])}", markup=False)
 
 
 def print_outcome(out: Any, outcome: Outcome) -> None:
@@ -232,10 +241,11 @@ def start_from_file(
     codes = {o["code"] for o in outcomes if "code" in o}
     started = sum(1 for o in outcomes if "run_id" in o and not o.get("already_started"))
     already = sum(1 for o in outcomes if o.get("already_started"))
+    resumed = sum(1 for o in outcomes if o.get("resumes"))
     pace = f" ({(started + already) / elapsed:.0f} per second)" if elapsed > 0 and started + already else ""
     out.info(
-        f"{started} started, {already} already started, {len(outcomes) - started - already} failed"
-        f" in {elapsed:.2f}s{pace}"
+        f"{started} started{f' ({resumed} resuming a stopped run)' if resumed else ''}, {already} already started,"
+        f" {len(outcomes) - started - already} failed in {elapsed:.2f}s{pace}"
     )
     for code in (ExitCode.UNREACHABLE, ExitCode.USAGE):
         if code in codes:
