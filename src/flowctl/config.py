@@ -45,6 +45,13 @@ class Services(_Section):
 class OrderPolicy(_Section):
     review_timeout: Duration = Field(default=timedelta(hours=24), description="how long a fraud review may take")
 
+    @field_validator("review_timeout")
+    @classmethod
+    def _at_least_a_second(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):  # shorter, every held order would be rejected before anyone could look
+            raise ValueError("must be at least 1s, e.g. 30m or 24h")
+        return value
+
 
 class ApprovalPolicy(_Section):
     auto_approve_below: float = Field(default=1000.0, ge=0, description="amounts below are approved by the pre-screen")

@@ -106,7 +106,7 @@ async def run(
         client,
         task_queue=options.task_queue,
         workflows=[catalog.workflow_class(kind) for kind in KINDS.values()],
-        activities=activities.build(bridge, review_timeout_seconds=int(settings.order.review_timeout.total_seconds())),
+        activities=activities.build(bridge, review_timeout_seconds=settings.order.review_timeout.total_seconds()),
         max_concurrent_activities=options.max_activities,
         max_cached_workflows=options.max_cached_workflows,
         graceful_shutdown_timeout=options.shutdown_grace,
