@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +109,17 @@ def wait_until_done(flowctl: Cli, queue: str, prefix: str, decided: set[str], ti
         time.sleep(1)
 
 
-def assert_every_order_ended_as_expected(flowctl: Cli, queue: str, db: Path, prefix: str, count: int) -> None:
-    """Each order's end and its ledger: nothing lost, nothing done twice."""
+def assert_every_order_ended_as_expected(
+    flowctl: Cli, queue: str, db: Path, prefix: str, count: int, cancelled: frozenset[int] = frozenset()
+) -> None:
+    """Each order's end and its ledger: nothing lost, nothing done twice; a cancelled order keeps nothing."""
     statuses = flow_statuses(flowctl, queue)
     assert len(statuses) == count
     for wid, row in statuses.items():
         i = int(wid.rsplit("-", 1)[1])
+        if i in cancelled:
+            assert (row["status"], row["flow_status"]) == ("cancelled", "cancelled"), (wid, row)
+            continue
         assert row["status"] == "completed", (wid, row)
         assert row["flow_status"] == expected_end(i), (wid, row["flow_status"], expected_end(i))
 
@@ -132,8 +139,13 @@ def assert_every_order_ended_as_expected(flowctl: Cli, queue: str, db: Path, pre
             )
     for i in range(count):
         book = by_order.get(f"{prefix}-{i}", {})
-        end = expected_end(i)
-        if end == "completed":
+        end = "cancelled" if i in cancelled else expected_end(i)
+        if end == "cancelled":  # whatever it had done is undone, once
+            assert set(book.get("charges", [])) <= {"refunded"}, (i, book)
+            assert len(book.get("refunds", [])) == len(book.get("charges", [])), (i, book)
+            assert set(book.get("reservations", [])) <= {"released"}, (i, book)
+            assert set(book.get("shipments", [])) <= {"cancelled"}, (i, book)
+        elif end == "completed":
             assert book.get("charges") == ["captured"], (i, book)  # exactly one kept charge
             assert book.get("shipments") == ["created"] and book.get("emails") == ["order_confirmation"], (i, book)
             assert book.get("reservations") == ["held"] and "refunds" not in book, (i, book)
@@ -143,6 +155,52 @@ def assert_every_order_ended_as_expected(flowctl: Cli, queue: str, db: Path, pre
         else:  # rejected after the charge: refunded once, stock released, nothing shipped
             assert book.get("charges") == ["refunded"] and book.get("refunds") == ["x"], (i, book)
             assert book.get("reservations") == ["released"] and "shipments" not in book, (i, book)
+
+
+@pytest.mark.slow
+def test_cancels_at_random_moments_while_the_worker_is_killed_keep_the_ledger_exact(
+    flowctl: Cli, stack: Stack, tmp_path: Path
+) -> None:
+    """A third of the orders cancelled at random moments (queued, mid-step, held, mid-compensation)
+    while the worker is SIGKILLed once: every cancelled order keeps nothing, the others end as usual."""
+    queue = uid("tq-cancel-")
+    prefix = uid("c")
+    env = {
+        "FLOWCTL_TASK_QUEUE": queue,
+        "FLOWCTL_SERVICES__LOCAL__TRANSIENT_FAILURE_RATE": "0.2",
+        "FLOWCTL_SERVICES__LOCAL__LATENCY": "0.5s",
+    }
+    seed = random.randrange(1 << 30)
+    print(f"cancel moments drawn with seed {seed}")
+    moments = random.Random(seed)
+    doomed = {i: moments.uniform(0, 10) for i in range(0, ORDERS, 3)}
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text("".join(json.dumps(make_order(prefix, i)) + "\n" for i in range(ORDERS)))
+    assert flowctl("start", "order", "--from", str(orders), env=env).code == 0
+    worker = flowctl.worker(env=env)
+    began = time.monotonic()
+
+    def cancel(i: int) -> tuple[int, int]:
+        time.sleep(max(0.0, began + doomed[i] - time.monotonic()))
+        return i, flowctl("cancel", f"order-{prefix}-{i}", "--reason", "random", env=env).code
+
+    decided: set[str] = set()
+    with ThreadPoolExecutor(6) as pool:
+        pending = [pool.submit(cancel, i) for i in sorted(doomed, key=doomed.get)]
+        time.sleep(4)
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(timeout=30) == -signal.SIGKILL
+        worker = flowctl.worker(env=env)
+        codes = dict(future.result() for future in pending)
+    try:
+        wait_until_done(flowctl, queue, prefix, decided)
+    finally:
+        assert stop_process(worker) == 0
+    assert set(codes.values()) <= {0, 4}, codes  # 4: it had already ended
+    cancelled = frozenset(i for i, code in codes.items() if code == 0)
+    print(f"{len(cancelled)} of {len(doomed)} cancels landed on a running order")
+    assert len(cancelled) > len(doomed) // 2
+    assert_every_order_ended_as_expected(flowctl, queue, stack.ledger_db, prefix, ORDERS, cancelled)
 
 
 @pytest.mark.slow
