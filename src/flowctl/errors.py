@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     STILL_RUNNING = 20
     PENDING = 21
     INTERRUPTED = 130
+    CLOSED_PIPE = 141  # stdout's reader went away (`| head`): 128 + SIGPIPE, as other CLIs end
 
 
 class FlowctlError(Exception):

@@ -48,20 +48,16 @@ class Output:
     @property
     def out(self) -> Console:
         if self._out is None:
-            from rich.console import Console
-
             # Piped, rich would lay tables out for 80 columns and cut their cells; a script
             # reading them wants every value whole (COLUMNS, if set, still rules).
             wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1_000
-            self._out = Console(file=sys.stdout, no_color=self.no_color, highlight=False, soft_wrap=True, width=wide)
+            self._out = _console(file=sys.stdout, no_color=self.no_color, highlight=False, soft_wrap=True, width=wide)
         return self._out
 
     @property
     def err(self) -> Console:
         if self._err is None:
-            from rich.console import Console
-
-            self._err = Console(file=sys.stderr, no_color=self.no_color, highlight=False, soft_wrap=True)
+            self._err = _console(file=sys.stderr, no_color=self.no_color, highlight=False, soft_wrap=True)
         return self._err
 
     def line(self, value: Any) -> None:
@@ -123,3 +119,17 @@ class Output:
         else:
             sys.stderr.write(f"flowctl: error: {message}\n")
         sys.stderr.flush()
+
+
+def _console(**options: Any) -> Console:
+    """A rich console that reports a closed pipe as such: rich's own exits with status 1."""
+    import errno
+
+    from rich.console import Console
+
+    class PipeAwareConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "stdout was closed")  # the edge makes it exit 141
+
+    return PipeAwareConsole(**options)

@@ -20,14 +20,18 @@ _VALUED = {"-o", "--output", "--profile", "--config", "--address", "--namespace"
 _FLAGS = {"--no-color", "--debug"}
 
 
-def hoist_globals(argv: list[str]) -> list[str]:
+def hoist_globals(argv: list[str], valued: frozenset[str] = frozenset()) -> list[str]:
     """Move global options to the front so `flowctl list -o json` means `flowctl -o json list`."""
-    front, rest = split_globals(argv)
+    front, rest = split_globals(argv, valued)
     return front + rest
 
 
-def split_globals(argv: list[str]) -> tuple[list[str], list[str]]:
-    """(the global options, wherever they stood, and the rest of the line in order)."""
+def split_globals(argv: list[str], valued: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """(the global options, wherever they stood, and the rest of the line in order).
+
+    `valued` names the command's own options that take a value: that value is kept as it is,
+    even when it looks like a global option (`--reason -o`, `--comment --debug`).
+    """
     front: list[str] = []
     rest: list[str] = []
     i = 0
@@ -37,7 +41,10 @@ def split_globals(argv: list[str]) -> tuple[list[str], list[str]]:
             rest.extend(argv[i:])
             break
         name = arg.split("=", 1)[0]
-        if arg in _FLAGS:
+        if arg in valued and i + 1 < len(argv):
+            rest += [arg, argv[i + 1]]
+            i += 1
+        elif arg in _FLAGS:
             front.append(arg)
         elif name in _VALUED and "=" in arg:
             front.append(arg)
@@ -50,6 +57,20 @@ def split_globals(argv: list[str]) -> tuple[list[str], list[str]]:
             rest.append(arg)
         i += 1
     return front, rest
+
+
+def valued_options(command: Any, words: list[str]) -> frozenset[str]:
+    """The value-taking options of the command `words` runs, and of the groups on its way."""
+    found: set[str] = set()
+    for word in [None, *words]:
+        if word is not None:
+            command = getattr(command, "commands", {}).get(word)
+            if command is None:
+                break
+        for param in command.params:
+            if param.param_type_name == "option" and not param.is_flag and not getattr(param, "count", False):
+                found.update(param.opts)
+    return frozenset(found - _VALUED - _FLAGS)
 
 
 def _output_for(front: list[str]) -> Output:
@@ -126,12 +147,16 @@ def run(argv: list[str]) -> int:
     from flowctl.cli.app import app
 
     front, rest = split_globals(argv)
-    argv = front + rest
     register(_command_of(rest))
     output = _output_for(front)
     debug = "--debug" in front
     try:
         command = typer.main.get_command(app)
+        # Split again knowing the command's own options: a value of theirs is never a global.
+        front, rest = split_globals(argv, valued_options(command, [w for w in rest if not w.startswith("-")][:2]))
+        argv = front + rest
+        output = _output_for(front)
+        debug = "--debug" in front
         name_placeholders(command)
         result = command.main(args=argv, prog_name="flowctl", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -153,8 +178,12 @@ def run(argv: list[str]) -> int:
         output.error("interrupted", int(ExitCode.INTERRUPTED), "interrupted")
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
-        return 0
+        return int(ExitCode.CLOSED_PIPE)
     except SystemExit as exc:  # shell completion and a few library paths exit this way
+        from typer._click.utils import PacifyFlushWrapper
+
+        if isinstance(sys.stdout, PacifyFlushWrapper):  # how typer ends a command whose stdout closed
+            return int(ExitCode.CLOSED_PIPE)
         return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is a bug
         if debug:
