@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import FLOWCTL, Cli, Stack, order_input, uid
@@ -78,3 +79,200 @@ def test_a_closed_stdout_ends_with_141_and_says_nothing(flowctl: Cli, finished: 
     finally:
         os.close(write)
     assert (proc.returncode, proc.stderr) == (141, b""), proc
+
+
+def in_process(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    """Run flowctl's entry point in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+    import sys
+
+    from flowctl.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run(list(args))
+    finally:
+        sys.stdin = saved
+    return code, out.getvalue(), err.getvalue()
+
+
+# A port nobody listens on: exit 5 would mean flowctl tried to send something.
+NOBODY = ("--address", "127.0.0.1:9")
+
+
+def assert_refused(code: int, out: str, err: str, *fragments: str) -> None:
+    assert code == 2 and out == "", (code, out, err)
+    assert len(err.splitlines()) == 1 and err.startswith("flowctl: error: "), err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def nested(depth: int, leaf: str = "1") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+@settings(max_examples=25, deadline=None)
+@given(depth=st.integers(min_value=101, max_value=20_000), how=st.sampled_from(["inline", "file", "stdin", "set"]))
+def test_json_nested_too_deep_is_refused_before_anything_is_sent(
+    tmp_path_factory: pytest.TempPathFactory, depth: int, how: str
+) -> None:
+    document = '{"order_id": ' + nested(depth) + "}"
+    path = tmp_path_factory.mktemp("deep") / "input.json"
+    path.write_text(document)
+    args = {
+        "inline": ["-i", document],
+        "file": ["-i", f"@{path}"],
+        "stdin": ["-i", "-"],
+        "set": ["--set", f"items={nested(depth)}"],
+    }[how]
+    code, out, err = in_process("start", "order", *args, *NOBODY, stdin=document.encode())
+    assert_refused(code, out, err, "nested more than 100 levels deep")
+
+
+def test_a_deep_line_in_a_bulk_file_fails_alone(local_cli: Cli, tmp_path: Path) -> None:
+    lines = [json.dumps(order_input("A-1")), '{"order_id": ' + nested(5000) + "}", json.dumps(order_input("A-2"))]
+    path = tmp_path / "orders.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    run = local_cli("start", "order", "--from", str(path), "--dry-run")
+    assert run.code == 2, str(run)
+    reported = {json.loads(line)["line"]: json.loads(line) for line in run.stdout.splitlines()}
+    assert reported[1]["dry_run"] and reported[3]["dry_run"], reported
+    assert "nested more than 100 levels deep" in reported[2]["error"]
+
+
+NOT_UTF8 = st.binary(min_size=1, max_size=40).filter(lambda b: not _utf8(b))
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=NOT_UTF8, where=st.sampled_from(["input", "from", "config", "keys_file", "stdin"]))
+def test_bytes_that_are_not_utf8_in_a_file_are_refused(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, where: str
+) -> None:
+    root = tmp_path_factory.mktemp("bytes")
+    bad = root / "bad"
+    bad.write_bytes(data)
+    config = root / "flowctl.toml"
+    config.write_text("")
+    args = {
+        "input": ["start", "order", "-i", f"@{bad}"],
+        "stdin": ["start", "order", "-i", "-"],
+        "from": ["start", "order", "--from", str(bad)],
+        "config": ["--config", str(bad), "list"],
+        "keys_file": ["list"],
+    }[where]
+    env = {"FLOWCTL_CODEC__KEYS_FILE": str(bad)} if where == "keys_file" else {}
+    saved = {k: os.environ.get(k) for k in ("FLOWCTL_CONFIG", *env)}
+    os.environ.update({"FLOWCTL_CONFIG": str(config), **env})
+    try:
+        code, out, err = in_process(*args, *NOBODY, stdin=data)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert_refused(code, out, err, "not UTF-8 text")
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=NOT_UTF8, args=st.sampled_from([["describe", "{}"], ["cancel", "x", "--reason", "{}"],
+                                            ["list", "--query", "{}"], ["ledger", "--order", "{}"],
+                                            ["start", "order", "--id", "{}", "--set", "order_id=A"]]))  # fmt: skip
+def test_arguments_that_are_not_utf8_are_refused(data: bytes, args: list[str]) -> None:
+    text = os.fsdecode(data)  # as Python hands such bytes to a program: lone surrogates
+    code, out, err = in_process(*(text if a == "{}" else a for a in args), *NOBODY)
+    assert_refused(code, out, err, "is not UTF-8 text")
+
+
+def test_a_config_file_named_but_missing_is_an_error(local_cli: Cli, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no" / "such.toml")
+    for run in (local_cli("list", env={"FLOWCTL_CONFIG": missing}), local_cli("--config", missing, "list")):
+        assert run.code == 2 and "no such file" in run.stderr and len(run.stderr.splitlines()) == 1, str(run)
+    assert "FLOWCTL_CONFIG" in local_cli("list", env={"FLOWCTL_CONFIG": missing}).stderr
+    # The commands that make it still work.
+    assert local_cli("config", "path", env={"FLOWCTL_CONFIG": missing}).code == 0
+    assert local_cli("config", "init", env={"FLOWCTL_CONFIG": missing}).code == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"FLOWCTL_SERVICES": "x", "FLOWCTL_SERVICES__LOCAL__LATENCY": "2s"}, "FLOWCTL_SERVICES"),
+        ({"FLOWCTL_SERVICES__LOCAL__LATENCY": "2s", "FLOWCTL_SERVICES": "x"}, "FLOWCTL_SERVICES"),
+        ({"FLOWCTL_SERVICES__LOCAL__FRAUD_REVIEW_THRESHOLD": "inf"}, "fraud_review_threshold"),
+        ({"FLOWCTL_SERVICES__LOCAL__FRAUD_REVIEW_THRESHOLD": "1e308"}, "fraud_review_threshold"),
+        ({"FLOWCTL_APPROVAL__REJECT_ABOVE": "nan"}, "reject_above"),
+        ({"FLOWCTL_SERVER__IP": "192.0.2.1"}, "server.ip 192.0.2.1 is not an address of this machine"),
+        ({"FLOWCTL_SERVER__IP": "not-an-ip"}, "server.ip"),
+        ({"FLOWCTL_SERVER__PORT": "65000", "FLOWCTL_SERVER__UI_PORT": "65000"}, "server.ui_port"),
+        ({"FLOWCTL_ORDER__REVIEW_TIMEOUT": "500ms"}, "review_timeout"),
+    ],
+)
+def test_a_bad_environment_is_exit_2_naming_it(local_cli: Cli, env: dict[str, str], fragment: str) -> None:
+    commands = [["server", "start"]] if "192.0.2.1" in fragment else [["server", "start"], ["worker"]]
+    for args in commands:  # the address is checked where it is bound
+        run = local_cli(*args, env=env)
+        assert run.code == 2 and fragment in run.stderr and len(run.stderr.splitlines()) == 1, str(run)
+
+
+def test_a_server_port_with_no_room_for_the_ui_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "flowctl.toml"
+    config.write_text("[server]\nport = 65000\n")
+    code, out, err = in_process("--config", str(config), "server", "start")
+    assert_refused(code, out, err, "server.port 65000 leaves no room", "server.ui_port")
+
+
+def test_unusable_files_and_folders_are_exit_2_naming_them(local_cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    folder = tmp_path / "a-folder"
+    (folder / "flowctl" / "config.toml").mkdir(parents=True)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("not a database")
+    cases = [
+        (["config", "init"], {"FLOWCTL_CONFIG": str(blocker / "config.toml")}, "a file is in the way"),
+        (["config", "init", "--force"], {"FLOWCTL_CONFIG": str(folder / "flowctl" / "config.toml")}, "is a directory"),
+        (["server", "start"], {"XDG_STATE_HOME": str(blocker)}, "server state dir"),
+        (["server", "start"], {"FLOWCTL_SERVER__DB_FILE": str(folder)}, "server.db_file"),
+        (["worker"], {"FLOWCTL_SERVICES__LOCAL__DB": str(garbage)}, "not a database"),
+        (["worker"], {"FLOWCTL_SERVICES__LOCAL__DB": str(folder)}, "is a directory"),
+        (["ledger"], {"FLOWCTL_SERVICES__LOCAL__DB": str(garbage)}, "not a database"),
+    ]
+    for args, env, fragment in cases:
+        run = local_cli(*args, env=env)
+        assert run.code == 2 and fragment in run.stderr and len(run.stderr.splitlines()) == 1, (args, env, str(run))
+
+
+def test_a_metrics_port_in_use_is_exit_2(local_cli: Cli) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        run = local_cli("worker", "--metrics-port", str(taken.getsockname()[1]))
+    assert run.code == 2 and "--metrics-port" in run.stderr and "in use" in run.stderr, str(run)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["approve", "order-1", "--as", "x" * 129],
+        ["reject", "order-1", "--as", "risk", "--comment", "x" * 2001],
+        ["approve", "order-1", "--as", "bob", "--timeout", "soon"],
+    ],
+)
+def test_a_decision_too_long_or_badly_timed_is_refused_before_anything_is_sent(args: list[str]) -> None:
+    code, out, err = in_process(*args, *NOBODY)
+    assert_refused(code, out, err, "--as" if "--as" in err else "--")

@@ -155,13 +155,10 @@ def keyring(settings: CodecSettings) -> KeyRing | None:
     if settings.keys is not None and settings.keys.get_secret_value().strip():
         return KeyRing.parse(settings.keys.get_secret_value(), "codec.keys or FLOWCTL_CODEC__KEYS")
     if settings.keys_file is not None:
+        from flowctl.files import read_text
+
         path = Path(settings.keys_file).expanduser()
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise UsageError(
-                f"codec.keys_file {path}: cannot read: {exc.strerror}", hint="fix the path or unset codec.keys_file"
-            ) from None
+        text = read_text(path, "codec.keys_file", hint="fix the path or unset codec.keys_file")
         return KeyRing.parse(text, f"codec.keys_file {path}")
     return None
 

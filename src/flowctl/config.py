@@ -13,14 +13,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from flowctl.errors import UsageError
+from flowctl.files import read_text, write_text
 from flowctl.inputs import SECRET_KEYS as SECRET_KEYS  # re-exported: redaction lives here
 from flowctl.inputs import describe_validation_error
 from flowctl_workflows.durations import Duration
 
 ENV_PREFIX = "FLOWCTL_"
+MAX_AMOUNT = 1_000_000_000.0  # the largest approval amount a request may carry; thresholds need no more
 CONFIG_ENV = "FLOWCTL_CONFIG"
 
 
@@ -33,7 +35,9 @@ class LocalServices(_Section):
     transient_failure_rate: float = Field(
         default=0.0, ge=0.0, le=0.9, description="share of calls that fail transiently"
     )
-    fraud_review_threshold: float = Field(default=1000.0, ge=0, description="order total that needs a fraud review")
+    fraud_review_threshold: float = Field(
+        default=1000.0, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="order total that needs a fraud review"
+    )
     latency: Duration = Field(default=timedelta(0), description="how long every service call takes, at least")
 
 
@@ -54,8 +58,20 @@ class OrderPolicy(_Section):
 
 
 class ApprovalPolicy(_Section):
-    auto_approve_below: float = Field(default=1000.0, ge=0, description="amounts below are approved by the pre-screen")
-    reject_above: float = Field(default=100_000.0, ge=0, description="amounts above are rejected by the pre-screen")
+    auto_approve_below: float = Field(
+        default=1000.0,
+        ge=0,
+        le=MAX_AMOUNT,
+        allow_inf_nan=False,
+        description="amounts below are approved by the pre-screen",
+    )
+    reject_above: float = Field(
+        default=100_000.0,
+        ge=0,
+        le=MAX_AMOUNT,
+        allow_inf_nan=False,
+        description="amounts above are rejected by the pre-screen",
+    )
     blocked_requesters: list[str] = Field(default_factory=list, description="requesters the pre-screen rejects")
 
 
@@ -78,6 +94,29 @@ class Server(_Section):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:8081")
         return value
+
+    @field_validator("ip")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        import ipaddress
+
+        if value != "localhost":
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError("must be an IP address the server can bind, e.g. 127.0.0.1 or 0.0.0.0") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ports_apart(self) -> Server:
+        if self.ui_port is None and self.port + 1000 > 65535:
+            raise ValueError(
+                f"server.port {self.port} leaves no room for the Web UI's default port (port + 1000): "
+                "set server.ui_port too"
+            )
+        if self.effective_ui_port == self.port:
+            raise ValueError(f"server.ui_port and server.port are both {self.port}: give the Web UI another port")
+        return self
 
     @property
     def effective_ui_port(self) -> int:
@@ -133,17 +172,17 @@ def config_path(flag: Path | None = None) -> Path:
 
 def read_file(path: Path) -> dict[str, Any]:
     """The file's table, or an empty one if it does not exist."""
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return {}
+    text = read_text(path, "config", hint="fix the file or run 'flowctl config init --force'")
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(
             f"config {path}: not valid TOML: {exc}", hint="fix the file or run 'flowctl config init'"
         ) from None
-    except OSError as exc:
-        raise UsageError(f"config {path}: cannot read: {exc.strerror}") from None
+    except RecursionError:
+        raise UsageError(f"config {path}: nested too deep", hint="no setting nests more than three tables") from None
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
@@ -152,10 +191,25 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"{name}: its value is not UTF-8 text", hint=f"set {name} as UTF-8, or unset it") from None
         path = name[len(ENV_PREFIX) :].lower().split("__")
         target = data
-        for part in path[:-1]:
+        for depth, part in enumerate(path[:-1]):
             target = target.setdefault(part, {})
+            if not isinstance(target, dict):  # FLOWCTL_SERVICES=x beside FLOWCTL_SERVICES__LOCAL__...
+                section = ENV_PREFIX + "__".join(path[: depth + 1]).upper()
+                raise UsageError(
+                    f"{name} sets a key inside {section}, which is set to a value",
+                    hint=f"unset {section}: it names a table of settings",
+                )
+        if isinstance(target.get(path[-1]), dict):
+            raise UsageError(
+                f"{name} sets a table of settings to a value",
+                hint=f"unset {name}, or set its keys (e.g. {name}__KEY)",
+            )
         target[path[-1]] = value
     return data
 
@@ -183,6 +237,13 @@ def validate_settings(data: dict[str, Any], origin: str) -> Settings:
 def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Settings from file, environment and flags, in rising precedence."""
     file = config_path(path)
+    named = "--config" if path is not None else CONFIG_ENV if os.environ.get(CONFIG_ENV) else None
+    if named is not None and not file.exists():
+        # A file named on purpose and missing: falling back to defaults (localhost:7233) could
+        # reach somebody else's server.
+        raise UsageError(
+            f"{named} {file}: no such file", hint="check the path, or create it with 'flowctl config init'"
+        )
     data = read_file(file)
     env = _env_overrides(dict(os.environ))
     origin = f"{file}" + (" and FLOWCTL_* variables" if env else "")
@@ -212,7 +273,7 @@ def parse_value(raw: str) -> Any:
     """A `config set` value: TOML syntax when it parses (3, true, [..]), else the plain text."""
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return raw
 
 
@@ -236,8 +297,7 @@ def set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
         from flowctl.codec import keyring
 
         keyring(settings.codec)  # the keys must parse, as every later command will need them to
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomli_w.dumps(data))
+    write_text(path, tomli_w.dumps(data), "config")
     if any(part in SECRET_KEYS for part in parts):
         path.chmod(0o600)  # the file now holds a secret: readable by its owner only
     return data

@@ -16,12 +16,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flowctl.config import Settings, state_dir
-from flowctl.errors import ConflictError, FlowctlError, UnreachableError, UsageError
+from flowctl.errors import ConflictError, UnreachableError, UsageError
+from flowctl.files import ensure_dir
 from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
 
 START_TIMEOUT_SECONDS = 60.0
@@ -60,13 +62,28 @@ class Layout:
         )
 
 
+def _local(ip: str) -> str | None:
+    """None if this machine has `ip` (binding sends nothing anywhere), else why not."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family) as probe:
+        try:
+            probe.bind((ip, 0))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def _answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something listens on `host:port`, asked only of this machine's own addresses."""
+    if _local(host) is not None:
+        return False
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
         return True
     return False
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie is dead for our purposes)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -74,12 +91,47 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     with contextlib.suppress(OSError):
-        # A zombie is dead for our purposes; so is a pid reused by something else.
         stat = Path(f"/proc/{pid}/stat").read_text()
         if stat.rsplit(")", 1)[1].split()[0] == "Z":
             return False
-        return b"start-dev" in Path(f"/proc/{pid}/cmdline").read_bytes()
     return True
+
+
+def _ours(record: dict[str, Any]) -> bool:
+    """Whether the recorded pid is still the server flowctl started: alive, and running
+    `start-dev` on the recorded port and data file. A pid reused by anything else, however
+    its command line reads, is not signalled or reported as the server."""
+    try:
+        pid = int(record["pid"])
+        expected = ["start-dev", "--db-filename", str(record["db_file"]), "--port", str(record["port"])]
+    except (KeyError, TypeError, ValueError):
+        return False
+    if not _alive(pid):
+        return False
+    try:
+        argv = [a.decode("utf-8", "replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        return False
+    pairs = list(zip(argv, argv[1:], strict=False))
+    return "start-dev" in argv and ("--db-filename", expected[2]) in pairs and ("--port", expected[4]) in pairs
+
+
+@contextlib.contextmanager
+def _locked(layout: Layout) -> Iterator[None]:
+    """One `server start` or `stop` at a time per state dir: the second waits for the first."""
+    import fcntl
+
+    ensure_dir(layout.root, "server state dir")
+    try:
+        handle = (layout.root / "server.lock").open("a")
+    except OSError as exc:
+        raise UsageError(f"server state dir {layout.root}: cannot write: {exc.strerror}") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _record(layout: Layout) -> dict[str, Any] | None:
@@ -87,7 +139,7 @@ def _record(layout: Layout) -> dict[str, Any] | None:
         record: dict[str, Any] = json.loads(layout.pid_file.read_text())
     except (OSError, ValueError):
         return None
-    return record
+    return record if isinstance(record, dict) else None
 
 
 def status(settings: Settings) -> dict[str, Any]:
@@ -95,7 +147,7 @@ def status(settings: Settings) -> dict[str, Any]:
     layout = Layout.of(settings)
     record = _record(layout) or {}
     pid = record.get("pid")
-    running = pid is not None and _alive(int(pid))
+    running = _ours(record)
     port = int(record.get("port", settings.server.port)) if running else settings.server.port
     ui_port = (
         int(record.get("ui_port", settings.server.effective_ui_port)) if running else settings.server.effective_ui_port
@@ -140,11 +192,22 @@ async def _ready(address: str, deadline: float) -> None:
 def start(settings: Settings) -> dict[str, Any]:
     """Start the server in the background unless it already runs; return once it answers."""
     layout = Layout.of(settings)
-    current = status(settings)
-    if current["running"]:
-        asyncio.run(_ready(current["address"], time.monotonic() + START_TIMEOUT_SECONDS))
-        return {**current, "answering": True, "started": False}
+    with _locked(layout):
+        current = status(settings)
+        if not current["running"]:
+            return _start(settings, layout)
+    asyncio.run(_ready(current["address"], time.monotonic() + START_TIMEOUT_SECONDS))
+    return {**current, "answering": True, "started": False}
+
+
+def _start(settings: Settings, layout: Layout) -> dict[str, Any]:
     server = settings.server
+    unusable = _local(server.ip)
+    if unusable is not None:
+        raise UsageError(
+            f"server.ip {server.ip} is not an address of this machine ({unusable})",
+            hint="use 127.0.0.1, or 0.0.0.0 for every interface",
+        )
     if _answers(server.ip, server.port):
         raise ConflictError(
             f"something else already listens on {server.ip}:{server.port}",
@@ -155,8 +218,9 @@ def start(settings: Settings) -> dict[str, Any]:
             f"something else already listens on {server.ip}:{server.effective_ui_port}, the Web UI's port",
             hint="stop it, or choose another with 'flowctl config set server.ui_port PORT'",
         )
-    layout.root.mkdir(parents=True, exist_ok=True)
-    layout.db_file.parent.mkdir(parents=True, exist_ok=True)
+    if layout.db_file.is_dir():
+        raise UsageError(f"server.db_file {layout.db_file}: is a directory", hint="name a file, e.g. .../temporal.db")
+    ensure_dir(layout.db_file.parent, "server.db_file's folder")
     command = [
         str(temporal_binary()),
         "server",
@@ -172,20 +236,13 @@ def start(settings: Settings) -> dict[str, Any]:
         "--ui-disable-news-fetch",
         "--log-level",
         "warn",
-        # WAL with normal sync survives the server being killed or restarted; it can lose
-        # the last transactions only if the OS itself crashes. It starts workflows about
-        # 2.7x faster than the default rollback journal (98 → 263 starts/s here).
+        # WAL with normal sync survives the server being killed; only an OS crash can lose
+        # the last transactions. Checkpointing every 10,000 pages (not 1000) is what makes
+        # starts fast here (measured in bench/bulk.py); the README states the trade-off.
         "--sqlite-pragma",
         "journal_mode=wal",
         "--sqlite-pragma",
         "synchronous=normal",
-        # Normal sync writes to disk (fsync) at each checkpoint, by default every 1000 WAL
-        # pages: every 15 or so workflow starts, each writing about 65 pages. At 10,000
-        # pages (a WAL file of 40 MB) the server starts workflows 15-20% faster, checkpoints
-        # included (4000 starts per fresh server: 1000 in 3.6 s against 4.3 s); 20,000
-        # was slower again. A killed server still loses nothing and the file is never
-        # corrupted; an OS crash or power cut may now lose up to the last 10,000 pages not
-        # yet written out by the OS (about 150 starts) instead of 1000.
         "--sqlite-pragma",
         "wal_autocheckpoint=10000",
     ]
@@ -193,10 +250,14 @@ def start(settings: Settings) -> dict[str, Any]:
         command += ["--search-attribute", f"{name}={kind}"]
     if server.ui_codec_endpoint:
         command += ["--ui-codec-endpoint", server.ui_codec_endpoint]
-    with layout.log_file.open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
+    log_start = layout.log_file.stat().st_size if layout.log_file.exists() else 0
+    try:
+        with layout.log_file.open("ab") as log:
+            process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+    except OSError as exc:
+        raise UsageError(f"server state dir {layout.root}: cannot write its log: {exc.strerror}") from None
     record = {
         "pid": process.pid,
         "ip": server.ip,
@@ -214,21 +275,38 @@ def start(settings: Settings) -> dict[str, Any]:
                 break
             time.sleep(0.1)
         if process.poll() is not None:
-            raise FlowctlError(
-                f"the embedded server exited at start (code {process.returncode}); see {layout.log_file}"
+            raise UnreachableError(
+                f"the embedded server exited at start (code {process.returncode}): {_last_error(layout, log_start)}",
+                hint=f"see {layout.log_file}; check the [server] settings",
             )
         asyncio.run(_ready(address, deadline))
     except BaseException:
-        stop(settings)
+        _stop(layout)
         raise
     return {**status(settings), "started": True}
+
+
+def _last_error(layout: Layout, since: int) -> str:
+    """The last line the server logged since `since`, where it says why it stopped."""
+    try:
+        with layout.log_file.open("rb") as log:
+            log.seek(since)
+            lines = [line.strip() for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "it logged nothing"
 
 
 def stop(settings: Settings) -> dict[str, Any]:
     """Stop the server this state dir started; stopping a stopped server is not an error."""
     layout = Layout.of(settings)
+    with _locked(layout):
+        return _stop(layout)
+
+
+def _stop(layout: Layout) -> dict[str, Any]:
     record = _record(layout)
-    if not record or not _alive(int(record["pid"])):
+    if not record or not _ours(record):
         layout.pid_file.unlink(missing_ok=True)
         return {"stopped": False, "note": "no embedded server was running"}
     pid = int(record["pid"])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowctl.errors import UsageError
+from flowctl.files import decode, read_text
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -36,6 +37,36 @@ def format_duration(delta: timedelta) -> str:
     return durations.format(delta)
 
 
+# No input model nests more than a few levels; deeper documents are refused before they are
+# parsed into models (pydantic and json.dumps recurse, and a few thousand levels overflow).
+MAX_JSON_DEPTH = 100
+
+
+class JSONTooDeepError(ValueError):
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+
+
+def loads(text: str) -> Any:
+    """`json.loads`, raising `JSONTooDeepError` for a document nested deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JSONTooDeepError from None
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise JSONTooDeepError
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return value
+
+
+def read_stdin(what: str) -> str:
+    return decode(sys.stdin.buffer.read(), f"{what} (standard input)")
+
+
 def read_json_input(source: str, *, field: str = "--input") -> dict[str, Any]:
     """Parse `-i`: a JSON object inline, in `@path` or on `-` (standard input).
 
@@ -43,23 +74,21 @@ def read_json_input(source: str, *, field: str = "--input") -> dict[str, Any]:
     an empty payload.
     """
     if source == "-":
-        text, origin = sys.stdin.read(), "standard input"
+        text, origin = read_stdin(field), "standard input"
     elif source.startswith("@"):
         path = Path(source[1:])
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise UsageError(f"{field}: cannot read {path}: {exc.strerror}", hint="check the path after '@'") from None
-        origin = str(path)
+        text, origin = read_text(path, field, hint="check the path after '@'"), str(path)
     else:
         text, origin = source, "inline JSON"
     example = 'pass a JSON object, e.g. -i \'{"order_id": "A-1"}\''
     try:
-        value = json.loads(text)
+        value = loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"{field}: malformed JSON in {origin} at line {exc.lineno} column {exc.colno}: {exc.msg}", hint=example
         ) from None
+    except JSONTooDeepError as exc:
+        raise UsageError(f"{field}: {exc} in {origin}", hint=example) from None
     if not isinstance(value, dict):
         raise UsageError(f"{field}: expected a JSON object in {origin}, got {_json_type(value)}", hint=example)
     return value
@@ -101,9 +130,11 @@ def apply_sets(base: Any, assignments: list[str], model: type[BaseModel]) -> dic
         value: Any = raw
         if _field_annotation(model, path) is not str:
             try:
-                value = json.loads(raw)
+                value = loads(raw)
             except json.JSONDecodeError:
                 value = raw
+            except JSONTooDeepError as exc:
+                raise UsageError(f"--set {key}: {exc}", hint="no field nests that deep") from None
         target: Any = data
         for part in path[:-1]:
             if isinstance(target, list) and part.isdigit() and int(part) < len(target):
@@ -153,7 +184,7 @@ def describe_validation_error(err: ValidationError, what: str) -> str:
         given = item.get("input")
         shown = (
             ""
-            if secret or item["type"] in ("missing", "extra_forbidden", "model_type")
+            if secret or item["type"] in ("missing", "extra_forbidden", "model_type") or isinstance(given, dict)
             else f" (got {json.dumps(given, default=str)[:60]})"
         )
         parts.append(f"{loc}: {message}{shown}")
@@ -207,22 +238,20 @@ def read_bulk(source: str, model: type[BaseModel]) -> list[BulkLine]:
     from pydantic import ValidationError
 
     if source == "-":
-        text = sys.stdin.read()
+        text = read_stdin("--from")
     else:
-        try:
-            text = Path(source).read_text()
-        except OSError as exc:
-            raise UsageError(
-                f"--from {source}: cannot read: {exc.strerror}", hint="give a JSONL file, or - for stdin"
-            ) from None
+        text = read_text(Path(source), "--from", hint="give a JSONL file, or - for stdin")
     lines: list[BulkLine] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            data = json.loads(raw)
+            data = loads(raw)
         except json.JSONDecodeError as exc:
             lines.append(BulkLine(number, error=f"line {number}: malformed JSON at column {exc.colno}: {exc.msg}"))
+            continue
+        except JSONTooDeepError as exc:
+            lines.append(BulkLine(number, error=f"line {number}: {exc}"))
             continue
         try:
             lines.append(BulkLine(number, payload=model.model_validate(data)))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from flowctl import catalog, searchattrs
 from flowctl.config import Settings, ledger_path
 from flowctl.connect import Target, connect
+from flowctl.errors import UsageError
 from flowctl_workflows.kinds import KINDS
 from flowctl_workflows.services import TRANSIENT_ERROR
 
@@ -60,19 +61,39 @@ def configure_logging() -> None:
 
 
 def make_bridge(settings: Settings) -> Bridge:
-    from flowctl_workflows.services.local import LocalServices
+    """The configured bridge, its services checked usable: a `UsageError` names what is not."""
+    from flowctl_workflows.services.local import LedgerError, LocalServices
 
     local = settings.services.local
-    return LocalServices(
-        ledger_path(settings),
-        transient_failure_rate=local.transient_failure_rate,
-        fraud_review_threshold_cents=round(local.fraud_review_threshold * 100),
-        latency_seconds=local.latency.total_seconds(),
-        auto_approve_below_cents=round(settings.approval.auto_approve_below * 100),
-        reject_above_cents=round(settings.approval.reject_above * 100),
-        blocked_requesters=tuple(settings.approval.blocked_requesters),
-        admin_email=settings.onboarding.admin_email,
-    )
+    try:
+        return LocalServices(
+            ledger_path(settings),
+            transient_failure_rate=local.transient_failure_rate,
+            fraud_review_threshold_cents=round(local.fraud_review_threshold * 100),
+            latency_seconds=local.latency.total_seconds(),
+            auto_approve_below_cents=round(settings.approval.auto_approve_below * 100),
+            reject_above_cents=round(settings.approval.reject_above * 100),
+            blocked_requesters=tuple(settings.approval.blocked_requesters),
+            admin_email=settings.onboarding.admin_email,
+        )
+    except LedgerError as exc:
+        raise UsageError(str(exc), hint="fix or move the file, or set services.local.db to another path") from None
+
+
+def require_free_port(port: int, what: str) -> None:
+    """Refuse a port something already listens on, before anything binds it."""
+    import errno
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            raise UsageError(
+                f"{what} {port}: " + ("already in use" if taken else f"cannot be bound ({exc.strerror})"),
+                hint="choose another port",
+            ) from None
 
 
 async def run(
@@ -93,11 +114,13 @@ async def run(
     # the log has one format and no colour codes; Core would write its own to stderr.
     forward = LogForwardingConfig(logger=logging.getLogger("temporal"), prepend_target_on_message=False)
     logs = dataclasses.replace(LoggingConfig.default, forwarding=forward)
+    if options.metrics_port:
+        require_free_port(options.metrics_port, "--metrics-port")
+    bridge = make_bridge(settings)  # a bad ledger is refused before the server is contacted
     metrics = PrometheusConfig(bind_address=f"127.0.0.1:{options.metrics_port}") if options.metrics_port else None
     runtime = Runtime(telemetry=TelemetryConfig(logging=logs, metrics=metrics))
     client = await connect(target, runtime=runtime)
     await searchattrs.require(client)
-    bridge = make_bridge(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -90,18 +90,26 @@ def _require(payload: dict[str, Any], name: str) -> Any:
     return payload[name]
 
 
+class LedgerError(Exception):
+    """The ledger file cannot be used (not a database, a directory, unreadable)."""
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    """Open the ledger, creating and seeding it on first use."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
-    columns = {row["name"] for row in conn.execute("PRAGMA table_info(executions)")}
-    if "status" not in columns:  # a ledger from before approvals.revoke
-        conn.execute("ALTER TABLE executions ADD COLUMN status TEXT NOT NULL DEFAULT 'executed'")
-    conn.executemany("INSERT OR IGNORE INTO stock (sku, available) VALUES (?, ?)", SEED_STOCK.items())
+    """Open the ledger, creating and seeding it on first use; `LedgerError` if it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(executions)")}
+        if "status" not in columns:  # a ledger from before approvals.revoke
+            conn.execute("ALTER TABLE executions ADD COLUMN status TEXT NOT NULL DEFAULT 'executed'")
+        conn.executemany("INSERT OR IGNORE INTO stock (sku, available) VALUES (?, ?)", SEED_STOCK.items())
+    except (sqlite3.DatabaseError, OSError) as exc:
+        why = "is a directory" if path.is_dir() else str(exc)
+        raise LedgerError(f"ledger {path}: {why}") from None
     return conn
 
 

@@ -12,7 +12,7 @@ import sys
 import traceback
 from typing import Any
 
-from flowctl.errors import ExitCode, FlowctlError
+from flowctl.errors import ExitCode, FlowctlError, UsageError
 from flowctl.output import Output
 
 # Global options taking a value, and global flags: accepted anywhere on the line.
@@ -138,6 +138,18 @@ def name_placeholders(command: Any) -> None:
         name_placeholders(sub)
 
 
+def _require_utf8(argv: list[str]) -> None:
+    """Refuse an argument that is not UTF-8 (Python keeps its bytes as lone surrogates)."""
+    for position, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = ascii(arg.encode("utf-8", "surrogateescape"))[2:-1]
+            raise UsageError(
+                f"argument {position} ({shown}) is not UTF-8 text", hint="pass ids, names and queries as UTF-8"
+            ) from None
+
+
 def run(argv: list[str]) -> int:
     """Run one command line and return its exit code; never raises."""
     import typer.main
@@ -151,6 +163,7 @@ def run(argv: list[str]) -> int:
     output = _output_for(front)
     debug = "--debug" in front
     try:
+        _require_utf8(argv)
         command = typer.main.get_command(app)
         # Split again knowing the command's own options: a value of theirs is never a global.
         front, rest = split_globals(argv, valued_options(command, [w for w in rest if not w.startswith("-")][:2]))

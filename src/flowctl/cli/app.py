@@ -54,13 +54,7 @@ class App:
     def settings(self) -> Settings:
         if self._settings is None:
             from flowctl import config
-            from flowctl.errors import UsageError
 
-            if self.config_file is not None and not self.config_file.exists():
-                raise UsageError(
-                    f"--config {self.config_file}: no such file",
-                    hint="check the path, or create it with 'flowctl config init'",
-                )
             self._settings = config.load(self.config_file)
         return self._settings
 

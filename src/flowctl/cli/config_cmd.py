@@ -31,13 +31,13 @@ def init(
     import tomli_w
 
     from flowctl.errors import ConflictError
+    from flowctl.files import write_text
 
     app_ = state(ctx)
     path = app_.config_path()
     if path.exists() and not force:
         raise ConflictError(f"{path} already exists", hint="use --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomli_w.dumps(STARTER))
+    write_text(path, tomli_w.dumps(STARTER), "config")
     app_.output.data({"path": str(path), "written": True}, lambda out: out.print(f"wrote {path}", markup=False))
 
 

@@ -8,6 +8,8 @@ import typer
 
 from flowctl.cli.app import app, state
 
+LEDGER_HINT = "fix or move the file, or set services.local.db to another path"
+
 
 @app.command(epilog="Examples: flowctl ledger --order A-1001 -o json;  flowctl ledger --ref u-1001")
 def ledger(
@@ -19,11 +21,15 @@ def ledger(
 ) -> None:
     """Read the local services' ledger (the SQLite file of the `local` bridge)."""
     from flowctl.config import ledger_path
-    from flowctl_workflows.services.local import LEDGER_TABLES, read_ledger
+    from flowctl.errors import UsageError
+    from flowctl_workflows.services.local import LEDGER_TABLES, LedgerError, read_ledger
 
     app_ = state(ctx)
     path = ledger_path(app_.settings())
-    data = read_ledger(path, ref)
+    try:
+        data = read_ledger(path, ref)
+    except LedgerError as exc:
+        raise UsageError(str(exc), hint=LEDGER_HINT) from None
     output = app_.output
 
     def text(out: object) -> None:

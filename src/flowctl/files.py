@@ -1,0 +1,59 @@
+"""Files flowctl reads and writes for the user: every reason one cannot be used is a `UsageError`.
+
+Each names what the file is for (`--input`, `config`, `server state dir`) and the path, so
+a file that is a directory, unreadable, not UTF-8 or in a folder that is a file ends in one
+line and exit 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowctl.errors import UsageError
+
+
+def decode(data: bytes, what: str, *, hint: str | None = None) -> str:
+    """Bytes from a file or a pipe as text: UTF-8 (a leading BOM is dropped), else a `UsageError`."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{what}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})",
+            hint=hint or "save it as UTF-8",
+        ) from None
+
+
+def read_text(path: Path, what: str, *, hint: str | None = None) -> str:
+    """A text file's content; any reason it cannot be read is a `UsageError` naming `what`."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path}: is a directory, not a file", hint=hint) from None
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot read: {exc.strerror}", hint=hint) from None
+    return decode(data, f"{what} {path}")
+
+
+def ensure_dir(path: Path, what: str) -> Path:
+    """`path` as a directory that exists, made if need be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{what} {path}: a file is in the way, not a directory", hint="move it aside") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot create it: {exc.strerror}", hint="choose a writable place") from None
+    if not path.is_dir():
+        raise UsageError(f"{what} {path}: not a directory", hint="move it aside")
+    return path
+
+
+def write_text(path: Path, text: str, what: str) -> None:
+    """Write `text` to `path`, making its folder if need be."""
+    ensure_dir(path.parent, f"{what}'s folder")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path}: is a directory, not a file", hint="move it aside") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot write: {exc.strerror}", hint="choose a writable place") from None
