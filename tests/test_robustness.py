@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,120 @@ def test_a_metrics_port_in_use_is_exit_2(local_cli: Cli) -> None:
 def test_a_decision_too_long_or_badly_timed_is_refused_before_anything_is_sent(args: list[str]) -> None:
     code, out, err = in_process(*args, *NOBODY)
     assert_refused(code, out, err, "--as" if "--as" in err else "--")
+
+
+def test_two_server_starts_at_once_leave_one_server_known_to_both(local_cli: Cli) -> None:
+    procs = [
+        subprocess.Popen([FLOWCTL, "server", "start", "-o", "json"], env=local_cli.env, cwd=local_cli.cwd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        answers = [(proc.wait(timeout=120), proc.stdout.read(), proc.stderr.read()) for proc in procs]  # type: ignore[union-attr]
+        assert [code for code, _, _ in answers] == [0, 0], answers
+        infos = [json.loads(out) for _, out, _ in answers]
+        assert sorted(info["started"] for info in infos) == [False, True], infos
+        assert infos[0]["pid"] == infos[1]["pid"] and infos[0]["running"] and infos[1]["running"], infos
+        status = local_cli("server", "status", "-o", "json")
+        assert status.code == 0 and status.json()["pid"] == infos[0]["pid"], str(status)
+    finally:
+        stopped = local_cli("server", "stop", "-o", "json")
+    assert stopped.code == 0 and stopped.json()["stopped"] is True, str(stopped)
+
+
+def test_a_stale_state_file_never_makes_flowctl_signal_another_process(local_cli: Cli, tmp_path: Path) -> None:
+    """A pid reused by a process whose command line even says start-dev is not flowctl's server."""
+    decoy = subprocess.Popen(["bash", "-c", "exec -a 'temporal server start-dev --port 1' sleep 120"])
+    try:
+        state = tmp_path / "state" / "flowctl"
+        state.mkdir(parents=True)
+        config = local_cli("config", "show", "-o", "json").json()
+        record = {"pid": decoy.pid, "ip": "127.0.0.1", "port": config["settings"]["server"]["port"],
+                  "ui_port": 1, "db_file": str(state / "temporal.db")}  # fmt: skip
+        (state / "server.json").write_text(json.dumps(record))
+        status = local_cli("server", "status", "-o", "json")
+        assert status.code == 5 and status.json()["running"] is False and status.json()["pid"] is None, str(status)
+        stopped = local_cli("server", "stop", "-o", "json")
+        assert stopped.code == 0 and stopped.json()["stopped"] is False, str(stopped)
+        assert decoy.poll() is None, "the decoy was signalled"
+    finally:
+        decoy.kill()
+        decoy.wait()
+
+
+CONTROL = "".join(map(chr, [*range(0x00, 0x20), *range(0x7F, 0xA0)]))
+HOSTILE = "\x1b[2J\x1b[31mAPPROVED\x1b[0m\r\x07\x9b31m\nsecond line\x08\x08"
+
+
+def assert_no_control(text: str) -> None:
+    bad = sorted({hex(ord(c)) for c in text if c in CONTROL and c != "\n"})
+    assert not bad, f"control characters reached the terminal: {bad}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(junk=st.text(alphabet=st.sampled_from(list(CONTROL) + list("ab [red]")), min_size=1, max_size=30))
+def test_text_output_escapes_control_characters_from_data(junk: str) -> None:
+    data = {**order_input("A-1"), "customer_id": f"c{junk}", "shipping_address": f"{junk}street"}
+    code, out, err = in_process("start", "order", "-i", json.dumps(data), "--dry-run")
+    assert code == 0, (out, err)
+    assert_no_control(out)
+    assert len(out.splitlines()) == len(json.loads(in_process("start", "order", "-i", json.dumps(data),
+                                                               "--dry-run", "-o", "json")[1])), out  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(junk=st.text(alphabet=st.sampled_from(list(CONTROL) + [" "]), min_size=1, max_size=5))
+def test_ids_with_whitespace_or_control_characters_are_refused(junk: str) -> None:
+    code, out, err = in_process("start", "order", "-i", json.dumps(order_input("A-1")), "--id", f"x{junk}", *NOBODY)
+    assert_refused(code, out, err, "not a valid workflow id")
+    assert_no_control(err)
+
+
+def test_a_hostile_comment_reaches_no_terminal_raw(flowctl: Cli, stack: Stack) -> None:
+    """A reviewer comment full of escape codes, shown by every command that shows it."""
+    key = uid()
+    wid = f"order-{key}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(key, price=2000.0))).code == 0
+    deadline = time.monotonic() + 60
+    while (state := flowctl("query", wid, "-o", "json")).code != 0 or state.json()["status"] != "awaiting_review":
+        assert time.monotonic() < deadline, str(state)
+        time.sleep(0.2)
+    assert flowctl("reject", wid, "--as", "risk", "--comment", HOSTILE).code == 0
+    assert flowctl("result", wid, "--timeout", "1m").code == 10
+    for args in (["query", wid], ["describe", wid], ["watch", wid], ["history", wid], ["result", wid],
+                 ["ledger", "--order", key], ["list", "--query", f"WorkflowId = '{wid}'"]):  # fmt: skip
+        run = flowctl(*args)
+        assert run.code in (0, 10), str(run)
+        assert_no_control(run.stdout + run.stderr)
+    shown = flowctl("query", wid).stdout
+    assert "\\x1b[2J" in shown and "APPROVED" in shown, shown  # escaped, still readable
+    raw = flowctl("query", wid, "-o", "json").json()
+    assert HOSTILE in raw["reason"], raw  # JSON carries the data as it is, escaped by JSON itself
+
+
+def test_the_client_follows_the_embedded_server_unless_told_otherwise(tmp_path: Path) -> None:
+    from conftest import free_port, isolated_env
+
+    config = tmp_path / "flowctl.toml"
+    cli = Cli(isolated_env(tmp_path, config), tmp_path)
+    assert cli("config", "init").code == 0
+    assert "address" not in config.read_text()
+    port = free_port()
+    assert cli("config", "set", "server.port", str(port)).code == 0
+    assert cli("config", "set", "server.ui_port", str(free_port())).code == 0
+    assert cli("config", "show", "-o", "json").json()["connection"]["address"] == f"localhost:{port}"
+    assert cli("server", "start").code == 0
+    try:
+        listed = cli("list")
+        assert listed.code == 0, str(listed)
+        # An address of the user's own that disagrees is named with the setting it disagrees with.
+        elsewhere = free_port()
+        assert cli("config", "set", "profile.default.address", f"localhost:{elsewhere}").code == 0
+        lost = cli("list")
+        assert lost.code == 5 and "profile default's address" in lost.stderr and "server.port" in lost.stderr, str(lost)
+        # The demo finds nothing at that address; it starts no second server and stops none.
+        demo = cli("demo", timeout=180)
+        assert demo.code == 5, str(demo)
+        assert cli("server", "status").code == 0, "the demo stopped a server it had not started"
+    finally:
+        assert cli("server", "stop").code == 0

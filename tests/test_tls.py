@@ -290,6 +290,8 @@ def test_no_secret_appears_in_any_output_of_a_session(tls: TlsStack, tmp_path: P
         "bad codec key": "bm90LWEtdmFsaWQta2V5LWJ1dC1zZWNyZXQ",
         "unquoted api key": "sk-UNQUOTED-51f0c2",
         "numeric api key": "418275551093",
+        "rpc-metadata header": "hdr-secret-3c9a01f7e2",
+        "rpc-metadata bearer": "bearer-secret-77d0aa12",
     }
     keys_file = tmp_path / "codec.keys"
     keys_file.write_text(f"# rotated monthly\n{CODEC_KEY}\n")
@@ -305,6 +307,8 @@ api_key = "{API_KEY}"
 server_ca_cert_path = "{tls.ca.pair.cert}"
 client_cert_path = "{tls.client.cert}"
 client_key_data = '''{private_key}'''
+[profile.default.grpc_meta]
+x-session-secret = "{secrets["rpc-metadata header"]}"
 """
     )
     cli = Cli(isolated_env(tmp_path, config), tmp_path)
@@ -351,6 +355,15 @@ client_key_data = '''{private_key}'''
             expect=2)  # fmt: skip
         (wrong / "unquoted.toml").write_text(f"[profile.default]\napi_key = {secrets['unquoted api key']}\n")
         run("--config", str(wrong / "unquoted.toml"), "list", expect=2)
+        # Temporal's rpc-metadata headers: any of them may carry a credential, whatever its name.
+        (wrong / "meta.toml").write_text(
+            f'[profile.default]\naddress = "{tls.proxy.address}"\n'
+            f'[profile.default.grpc_meta]\nauthorization = "Bearer {secrets["rpc-metadata bearer"]}"\n'
+        )
+        run("--config", str(wrong / "meta.toml"), "config", "show", expect=0)
+        run("--config", str(wrong / "meta.toml"), "config", "show", "-o", "json", expect=0)
+        run("--config", str(wrong / "meta.toml"), "list")
+        run("config", "set", "profile.default.grpc_meta.x-other", secrets["rpc-metadata header"], expect=0)
         run("config", "set", "profile.default.api_key", secrets["wrong api key"], expect=0)
         run("config", "show", expect=0)
     finally:

@@ -258,13 +258,27 @@ def ui_base_url(settings: Settings) -> str:
     return (settings.ui_url or f"http://localhost:{settings.server.effective_ui_port}").rstrip("/")
 
 
-def redact(value: Any, key: str = "") -> Any:
+# Tables of request headers (Temporal's rpc-metadata setting is `grpc_meta`): a header may carry
+# a credential under any name, so every value in them is secret but these.
+HEADER_TABLES = frozenset({"grpc_meta", "headers"})
+HARMLESS_HEADERS = frozenset({"user-agent", "accept", "content-type", "x-trace-id", "traceparent"})
+
+
+def is_secret(path: list[str]) -> bool:
+    """Whether the setting at this dotted path holds a secret (never printed)."""
+    if not path:
+        return False
+    in_headers = any(part in HEADER_TABLES for part in path[:-1])
+    return path[-1] in SECRET_KEYS or (in_headers and path[-1].lower() not in HARMLESS_HEADERS)
+
+
+def redact(value: Any, path: tuple[str, ...] = ()) -> Any:
     """A copy of a config value with every secret replaced by a marker."""
     if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in value.items()}
+        return {k: redact(v, (*path, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, key) for v in value]
-    if key in SECRET_KEYS and value not in (None, ""):
+        return [redact(v, path) for v in value]
+    if is_secret(list(path)) and value not in (None, ""):
         return "<redacted>"
     return value
 
@@ -298,6 +312,6 @@ def set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
 
         keyring(settings.codec)  # the keys must parse, as every later command will need them to
     write_text(path, tomli_w.dumps(data), "config")
-    if any(part in SECRET_KEYS for part in parts):
+    if is_secret(parts):
         path.chmod(0o600)  # the file now holds a secret: readable by its owner only
     return data

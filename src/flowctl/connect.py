@@ -1,14 +1,15 @@
 """The one place a Temporal client and its data converter are built, for CLI and worker alike.
 
 The connection comes from Temporal's environment configuration (profiles in the config
-file or Temporal's own file, `TEMPORAL_*` variables), then flags; with nothing set it is
-localhost:7233, namespace `default`.
+file or Temporal's own file, `TEMPORAL_*` variables), then flags; with nothing set it is the
+embedded server's address (localhost:7233 by default), namespace `default`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from flowctl.codec import KeyRing
     from flowctl.config import Settings
 
-DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -40,6 +40,8 @@ class Target:
     tls: Any = field(default=None, repr=False)  # None (SDK decides), bool or a TLSConfig
     rpc_metadata: dict[str, str] = field(default_factory=dict, repr=False)
     keys: KeyRing | None = field(default=None, repr=False)  # payload codec keys, if configured
+    address_from: str = "default"  # --address, TEMPORAL_ADDRESS or the profile: named when it disagrees
+    embedded: str = "localhost:7233"  # where the embedded server listens, by the [server] settings
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -83,8 +85,19 @@ def resolve(
             f"connection profile{where}: {_without_source(str(exc))}",
             hint="check --profile, TEMPORAL_PROFILE and [profile.*]",
         ) from None
+    embedded = embedded_address(settings)
+    if address:
+        address_from = "--address"
+    elif loaded.get("target_host"):
+        address_from = (
+            "TEMPORAL_ADDRESS" if os.environ.get("TEMPORAL_ADDRESS") else f"profile {profile or 'default'}'s address"
+        )
+    else:
+        address_from = "default"
     return Target(
-        address=address or loaded.get("target_host") or DEFAULT_ADDRESS,
+        address=address or loaded.get("target_host") or embedded,
+        address_from=address_from,
+        embedded=embedded,
         namespace=namespace or loaded.get("namespace") or DEFAULT_NAMESPACE,
         profile=profile,
         api_key=loaded.get("api_key"),
@@ -92,6 +105,13 @@ def resolve(
         rpc_metadata=dict(loaded.get("rpc_metadata") or {}),
         keys=keyring(settings.codec),
     )
+
+
+def embedded_address(settings: Settings) -> str:
+    """Where the embedded server listens: with no address configured, flowctl dials it there."""
+    ip = settings.server.ip
+    host = "localhost" if ip in ("127.0.0.1", "0.0.0.0", "localhost") else f"[{ip}]" if ":" in ip else ip  # noqa: S104
+    return f"{host}:{settings.server.port}"
 
 
 def _check_switches() -> None:
@@ -318,10 +338,14 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
             else "no client certificate was sent (a server requiring one does this)"
         )
         return UnreachableError(f"{where} closed the TLS connection after the handshake: {why}", hint=_CLIENT_CERT_HINT)
-    return UnreachableError(
-        f"cannot reach {where}: {transport_detail(detail)}",
-        hint="start the embedded server with 'flowctl server start', or set --address / TEMPORAL_ADDRESS",
-    )
+    if target.address_from != "default" and target.address != target.embedded:
+        hint = (
+            f"the address comes from {target.address_from}, while the embedded server listens on "
+            f"{target.embedded} (server.port): make them agree, or point {target.address_from} at a running server"
+        )
+    else:
+        hint = "start the embedded server with 'flowctl server start', or set --address / TEMPORAL_ADDRESS"
+    return UnreachableError(f"cannot reach {where}: {transport_detail(detail)}", hint=hint)
 
 
 def transport_detail(text: str) -> str:

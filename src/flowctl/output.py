@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -28,6 +29,18 @@ def _default(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     return str(value)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """`text` with every control character shown as an escape (ESC as \\x1b): data from a
+    workflow, a server or a file can never move the cursor, clear the screen or colour the
+    terminal. With `lines`, newlines and tabs stay (multi-line text flowctl lays out itself)."""
+    pattern = _CONTROL_BUT_LINES if lines else _CONTROL
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def to_json(value: Any, *, indent: int | None = None) -> str:
@@ -84,8 +97,8 @@ class Output:
             return
         width = max((len(str(k)) for k in value), default=0)
         for key, item in value.items():
-            shown = to_json(item) if isinstance(item, dict | list) else ("-" if item is None else item)
-            self.out.print(f"{key:<{width}}  {shown}", markup=False)
+            shown = to_json(item) if isinstance(item, dict | list) else ("-" if item is None else str(item))
+            self.out.print(f"{printable(str(key)):<{width}}  {printable(shown)}", markup=False)
 
     def table(self, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
         from rich.table import Table
@@ -97,18 +110,18 @@ class Output:
             widest = max((len(str(row.get(column))) for row in rows), default=0) if i == 0 else None
             table.add_column(column.upper(), min_width=widest, no_wrap=i == 0)
         for row in rows:
-            table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
+            table.add_row(*("-" if row.get(c) is None else printable(str(row.get(c))) for c in columns))
         self.out.print(table)
 
     def info(self, message: str) -> None:
         """Progress for people, on stderr; quiet under -o json|jsonl."""
         if not self.machine:  # plain text: rich would only cost its import here
-            sys.stderr.write(message + "\n")
+            sys.stderr.write(printable(message, lines=True) + "\n")
             sys.stderr.flush()
 
     def warn(self, message: str) -> None:
         """A warning on stderr, in every output format."""
-        sys.stderr.write(f"flowctl: warning: {message}\n")
+        sys.stderr.write(f"flowctl: warning: {printable(message)}\n")
         sys.stderr.flush()
 
     def error(self, slug: str, code: int, message: str) -> None:
@@ -117,19 +130,25 @@ class Output:
         if self.machine:
             sys.stderr.write(to_json({"error": {"code": code, "type": slug, "message": message}}) + "\n")
         else:
-            sys.stderr.write(f"flowctl: error: {message}\n")
+            sys.stderr.write(f"flowctl: error: {printable(message)}\n")
         sys.stderr.flush()
 
 
 def _console(**options: Any) -> Console:
-    """A rich console that reports a closed pipe as such: rich's own exits with status 1."""
+    """A rich console that escapes control characters and reports a closed pipe as such
+    (rich's own exits with status 1)."""
     import errno
 
     from rich.console import Console
 
-    class PipeAwareConsole(Console):
+    class SafeConsole(Console):
         def on_broken_pipe(self) -> None:
             self.quiet = True
             raise BrokenPipeError(errno.EPIPE, "stdout was closed")  # the edge makes it exit 141
 
-    return PipeAwareConsole(**options)
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            # Whatever text reaches the terminal has its control characters escaped; rich's own
+            # styling is added after this, so colours still work.
+            super().print(*(printable(o, lines=True) if isinstance(o, str) else o for o in objects), **kwargs)
+
+    return SafeConsole(**options)

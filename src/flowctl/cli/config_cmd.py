@@ -15,10 +15,11 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 
+# No address: with none set, flowctl dials the embedded server wherever [server] puts it.
 STARTER = {
     "task_queue": "flowctl",
     "services": {"bridge": "local"},
-    "profile": {"default": {"address": "localhost:7233", "namespace": "default"}},
+    "profile": {"default": {"namespace": "default"}},
 }
 
 
@@ -91,7 +92,7 @@ def set_(
     app_ = state(ctx)
     file = app_.config_path()
     config.set_key(file, key, value)
-    shown = "<redacted>" if key.rsplit(".", 1)[-1] in config.SECRET_KEYS else value
+    shown = "<redacted>" if config.is_secret(key.split(".")) else value
     if key.startswith("server."):
         app_.output.info("the embedded server reads it when it starts: 'flowctl server stop' and 'server start'")
     else:

@@ -41,8 +41,8 @@ def demo(ctx: typer.Context) -> None:
             asyncio.run(_check_server(target, quiet=not app_.debug))
         except UnreachableError:
             out.info(f"no Temporal server at {target.address}: starting the embedded one")
-            devserver.start(settings)
-            started_server = True
+            # Only a server this demo started is stopped by it: one already running is the user's.
+            started_server = bool(devserver.start(settings)["started"])
         if not app_.run(lambda client: ops.has_worker(client, settings.task_queue)):
             out.info(f"no worker on task queue {settings.task_queue!r}: starting one")
             worker = _start_worker(app_)

@@ -99,6 +99,7 @@ def history(
     from flowctl import ops
     from flowctl.errors import UsageError
     from flowctl.history import Summarizer, event_dict
+    from flowctl.output import printable
 
     if time_format not in ("relative", "iso"):
         raise UsageError(f"--time-format {time_format!r} is not relative or iso")
@@ -120,6 +121,7 @@ def history(
             else:
                 item = summarizer.summary(event)
                 when = summarizer.shown_time(item)
-                out.out.print(f"{item['event_id']:>4}  {when:>12}  {item['type']:<34} {item['detail']}", markup=False)
+                detail = printable(item["detail"])
+                out.out.print(f"{item['event_id']:>4}  {when:>12}  {item['type']:<34} {detail}", markup=False)
 
     app_.run(action)

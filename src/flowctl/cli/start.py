@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from flowctl.ops import Outcome
     from flowctl_workflows.kinds import Kind
 
-WORKFLOW_ID = re.compile(r"^[^\s/\\]{1,255}$")
+# No whitespace, slash, backslash or control character: an id is shown in tables and URLs.
+WORKFLOW_ID = re.compile(r"[^\s/\\\x00-\x1f\x7f-\x9f]{1,255}")
 
 
 class IfRunning(StrEnum):
@@ -93,9 +94,10 @@ def start(
         spec.input_model, input, set_, what=f"{kind} input", hint=f"see 'flowctl kinds {kind}' for the schema"
     )
     wid = workflow_id if workflow_id is not None else spec.workflow_id(payload)
-    if not WORKFLOW_ID.match(wid):
+    if not WORKFLOW_ID.fullmatch(wid):
         raise UsageError(
-            f"--id {wid!r} is not a valid workflow id", hint="use 1-255 characters without spaces or slashes"
+            f"--id {wid!r} is not a valid workflow id",
+            hint="use 1-255 characters without spaces, control characters or slashes",
         )
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
     settings = app_.settings()
@@ -155,18 +157,22 @@ RESUMES = "resumes run {run}, which was stopped: the steps it had done are not d
 
 
 def _print_started(out: Any, info: dict[str, Any]) -> None:
+    from rich.markup import escape
+
     what = "attached to" if info["attached"] else "started"
-    out.print(f"{what} [bold]{info['workflow_id']}[/bold] (run {info['run_id']})")
+    out.print(f"{what} [bold]{escape(info['workflow_id'])}[/bold] (run {info['run_id']})")
     out.print(f"  {info['ui_url']}", markup=False)
     if info.get("resumes"):
         out.print(f"  {RESUMES.format(run=info['resumes'])}", markup=False)
 
 
 def print_outcome(out: Any, outcome: Outcome) -> None:
+    from rich.markup import escape
+
     from flowctl.output import to_json
 
     colour = {0: "green", 10: "yellow", 20: "cyan"}.get(int(outcome.code), "red")
-    out.print(f"[{colour}]{outcome.status}[/{colour}] {outcome.workflow_id}")
+    out.print(f"[{colour}]{outcome.status}[/{colour}] {escape(outcome.workflow_id)}")
     if outcome.error:
         out.print(f"  {outcome.error}", markup=False)
     if outcome.result is not None:

@@ -37,6 +37,7 @@ def watch(ctx: typer.Context, workflow_id: WorkflowIdArg) -> None:
 
 async def follow(app_: App, client: Client, workflow_id: str) -> None:
     """Render the changes: live at a terminal, a plain line each when piped, JSON lines with -o jsonl."""
+    from flowctl.output import printable
     from flowctl.watch import changes, describe_change
 
     out = app_.output
@@ -49,7 +50,7 @@ async def follow(app_: App, client: Client, workflow_id: str) -> None:
         if out.format == "jsonl":
             out.line({"workflow_id": workflow_id, "elapsed": elapsed, **change})
         elif out.format == "text":
-            print(f"{workflow_id} +{elapsed:.1f}s {describe_change(change)}", flush=True)
+            print(printable(f"{workflow_id} +{elapsed:.1f}s {describe_change(change)}"), flush=True)
 
 
 async def _live(app_: App, client: Client, workflow_id: str) -> None:
@@ -67,20 +68,22 @@ def _render(view: View) -> Any:
     from rich.console import Group
     from rich.text import Text
 
+    from flowctl.output import printable as p
     from flowctl.watch import left_text
 
-    lines = [Text.assemble((view.workflow_id, "bold"), f" ({view.kind or '…'})", f"  step: {view.step or '…'}")]
-    lines += [Text(f"  ✓ {step}", style="green") for step in view.completed]
+    lines = [Text.assemble((p(view.workflow_id), "bold"), f" ({view.kind or '…'})", f"  step: {p(view.step or '…')}")]
+    lines += [Text(f"  ✓ {p(step)}", style="green") for step in view.completed]
     for action, state_ in view.compensations.items():
-        lines.append(Text(f"  ↩ {action} ({state_})", style="yellow" if state_ == "done" else "red"))
+        lines.append(Text(f"  ↩ {p(action)} ({p(state_)})", style="yellow" if state_ == "done" else "red"))
     for activity, attempts in view.retries.values():
-        lines.append(Text(f"  ↻ {activity}: {attempts} attempts", style="magenta"))
+        lines.append(Text(f"  ↻ {p(activity)}: {attempts} attempts", style="magenta"))
     if view.waiting_for and view.outcome is None:
         left = left_text(view)
-        lines.append(Text(f"  … waiting for {view.waiting_for}" + (f" — {left} left" if left else ""), style="cyan"))
+        waiting = f"  … waiting for {p(view.waiting_for)}" + (f" — {left} left" if left else "")
+        lines.append(Text(waiting, style="cyan"))
     if view.outcome is not None:
         done = view.outcome.get("outcome") or view.outcome["status"]
         good = view.outcome.get("succeeded", view.outcome["status"] == "completed")
         reason = f": {view.outcome['reason']}" if view.outcome.get("reason") else ""
-        lines.append(Text(f"  ■ {done}{reason}", style="bold green" if good else "bold red"))
+        lines.append(Text(p(f"  ■ {done}{reason}"), style="bold green" if good else "bold red"))
     return Group(*lines)
