@@ -394,3 +394,23 @@ def test_the_client_follows_the_embedded_server_unless_told_otherwise(tmp_path: 
         assert cli("server", "status").code == 0, "the demo stopped a server it had not started"
     finally:
         assert cli("server", "stop").code == 0
+
+
+@pytest.mark.parametrize(("sig", "code", "said"), [(2, 130, "interrupted"), (15, 143, "terminated (SIGTERM)")])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_waiting_command_stopped_by_a_signal_says_what_it_was_doing(
+    flowctl: Cli, sig: int, code: int, said: str, fmt: str
+) -> None:
+    key = uid()
+    wid = f"order-{key}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(key, price=5000.0))).code == 0
+    proc = subprocess.Popen([FLOWCTL, "result", wid, "-o", fmt], env=flowctl.env, cwd=flowctl.cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(2)  # well into the wait
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code and out == "" and len(err.splitlines()) == 1, (proc.returncode, out, err)
+    message = json.loads(err)["error"]["message"] if fmt == "json" else err
+    assert f"{said} while waiting for {wid} to end; the workflow was not changed" in message, message
+    assert flowctl("describe", wid, "-o", "json").json()["status"] == "running"
+    flowctl("terminate", wid, "--reason", "cleanup")

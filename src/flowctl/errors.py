@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     STILL_RUNNING = 20
     PENDING = 21
     INTERRUPTED = 130
+    TERMINATED = 143  # stopped by SIGTERM: 128 + 15, as the shell reports a process it ended
     CLOSED_PIPE = 141  # stdout's reader went away (`| head`): 128 + SIGPIPE, as other CLIs end
 
 
@@ -69,6 +70,20 @@ class PendingError(FlowctlError):
 
     code = ExitCode.PENDING
     slug = "pending"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises KeyboardInterrupt, so both stop a command the same way."""
+
+
+class InterruptedByUser(FlowctlError):
+    """SIGINT or SIGTERM stopped a command; the message says what it was doing and what that left."""
+
+    slug = "interrupted"
+
+    def __init__(self, message: str, *, terminated: bool) -> None:
+        super().__init__(message)
+        self.code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
 
 
 class KeyMissingError(FlowctlError):

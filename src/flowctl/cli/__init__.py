@@ -150,6 +150,23 @@ def _require_utf8(argv: list[str]) -> None:
             ) from None
 
 
+_signalled: list[int] = []
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    from flowctl.errors import Terminated
+
+    _signalled.append(signum)
+    raise Terminated
+
+
+def _interrupted(output: Output) -> int:
+    terminated = bool(_signalled)
+    code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
+    output.error("interrupted", int(code), "terminated (SIGTERM)" if terminated else "interrupted")
+    return int(code)
+
+
 def run(argv: list[str]) -> int:
     """Run one command line and return its exit code; never raises."""
     import typer.main
@@ -162,6 +179,11 @@ def run(argv: list[str]) -> int:
     register(_command_of(rest))
     output = _output_for(front)
     debug = "--debug" in front
+    import signal
+
+    # SIGTERM stops a command as SIGINT does: with a line saying what it was doing, exit 143.
+    # (`flowctl worker` installs its own handlers, which drain it gracefully.)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         _require_utf8(argv)
         command = typer.main.get_command(app)
@@ -186,10 +208,11 @@ def run(argv: list[str]) -> int:
         output.error("usage", int(ExitCode.USAGE), f"{message}{hint}")
         return int(ExitCode.USAGE) if err.exit_code == 2 else err.exit_code
     except Exit as exc:
+        if exc.exit_code == ExitCode.INTERRUPTED:  # typer's word for a KeyboardInterrupt outside a server call
+            return _interrupted(output)
         return exc.exit_code
     except (Abort, KeyboardInterrupt):
-        output.error("interrupted", int(ExitCode.INTERRUPTED), "interrupted")
-        return int(ExitCode.INTERRUPTED)
+        return _interrupted(output)
     except BrokenPipeError:
         return int(ExitCode.CLOSED_PIPE)
     except SystemExit as exc:  # shell completion and a few library paths exit this way

@@ -50,6 +50,8 @@ class App:
     debug: bool = False
     _settings: Settings | None = field(default=None, repr=False)
     _target: Target | None = field(default=None, repr=False)
+    # What the command is doing, said if SIGINT or SIGTERM stops it: "waiting for X; ...".
+    doing: str = "reading from the server; nothing was changed"
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -101,7 +103,15 @@ class App:
         async def main() -> T:
             return await action(await connect(target, runtime=None if self.debug else quiet_runtime()))
 
-        return asyncio.run(main())
+        from flowctl.errors import InterruptedByUser, Terminated
+
+        try:
+            return asyncio.run(main())
+        except KeyboardInterrupt as stop:
+            terminated = isinstance(stop, Terminated)
+            raise InterruptedByUser(
+                f"{'terminated (SIGTERM)' if terminated else 'interrupted'} while {self.doing}", terminated=terminated
+            ) from None
 
 
 def state(ctx: typer.Context) -> App:

@@ -52,7 +52,7 @@ def run(
     (a signal one of their kinds lacks, a payload it would reject) fails the whole batch.
     """
     from flowctl import ops
-    from flowctl.errors import ExitCode, UsageError
+    from flowctl.errors import InterruptedByUser, UsageError
 
     out = app_.output
 
@@ -84,11 +84,14 @@ def run(
         if len(matches) > PROMPT_SHOWS:
             out.info(f"  ... and {len(matches) - PROMPT_SHOWS} more (--dry-run lists them all)")
         if not typer.confirm(f"{verb} {len(ids)} workflow(s)?", err=True):
-            out.info(f"not confirmed: nothing touched ({len(ids)} workflow(s) left as they were)")
-            raise typer.Exit(int(ExitCode.INTERRUPTED))
+            raise InterruptedByUser(
+                f"not confirmed: nothing touched ({len(ids)} workflow(s) left as they were)", terminated=False
+            )
 
     async def act(client: Client) -> list[dict[str, Any]]:
         return await ops.for_each(ids, lambda wid: action(client, wid))
+
+    app_.doing = f"sending {verb} to {len(ids)} workflow(s): those it reached keep it; 'flowctl list' shows each"
 
     results = app_.run(act)
     failed = [r for r in results if not r["ok"]]
@@ -116,5 +119,6 @@ def dispatch(
         run(app_, verb, query, action, dry_run=dry_run, yes=yes, limit=limit, check=check)
         return
     assert workflow_id is not None
+    app_.doing = f"sending {verb} to {workflow_id}: it may have reached it or not ('flowctl describe' says)"
     app_.run(lambda client: action(client, workflow_id))
     app_.output.data({"workflow_id": workflow_id, **done}, lambda out: out.print(said, markup=False))

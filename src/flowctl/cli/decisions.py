@@ -40,6 +40,7 @@ def update(
         info = await ops.describe(client, workflow_id)
         payload = ops.payload_for(ops.kind_of(info), "update", name, raw, set_ or [])
         ops.refuse_closed(info)
+        app_.doing = f"sending update {name!r} to {workflow_id}: it may have been taken or not ('flowctl query' says)"
         return await ops.update(
             client, workflow_id, name, payload, update_id=f"{name}-{uuid.uuid4()}",
             timeout=wait_for, task_queue=info["task_queue"],
@@ -121,6 +122,8 @@ def _decide(
         if not waiting:
             raise ConflictError(f"workflow {workflow_id!r} is not waiting for a decision ({info['flow_status']})")
 
+        app_.doing = f"sending the decision to {workflow_id}: it may have been sent or not ('flowctl query' says)"
+
         def left() -> timedelta:
             return max(timedelta(0), wait_for - timedelta(seconds=time.monotonic() - began))
 
@@ -148,6 +151,7 @@ def _decide(
                 f"{workflow_id!r} waits for email verification, which cannot be rejected",
                 hint=f"to stop the onboarding: flowctl cancel {workflow_id}",
             )
+        app_.doing = f"waiting for a worker to apply {what}, sent to {workflow_id}: it takes effect when one does"
         return await ops.confirm(client, workflow_id, what, timeout=left(), task_queue=queue)
 
     new_state = app_.run(action)

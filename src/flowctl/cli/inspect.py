@@ -31,6 +31,7 @@ def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt =
     async def action(client: Client) -> Outcome:
         return await ops.wait_result(client, workflow_id, timeout=wait_for)
 
+    app_.doing = f"waiting for {workflow_id} to end; the workflow was not changed and goes on"
     outcome = app_.run(action)
     app_.output.data(outcome.as_dict(), lambda out: print_outcome(out, outcome))
     fail(outcome.code)
@@ -124,4 +125,6 @@ def history(
                 detail = printable(item["detail"])
                 out.out.print(f"{item['event_id']:>4}  {when:>12}  {item['type']:<34} {detail}", markup=False)
 
+    if follow:
+        app_.doing = f"following the history of {workflow_id}; nothing was changed"
     app_.run(action)

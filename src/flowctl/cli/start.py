@@ -118,6 +118,7 @@ def start(
         started = await ops.start(
             client, spec, payload, workflow_id=wid, task_queue=settings.task_queue, if_running=if_running.value
         )
+        app_.doing = f"waiting for {wid}, which was started and goes on"
         info = {
             "workflow_id": started.workflow_id,
             "run_id": started.run_id,
@@ -144,6 +145,7 @@ def start(
             await follow_live(app_, client, started.workflow_id)
         return info, await ops.wait_result(client, started.workflow_id, timeout=wait_for)
 
+    app_.doing = f"starting {wid}: it may have started or not ('flowctl describe {wid}' says)"
     info, outcome = app_.run(action)
     if outcome is None:
         app_.output.data(info, lambda out: _print_started(out, info))
@@ -237,6 +239,7 @@ def start_from_file(
         finally:
             elapsed = time.perf_counter() - began
 
+    app_.doing = "starting workflows: every line printed so far started; the others may or may not have"
     if progress is not None:
         progress.start()
     try:

@@ -29,6 +29,7 @@ def watch(ctx: typer.Context, workflow_id: WorkflowIdArg) -> None:
         await follow(app_, client, workflow_id)
         return await ops.wait_result(client, workflow_id)
 
+    app_.doing = f"watching {workflow_id}; the workflow was not changed and goes on"
     outcome = app_.run(action)
     if app_.output.format == "json":
         app_.output.data(outcome.as_dict())
