@@ -414,3 +414,47 @@ def test_a_waiting_command_stopped_by_a_signal_says_what_it_was_doing(
     assert f"{said} while waiting for {wid} to end; the workflow was not changed" in message, message
     assert flowctl("describe", wid, "-o", "json").json()["status"] == "running"
     flowctl("terminate", wid, "--reason", "cleanup")
+
+
+@pytest.mark.slow
+def test_waiting_commands_ride_out_a_server_restart_and_bulk_stops_when_it_is_gone(tmp_path: Path) -> None:
+    from conftest import free_port, isolated_env, write_config
+
+    port = free_port()
+    cli = Cli(isolated_env(tmp_path, write_config(tmp_path, port=port, task_queue="no-worker")), tmp_path)
+    assert cli("server", "start", timeout=120).code == 0
+    try:
+        key = uid()
+        wid = f"order-{key}"
+        assert cli("start", "order", "-i", json.dumps(order_input(key))).code == 0  # no worker: it stays running
+        waiting = {
+            name: subprocess.Popen([FLOWCTL, *args], env=cli.env, cwd=cli.cwd, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+            for name, args in (("result", ["result", wid, "--timeout", "2m"]), ("history", ["history", wid, "--follow"]),
+                               ("watch", ["watch", wid]))
+        }  # fmt: skip
+        time.sleep(15)  # into a long poll: the server cuts it
+        assert cli("server", "stop").code == 0
+        time.sleep(5)
+        assert cli("server", "start", timeout=120).code == 0
+        assert cli("terminate", wid, "--reason", "done waiting").code == 0
+        for name, proc in waiting.items():
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == (0 if name == "history" else 11), (name, proc.returncode, out, err)
+            assert "Temporal is unreachable" in err and "Temporal answers again" in err, (name, err)
+            assert "internal error" not in err, (name, err)
+
+        # A bulk start whose server goes away stops starting: every line reported, exit 5.
+        orders = tmp_path / "orders.jsonl"
+        orders.write_text("".join(json.dumps(order_input(uid())) + "\n" for _ in range(300)))
+        bulk = subprocess.Popen([FLOWCTL, "start", "order", "--from", str(orders), "--rate", "40"], env=cli.env,
+                                cwd=cli.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(2)
+        assert cli("server", "stop").code == 0
+        out, err = bulk.communicate(timeout=120)
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert bulk.returncode == 5 and len(lines) == 300, (bulk.returncode, len(lines), err)
+        not_started = [line for line in lines if line.get("error", "").startswith("not started")]
+        assert len(not_started) > 150 and {line["code"] for line in not_started} == {5}, lines[-1]
+    finally:
+        cli("server", "stop")

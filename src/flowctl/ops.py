@@ -59,11 +59,12 @@ def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
                 raise ConflictError(f"{what} is already closed", hint="see 'flowctl describe'") from None
             detail = "" if workflow_id and "workflow not found" in exc.message.lower() else f": {exc.message}"
             raise NotFoundError(f"{what} not found{detail}", hint="check the id with 'flowctl list'") from None
-        if status == RPCStatusCode.ALREADY_EXISTS:
+        if status in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.FAILED_PRECONDITION):
+            # e.g. a query of a workflow that closed before a worker ever ran it
             raise ConflictError(f"{what}: {exc.message}") from None
         if status == RPCStatusCode.INVALID_ARGUMENT:
             raise UsageError(f"{what} refused by the server: {exc.message}") from None
-        if status == RPCStatusCode.UNAVAILABLE:
+        if is_outage(exc):
             raise UnreachableError(
                 f"Temporal stopped answering ({transport_detail(exc.message)}) while handling {what}",
                 hint="is the server still up? 'flowctl server status' says for the embedded one; then try again",
@@ -78,6 +79,73 @@ def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
         if _timed_out(exc):
             raise UnreachableError(f"{what}: no answer in time ({exc.message})") from None
         raise
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether the server went away (refused, reset, stopped mid-call): worth waiting out."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if not isinstance(exc, RPCError):
+        return False
+    if exc.status == RPCStatusCode.UNAVAILABLE:
+        return True
+    text = exc.message.lower()
+    signs = ("transport error", "connection", "broken pipe", "reset by peer", "h2 protocol")
+    return exc.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED) and any(s in text for s in signs)
+
+
+# How long a waiting command waits out an outage when it has no --timeout of its own.
+OUTAGE_LIMIT = timedelta(minutes=2)
+
+
+class Outage:
+    """A waiting command's view of the server going away: say it once, retry, give up at a limit."""
+
+    def __init__(self, what: str, tell: Callable[[str], None] | None, timeout: timedelta | None) -> None:
+        self.what = what
+        self.tell = tell or (lambda _message: None)
+        loop = asyncio.get_running_loop()
+        self._now = loop.time
+        self.deadline = self._now() + timeout.total_seconds() if timeout is not None else None
+        self.began: float | None = None
+        self.detail = ""
+
+    @property
+    def ongoing(self) -> bool:
+        return self.began is not None
+
+    def left(self) -> float | None:
+        """Seconds left of the command's own timeout, if it has one."""
+        return None if self.deadline is None else max(0.0, self.deadline - self._now())
+
+    async def ride(self, exc: Exception) -> None:
+        """Wait a moment before the next try, or raise `UnreachableError` when it has lasted too long."""
+        from temporalio.service import RPCError
+
+        self.detail = transport_detail(exc.message if isinstance(exc, RPCError) else str(exc))
+        now = self._now()
+        if self.began is None:
+            self.began = now
+            limit = self.left()
+            patience = _spell(timedelta(seconds=round(limit)) if limit is not None else OUTAGE_LIMIT)
+            self.tell(f"Temporal is unreachable ({self.detail}); still {self.what}, for up to {patience}")
+        give_up = self.began + OUTAGE_LIMIT.total_seconds()
+        if self.deadline is not None:
+            give_up = self.deadline
+        if now >= give_up:
+            raise self.unreachable()
+        await asyncio.sleep(min(1.0, give_up - now))
+
+    def over(self) -> None:
+        if self.began is not None:
+            self.tell(f"Temporal answers again; {self.what}")
+            self.began = None
+
+    def unreachable(self) -> UnreachableError:
+        return UnreachableError(
+            f"Temporal stayed unreachable ({self.detail}) while {self.what}",
+            hint="is the server up? 'flowctl server status' says for the embedded one; then try again",
+        )
 
 
 def _timed_out(exc: Exception) -> bool:
@@ -196,27 +264,50 @@ class Outcome:
         return data
 
 
-async def wait_result(client: Client, workflow_id: str, *, timeout: timedelta | None = None) -> Outcome:
-    """Wait for the workflow's outcome (`timeout` 0: look once); `succeeded: false` exits 10."""
+async def wait_result(
+    client: Client,
+    workflow_id: str,
+    *,
+    timeout: timedelta | None = None,
+    on_outage: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Wait for the workflow's outcome (`timeout` 0: look once); `succeeded: false` exits 10.
+
+    An outage of the server shorter than `timeout` (or OUTAGE_LIMIT) is ridden out, told to
+    `on_outage` as it begins and ends.
+    """
     from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
     from temporalio.exceptions import CancelledError, TerminatedError
     from temporalio.exceptions import TimeoutError as WfTimeout
+    from temporalio.service import RPCError
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     still_running = Outcome(
         workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {_spell(timeout)}"
     )
     with rpc_errors(workflow_id):
+        outage = Outage(f"waiting for {workflow_id}", on_outage, timeout or None)
         try:
             if timeout is not None and not timeout:
                 if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                     return still_running
-                timeout = None
-            coro = handle.result(follow_runs=True)
-            result = await (asyncio.wait_for(coro, timeout.total_seconds()) if timeout is not None else coro)
+            while True:
+                try:
+                    coro = handle.result(follow_runs=True)
+                    left = outage.left()
+                    result = await (asyncio.wait_for(coro, left) if left is not None else coro)
+                    outage.over()
+                    break
+                except RPCError as exc:
+                    if not is_outage(exc):
+                        raise
+                    await outage.ride(exc)
         except TimeoutError:
+            if outage.ongoing:
+                raise outage.unreachable() from None
             return still_running
         except WorkflowFailureError as exc:
+            outage.over()
             cause = exc.cause
             if isinstance(cause, CancelledError):
                 reason = await _cancel_reason(handle)
@@ -442,11 +533,12 @@ async def history(client: Client, workflow_id: str) -> WorkflowHistory:
         return await client.get_workflow_handle(workflow_id).fetch_history()
 
 
-async def history_events(client: Client, workflow_id: str, *, follow: bool) -> AsyncIterator[HistoryEvent]:
+async def history_events(
+    client: Client, workflow_id: str, *, follow: bool, on_outage: Callable[[str], None] | None = None
+) -> AsyncIterator[HistoryEvent]:
     """Events as they are recorded; with `follow`, long-polls until the workflow closes."""
-    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
-    with rpc_errors(workflow_id):
-        async for event in handle.fetch_history_events(wait_new_event=follow):
+    async for page in history_pages(client, workflow_id, follow=follow, on_outage=on_outage):
+        for event in page:
             yield event
 
 
@@ -465,17 +557,32 @@ async def pending_activities(client: Client, workflow_id: str) -> list[dict[str,
     ]
 
 
-async def history_pages(client: Client, workflow_id: str) -> AsyncIterator[list[HistoryEvent]]:
-    """New events as the server returns them (long-polled), a page at a time, until the close."""
+async def history_pages(
+    client: Client, workflow_id: str, *, follow: bool = True, on_outage: Callable[[str], None] | None = None
+) -> AsyncIterator[list[HistoryEvent]]:
+    """New events as the server returns them (long-polled with `follow`), a page at a time,
+    until the close; an outage of the server is ridden out, resuming after the last page."""
+    from temporalio.service import RPCError
+
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
-    iterator = handle.fetch_history_events(wait_new_event=True)
+    token: bytes | None = None
+    outage = Outage(f"following {workflow_id}", on_outage, None)
     with rpc_errors(workflow_id):
         while True:
-            await iterator.fetch_next_page()
+            iterator = handle.fetch_history_events(wait_new_event=follow, next_page_token=token)
+            try:
+                await iterator.fetch_next_page()
+            except RPCError as exc:
+                if not (follow and is_outage(exc)):
+                    raise
+                await outage.ride(exc)
+                continue
+            outage.over()
             page = list(iterator.current_page or [])
             if page:
                 yield page
-            if iterator.next_page_token is None:
+            token = iterator.next_page_token
+            if not token:
                 return
 
 
@@ -673,6 +780,7 @@ async def bulk_start(
     gate = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     began = loop.time()
+    gone: list[str] = []  # why the server is unreachable, once it is
 
     async def send(workflow_id: str, payload: BaseModel, policy: WorkflowIdReusePolicy.ValueType) -> str | None:
         """The new run's id, or None when the id is taken (running, or closed and `policy` forbids it)."""
@@ -727,11 +835,18 @@ async def bulk_start(
             await asyncio.sleep(max(0.0, began + index / rate - loop.time()))
         workflow_id = kind.workflow_id(item.payload)
         async with gate:
+            if gone:  # the server went away: the rest are not tried, one error each
+                outcome = {"line": item.line, "workflow_id": workflow_id, "code": int(ExitCode.UNREACHABLE),
+                           "error": f"not started: {gone[0]}"}  # fmt: skip
+                report(outcome)
+                return outcome
             try:
                 with rpc_errors(workflow_id):
                     outcome = {"line": item.line, "workflow_id": workflow_id, **await start(workflow_id, item.payload)}
             except FlowctlError as err:
                 outcome = {"line": item.line, "workflow_id": workflow_id, "error": str(err), "code": int(err.code)}
+                if err.code == ExitCode.UNREACHABLE and not gone:
+                    gone.append(err.message)
             except RPCError as exc:  # one flowctl has no meaning for: this line fails, the others go on
                 error = f"server error {exc.status.name}: {exc.message}"
                 outcome = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -92,7 +92,9 @@ def _closing(event: HistoryEvent, name: str) -> dict[str, Any]:
     return outcome
 
 
-async def changes(client: Client, workflow_id: str) -> AsyncIterator[tuple[View, dict[str, Any]]]:
+async def changes(
+    client: Client, workflow_id: str, *, on_outage: Callable[[str], None] | None = None
+) -> AsyncIterator[tuple[View, dict[str, Any]]]:
     """(view, change) for every change until the workflow closes.
 
     The status is asked once per page of new events, after the page's events are known,
@@ -105,7 +107,7 @@ async def changes(client: Client, workflow_id: str) -> AsyncIterator[tuple[View,
     view = View(workflow_id)
     scheduled: dict[int, tuple[str, str]] = {}  # scheduled event id → (activity id, type)
     out: dict[int, tuple[str, str]] = {}  # the same, for the activities not ended yet
-    pages = aiter(ops.history_pages(client, workflow_id))
+    pages = aiter(ops.history_pages(client, workflow_id, on_outage=on_outage))
     next_page: asyncio.Future[list[HistoryEvent]] = asyncio.ensure_future(anext(pages))
     try:
         while True:

@@ -143,7 +143,7 @@ def start(
             from flowctl.cli.watch import follow as follow_live
 
             await follow_live(app_, client, started.workflow_id)
-        return info, await ops.wait_result(client, started.workflow_id, timeout=wait_for)
+        return info, await ops.wait_result(client, started.workflow_id, timeout=wait_for, on_outage=app_.output.warn)
 
     app_.doing = f"starting {wid}: it may have started or not ('flowctl describe {wid}' says)"
     info, outcome = app_.run(action)
