@@ -458,3 +458,66 @@ def test_waiting_commands_ride_out_a_server_restart_and_bulk_stops_when_it_is_go
         assert len(not_started) > 150 and {line["code"] for line in not_started} == {5}, lines[-1]
     finally:
         cli("server", "stop")
+
+
+def test_smaller_things_the_trials_found(local_cli: Cli, tmp_path: Path) -> None:
+    data = json.dumps(order_input("A-1"))
+    # Bulk-only options without --from.
+    for extra in (["--concurrency", "5"], ["--rate", "3"]):
+        assert_refused(*in_process("start", "order", "-i", data, *extra, *NOBODY), "need --from")
+    # A URL where Temporal takes host:port: one line, no warning from the SDK's source.
+    assert_refused(*in_process("--address", "http://localhost:7233", "list"), "is a URL", "localhost:7233")
+    # An empty CA file would have TLS trust the system's roots instead.
+    empty = tmp_path / "ca.pem"
+    empty.write_text("")
+    run = local_cli("list", env={"TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(empty), "TEMPORAL_TLS": "true"})
+    assert run.code == 2 and "server_ca_cert is empty" in run.stderr, str(run)
+    # A group without a command: one line on stderr, nothing on stdout.
+    for group in (["server"], ["config"]):
+        code, out, err = in_process(*group)
+        assert_refused(code, out, err, "needs a command")
+    code, out, err = in_process("server", "-o", "json")
+    assert (code, out) == (2, "") and json.loads(err)["error"]["code"] == 2, (code, out, err)
+    # Text shows true/false, not Python's True/False; errors keep non-ASCII as it is.
+    code, out, _ = in_process("start", "order", "-i", data, "--dry-run")
+    assert code == 0 and "dry_run" in out and "true" in out and "True" not in out, out
+    code, out, err = in_process("start", "order", "-i", json.dumps({**order_input("A-1"), "order_id": "Ü-1"}))
+    assert_refused(code, out, err, 'got "Ü-1"')
+    # A codec keys file saved with a byte-order mark is read as the same keys.
+    keys = tmp_path / "codec.keys"
+    keys.write_bytes(b"\xef\xbb\xbf" + local_cli("codec-key", "--id", "bom").stdout.strip().encode() + b"\n")
+    shown = local_cli("config", "show", "-o", "json", env={"FLOWCTL_CODEC__KEYS_FILE": str(keys)})
+    assert shown.code == 0 and "'bom'" in shown.json()["connection"]["codec"], str(shown)
+
+
+def test_a_duplicate_line_in_a_bulk_file_names_its_first(local_cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(json.dumps(order_input(key)) + "\n" for key in ("A-1", "A-2", "A-1")))
+    run = local_cli("start", "order", "--from", str(path), "--dry-run")
+    lines = {json.loads(line)["line"]: json.loads(line) for line in run.stdout.splitlines()}
+    assert "duplicate of line 1" in lines[3]["error"] and lines[1]["dry_run"], lines
+    assert run.code == 2, str(run)
+
+
+def test_an_approver_with_a_quote_is_found(flowctl: Cli) -> None:
+    request = {"request_id": uid(), "requester": "alice", "title": "t", "amount": 5000,
+               "approvers": ["o'brien", "back\\slash"]}  # fmt: skip
+    assert flowctl("start", "approval", "-i", json.dumps(request)).code == 0
+    wid = f"approval-{request['request_id']}"
+    for approver in ("o'brien", "back\\slash"):
+        deadline = time.monotonic() + 30
+        while wid not in [r["workflow_id"] for r in flowctl("approvals", "--approver", approver, "-o", "json").json()]:
+            assert time.monotonic() < deadline, approver
+            time.sleep(0.3)
+    flowctl("terminate", wid, "--reason", "cleanup")
+
+
+def test_a_run_from_before_resumable_keys_is_not_resumed() -> None:
+    from flowctl.errors import ConflictError
+    from flowctl.ops import refuse_unsettled
+    from flowctl_workflows.models import SETTLED
+
+    refuse_unsettled("order-1", {}, "r")  # it never ran: nothing to recognise
+    refuse_unsettled("order-1", {"FlowKind": "order", "TemporalChangeVersion": [SETTLED]}, "r")
+    with pytest.raises(ConflictError, match="before runs could be resumed"):
+        refuse_unsettled("order-1", {"FlowKind": "order"}, "r")

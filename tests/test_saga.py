@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPORAL, Cli, Stack, order_input, stop_process, uid
+from conftest import FLOWCTL, TEMPORAL, Cli, Stack, order_input, stop_process, uid
 
 SLOW = "6s"  # a worker whose every service call takes this long: a step stays in flight
 
@@ -333,3 +333,96 @@ def test_a_review_timeout_under_a_second_is_refused(local_cli: Cli, value: str) 
     run = local_cli("config", "set", "order.review_timeout", value)
     assert run.code == 2 and "review_timeout" in run.stderr and "at least 1s" in run.stderr, str(run)
     assert local_cli("config", "set", "order.review_timeout", "1s").code == 0
+
+
+@pytest.mark.slow
+def test_a_resumed_order_undoes_what_the_stopped_run_did_beyond_it(flowctl: Cli) -> None:
+    """The stopped run had shipped; the new run is asked to review again and rejects: the
+    shipment the earlier run made is cancelled too. Parallel re-starts attach to one run."""
+    env = {"FLOWCTL_TASK_QUEUE": uid("tq-resume-"), "FLOWCTL_SERVICES__LOCAL__LATENCY": "2s"}
+    worker = flowctl.worker(env=env)
+    key = uid()
+    wid = f"order-{key}"
+    data = json.dumps(order_input(key, price=1500.0))
+    try:
+        assert flowctl("start", "order", "-i", data, env=env).code == 0
+        wait_for(flowctl, wid, "status", "awaiting_review", env)
+        assert flowctl("approve", wid, "--as", "rev", env=env).code == 0
+        wait_for(flowctl, wid, "step", "send_confirmation", env)  # shipped
+        assert flowctl("terminate", wid, "--reason", "stuck", env=env).code == 0
+        with ThreadPoolExecutor(4) as pool:
+            starts = list(pool.map(lambda _: flowctl("start", "order", "-i", data, "--if-running", "attach", "-o",
+                                                     "json", env=env), range(4)))  # fmt: skip
+        assert [run.code for run in starts] == [0] * 4, [str(run) for run in starts]
+        assert sum(1 for run in starts if run.json().get("resumes")) == 1, [run.stdout for run in starts]
+        assert len({run.json()["run_id"] for run in starts}) == 1
+        wait_for(flowctl, wid, "status", "awaiting_review", env)  # a human decision is asked again
+        assert flowctl("reject", wid, "--as", "rev2", "--comment", "changed my mind", env=env).code == 0
+        ended = result(flowctl, wid, code=10, env=env)
+    finally:
+        stop_process(worker)
+    assert ended["result"]["outcome"] == "rejected"
+    assert_nothing_kept(flowctl, key)
+    assert statuses(ledger(flowctl, key), "shipments") == ["cancelled"]
+
+
+def test_an_order_cancelled_before_its_first_step_can_have_nothing_done_later(flowctl: Cli, stack: Stack) -> None:
+    env = {"FLOWCTL_TASK_QUEUE": uid("tq-early-")}
+    key = uid()
+    data = order_input(key)
+    assert flowctl("start", "order", "-i", json.dumps(data), env=env).code == 0
+    assert flowctl("cancel", f"order-{key}", "--reason", "early", env=env).code == 0  # no worker yet
+    worker = flowctl.worker(env=env)
+    try:
+        kept = result(flowctl, f"order-{key}", code=12, env=env)["result"]
+        assert {c["action"] for c in kept["compensations"]} == {
+            "release_inventory",
+            "refund_payment",
+            "cancel_shipment",
+        }
+        subprocess.run(
+            [TEMPORAL, "workflow", "start", "--type", "Order", "--task-queue", env["FLOWCTL_TASK_QUEUE"],
+             "--workflow-id", f"order-{key}", "--input", json.dumps(data), "--address", stack.address],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        rerun = result(flowctl, f"order-{key}", code=10, env=env)
+    finally:
+        stop_process(worker)
+    assert "undone" in rerun["result"]["reason"], rerun
+    book = ledger(flowctl, key)
+    assert book["charges"] == [] and book["shipments"] == [] and book["reservations"] == [], book
+
+
+def test_an_approval_whose_execution_is_refused_ends_compensated(flowctl: Cli) -> None:
+    request = {"request_id": uid(), "requester": "alice", "title": "t", "amount": 50, "approvers": ["bob"]}
+    first = start(flowctl, "approval", request, "--wait")
+    assert first["status"] == "auto_approved", first
+    second = flowctl("start", "approval", "-i", json.dumps(request), "--id", uid("again-"), "--wait", "-o", "json")
+    assert second.code == 10, str(second)
+    assert (
+        second.json()["result"]["outcome"] == "compensated" and "already executed" in second.json()["result"]["reason"]
+    )
+    assert statuses(ledger(flowctl, request["request_id"]), "executions") == ["executed"]
+
+
+def test_a_vote_with_a_tiny_timeout_is_still_sent_and_a_signal_stopped_midway_says_so(flowctl: Cli) -> None:
+    env = {"FLOWCTL_TASK_QUEUE": uid("tq-vote-")}
+    worker = flowctl.worker(env=env)
+    requests = [{"request_id": uid(), "requester": "alice", "title": "t", "amount": 5000, "approvers": ["bob"]}
+                for _ in range(2)]  # fmt: skip
+    try:
+        for request in requests:
+            start(flowctl, "approval", request, env=env)
+            wait_for(flowctl, f"approval-{request['request_id']}", "status", "awaiting_decision", env)
+        voted = flowctl("approve", f"approval-{requests[0]['request_id']}", "--as", "bob", "--timeout", "0", env=env)
+        assert voted.code == 0, str(voted)
+    finally:
+        assert stop_process(worker) == 0
+    # No worker: Ctrl-C while the vote waits for one is one line, not a traceback.
+    proc = subprocess.Popen([FLOWCTL, "approve", f"approval-{requests[1]['request_id']}", "--as", "bob"],
+                            env={**flowctl.env, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and len(err.splitlines()) == 1 and "Traceback" not in err, (out, err)
+    assert "decision" in err, err

@@ -8,16 +8,24 @@ on a decided request, so a refused vote never reaches the history. One rejection
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from .models import FlowState
     from .models.approval import ApprovalInput, ApprovalOutcome, ApprovalResult, RecordedVote, Vote
 
-from .saga import Cancelled, Flow, Waiting
+from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
+
+
+def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a table, spelled as one
+    """The undoable step of an approval and its compensation."""
+    return {"execute": ("revoke_execution", "approvals.revoke", {"execution_key": key("execute")})}
+
 
 SUCCESS: frozenset[str] = frozenset({"approved", "auto_approved"})
 
@@ -37,15 +45,24 @@ class ApprovalWorkflow:
     @workflow.run
     async def run(self, request: ApprovalInput) -> ApprovalResult:
         flow = self._flow
-        flow.begin()
+        flow.begin(UNDOES)
         try:
             return await self._run(request)
         except Cancelled:
             raise
+        except ActivityError as err:
+            if not flow.settled:
+                raise
+            # A refusal (an execution refused by the service, say) ends the request, compensated.
+            self._open = False
+            reason = f"{flow.state.step} failed: {failure_reason(err)}"
+            await flow.compensate()
+            return await self._finish("compensated", reason)
         except asyncio.CancelledError:
             if not flow.settled:
                 raise
             self._open = False
+            flow.undo_everything()
             await flow.compensate()
             return await self._finish("cancelled", "cancelled")
 
@@ -131,8 +148,7 @@ class ApprovalWorkflow:
     async def _execute(self) -> None:
         request = self._request
         payload = {"request_id": request.request_id, "amount_cents": round(request.amount * 100)}
-        undo = ("revoke_execution", "approvals.revoke", {"execution_key": self._flow.key("execute")})
-        await self._flow.step("execute", "approvals.execute", payload, undo=undo)
+        await self._flow.step("execute", "approvals.execute", payload)
 
     async def _finish(self, outcome: ApprovalOutcome, reason: str) -> ApprovalResult:
         """Finish with `outcome`; a cancelled run raises instead, keeping this result in its memo."""

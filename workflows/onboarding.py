@@ -8,6 +8,7 @@ or a cancellation compensates what was created.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -17,7 +18,17 @@ with workflow.unsafe.imports_passed_through():
     from .models import FlowState
     from .models.onboarding import ROLE_BY_PLAN, OnboardingInput, OnboardingOutcome, OnboardingResult, VerifyEmail
 
-from .saga import Cancelled, Flow, Waiting, failure_reason
+from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
+
+
+def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a table, spelled as one
+    """Each undoable step of an onboarding and its compensation."""
+    return {
+        "create_account": ("deactivate_account", "accounts.deactivate", {"account_key": key("create_account")}),
+        "setup_workspace": ("delete_workspace", "workspace.delete", {"workspace_key": key("setup_workspace")}),
+        "assign_role": ("revoke_role", "accounts.revoke_role", {"role_key": key("assign_role")}),
+    }
+
 
 WAITING = Waiting("email verification (signal 'verify-email')", "verification")
 
@@ -33,14 +44,13 @@ class OnboardingWorkflow:
     @workflow.run
     async def run(self, user: OnboardingInput) -> OnboardingResult:
         flow = self._flow
-        flow.begin()
+        flow.begin(UNDOES)
         account_key = flow.key("create_account")
         try:
             await flow.step(
                 "create_account",
                 "accounts.create",
                 {"user_id": user.user_id, "email": user.email, "name": user.name},
-                undo=("deactivate_account", "accounts.deactivate", {"account_key": account_key}),
             )
             await self._email(user, "send_verification_email", "verify_email", "Please confirm your email address")
             if not await self._await_verification(user):
@@ -51,14 +61,12 @@ class OnboardingWorkflow:
                 "setup_workspace",
                 "workspace.create",
                 {"user_id": user.user_id, "name": f"{user.name}'s workspace"},
-                undo=("delete_workspace", "workspace.delete", {"workspace_key": flow.key("setup_workspace")}),
             )
             role = ROLE_BY_PLAN[user.plan]
             await flow.step(
                 "assign_role",
                 "accounts.assign_role",
                 {"account_key": account_key, "role": role},
-                undo=("revoke_role", "accounts.revoke_role", {"role_key": flow.key("assign_role")}),
             )
             await self._email(user, "send_welcome_email", "welcome", f"Welcome, {user.name}")
             await flow.step(
@@ -77,6 +85,7 @@ class OnboardingWorkflow:
                 await flow.compensate()
                 flow.finish("cancelled", "cancelled")
                 raise
+            flow.undo_everything()  # a cancelled onboarding keeps nothing, and can have nothing done later
             await flow.compensate()
             return self._result(user, "cancelled", None)
         return self._result(user, "completed", None)

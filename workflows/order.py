@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -12,7 +13,16 @@ with workflow.unsafe.imports_passed_through():
     from .models import Decision, FlowState
     from .models.order import OrderInput, OrderOutcome, OrderResult
 
-from .saga import Cancelled, Flow, Waiting, failure_reason
+from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
+
+
+def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a table, spelled as one
+    """Each undoable step of an order and its compensation."""
+    return {
+        "reserve_inventory": ("release_inventory", "inventory.release", {"reservation_key": key("reserve_inventory")}),
+        "charge_payment": ("refund_payment", "payment.refund", {"charge_key": key("charge_payment")}),
+        "create_shipment": ("cancel_shipment", "shipping.cancel", {"shipment_key": key("create_shipment")}),
+    }
 
 
 @workflow.defn(name="Order")
@@ -25,13 +35,12 @@ class OrderWorkflow:
     @workflow.run
     async def run(self, order: OrderInput) -> OrderResult:
         flow = self._flow
-        flow.begin()
+        flow.begin(UNDOES)
         try:
             await flow.step(
                 "reserve_inventory",
                 "inventory.reserve",
                 {"order_id": order.order_id, "items": [i.model_dump() for i in order.items]},
-                undo=("release_inventory", "inventory.release", {"reservation_key": flow.key("reserve_inventory")}),
             )
             await flow.step(
                 "charge_payment",
@@ -42,7 +51,6 @@ class OrderWorkflow:
                     "amount_cents": order.total_cents,
                     "card": order.card,
                 },
-                undo=("refund_payment", "payment.refund", {"charge_key": flow.key("charge_payment")}),
             )
             screen = await flow.step(
                 "fraud_screen",
@@ -61,7 +69,6 @@ class OrderWorkflow:
                 "create_shipment",
                 "shipping.create",
                 {"order_id": order.order_id, "address": order.shipping_address},
-                undo=("cancel_shipment", "shipping.cancel", {"shipment_key": flow.key("create_shipment")}),
             )
             await flow.step(
                 "send_confirmation",
@@ -85,6 +92,7 @@ class OrderWorkflow:
                 await flow.compensate()
                 flow.finish("cancelled", "cancelled")
                 raise
+            flow.undo_everything()  # a cancelled order keeps nothing, and can have nothing done later
             await flow.compensate()
             return self._result(order, "cancelled", None)
         return self._result(order, "completed", None)

@@ -6,6 +6,7 @@ Runs inside the workflow sandbox: deterministic code only.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from .models import RESULT_MEMO, Compensation, FlowState
+    from .models import RESULT_MEMO, RESUMES_MEMO, SETTLED, Compensation, FlowState
     from .services import BUSINESS_ERROR
 
 FLOW_KIND = SearchAttributeKey.for_keyword("FlowKind")
@@ -42,12 +43,11 @@ UNDO_RETRY = RetryPolicy(
     non_retryable_error_types=[BUSINESS_ERROR],
 )
 
-# The patch that made the saga safe under cancels and re-runs. With it: idempotency keys name
-# the business step (workflow id and step, no run id), so a re-run repeats nothing; a cancel
-# waits for the step in flight to end before compensating it; compensations run to their end
-# whatever arrives meanwhile; a cancelled run ends cancelled, its result kept in the memo.
-# Histories recorded before it replay the old path.
-SETTLED = "saga-settled-steps"
+# Under the SETTLED patch: idempotency keys name the business step (workflow id and step, no
+# run id), so a re-run repeats nothing; a cancel waits for the step in flight to end before
+# compensating it; compensations run to their end whatever arrives meanwhile; a cancelled run
+# undoes every undoable step and ends cancelled, its result kept in the memo. Histories
+# recorded before it replay the old path.
 
 
 class Cancelled(asyncio.CancelledError):
@@ -70,6 +70,10 @@ class _Undo:
     payload: dict[str, Any]
 
 
+# A step's compensation: (action, command, payload), e.g. ("refund_payment", "payment.refund", {...}).
+Undo = tuple[str, str, dict[str, Any]]
+
+
 def failure_reason(err: ActivityError) -> str:
     """The service's own words for why an activity failed."""
     cause = err.cause
@@ -87,12 +91,31 @@ class Flow:
         self.approvers_set = False
         self.settled = False  # SETTLED is in force for this run
         self.answers: dict[str, dict[str, Any]] = {}  # each forward step's answer, by step
+        self._declared: dict[str, Undo] = {}  # every step that can be undone, in step order
 
-    def begin(self) -> None:
+    def begin(self, undoes: Callable[[Callable[[str], str]], dict[str, Undo]] | None = None) -> None:
+        """Start the run; `undoes` names each undoable step's compensation, given the key of a step."""
         self.settled = workflow.patched(SETTLED)
+        self._declared = undoes(self.key) if undoes is not None else {}
         workflow.upsert_search_attributes(
             [FLOW_KIND.value_set(self.state.kind), FLOW_STATUS.value_set(self.state.status)]
         )
+        if self.settled and workflow.memo_value(RESUMES_MEMO, None) is not None:
+            # It takes over from a stopped run that may have done any step: whatever it ends
+            # up compensating, it undoes them all, not only the ones it reaches itself.
+            self.undo_everything()
+
+    def undo_everything(self) -> None:
+        """Register the compensation of every undoable step, reached or not: undoing a step
+        never done is a no-op that also bars the step from happening later (a late attempt,
+        another run)."""
+        for step in self._declared:
+            self._register(step)
+
+    def _register(self, step: str) -> None:
+        if step in self._declared and all(u.record.step != step for u in self._undo):
+            action, command, payload = self._declared[step]
+            self._undo.append(_Undo(Compensation(step=step, action=action), command, payload))
 
     def key(self, step: str) -> str:
         """The idempotency key of one business step: the same for every retry, worker and run."""
@@ -141,10 +164,8 @@ class Flow:
         step: str,
         command: str,
         payload: dict[str, Any],
-        *,
-        undo: tuple[str, str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Run one forward step; its compensation, if any, is registered before it runs.
+        """Run one forward step; its compensation (declared at `begin`), if any, is registered before it runs.
 
         A cancel that arrives while the step runs waits for the step's end, then raises
         `asyncio.CancelledError`: only then is it known what compensating the step means.
@@ -152,9 +173,7 @@ class Flow:
         if self.cancel_requested:
             raise asyncio.CancelledError
         self.state.step = step
-        if undo is not None:
-            action, undo_command, undo_payload = undo
-            self._undo.append(_Undo(Compensation(step=step, action=action), undo_command, undo_payload))
+        self._register(step)
         arg = {**payload, "idempotency_key": self.key(step)}
         options: dict[str, Any] = {
             "start_to_close_timeout": STEP_TIMEOUT,

@@ -140,6 +140,10 @@ class CodecSettings(_Section):
 class Settings(_Section):
     task_queue: str = Field(default="flowctl", min_length=1, max_length=200)
     ui_url: str | None = Field(default=None, description="Web UI base URL; default: the embedded server's UI")
+    outage_limit: Duration = Field(
+        default=timedelta(minutes=2),
+        description="how long a waiting command without --timeout waits out an unreachable server",
+    )
     services: Services = Field(default_factory=Services)
     order: OrderPolicy = Field(default_factory=OrderPolicy)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)

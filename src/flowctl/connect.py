@@ -86,6 +86,12 @@ def resolve(
             hint="check --profile, TEMPORAL_PROFILE and [profile.*]",
         ) from None
     embedded = embedded_address(settings)
+    for given in (address, loaded.get("target_host")):
+        if given and "://" in given:  # the SDK only warns, with its own source path
+            raise UsageError(
+                f"address {given!r} is a URL; Temporal's address is host:port",
+                hint=f"e.g. {given.split('://', 1)[1].split('/', 1)[0] or 'localhost:7233'}",
+            )
     if address:
         address_from = "--address"
     elif loaded.get("target_host"):
@@ -105,6 +111,17 @@ def resolve(
         rpc_metadata=dict(loaded.get("rpc_metadata") or {}),
         keys=keyring(settings.codec),
     )
+
+
+def _same_endpoint(a: str, b: str) -> bool:
+    """Whether two host:port addresses reach the same local server (localhost is 127.0.0.1)."""
+    local = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}  # noqa: S104 - compared with, never bound
+
+    def norm(address: str) -> tuple[str, str]:
+        host, _, port = address.rpartition(":")
+        return ("local" if host in local else host), port
+
+    return norm(a) == norm(b)
 
 
 def embedded_address(settings: Settings) -> str:
@@ -216,8 +233,10 @@ def check_tls_material(tls: Any) -> None:
         ("client_cert", "client_cert", "CLIENT_CERT"),
     ):
         data = getattr(tls, attr, None)
-        if not data:
+        if data is None:
             continue
+        if not data.strip():  # an empty file would quietly fall back to the system's roots
+            raise UsageError(f"TLS {setting} is empty", hint=f"fix {setting}_path / {setting}_data {where.format(env)}")
         try:
             certs[attr] = x509.load_pem_x509_certificates(data)
         except ValueError:
@@ -338,7 +357,7 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
             else "no client certificate was sent (a server requiring one does this)"
         )
         return UnreachableError(f"{where} closed the TLS connection after the handshake: {why}", hint=_CLIENT_CERT_HINT)
-    if target.address_from != "default" and target.address != target.embedded:
+    if target.address_from != "default" and not _same_endpoint(target.address, target.embedded):
         hint = (
             f"the address comes from {target.address_from}, while the embedded server listens on "
             f"{target.embedded} (server.port): make them agree, or point {target.address_from} at a running server"

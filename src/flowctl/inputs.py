@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -185,7 +186,7 @@ def describe_validation_error(err: ValidationError, what: str) -> str:
         shown = (
             ""
             if secret or item["type"] in ("missing", "extra_forbidden", "model_type") or isinstance(given, dict)
-            else f" (got {json.dumps(given, default=str)[:60]})"
+            else f" (got {json.dumps(given, default=str, ensure_ascii=False)[:60]})"
         )
         parts.append(f"{loc}: {message}{shown}")
     return f"invalid {what}: " + "; ".join(parts)
@@ -227,6 +228,20 @@ class BulkLine:
     line: int
     payload: BaseModel | None = None
     error: str | None = None
+
+
+def without_duplicates(lines: list[BulkLine], workflow_id: Callable[[BaseModel], str]) -> list[BulkLine]:
+    """A line naming the same workflow as an earlier one becomes an error saying so: it is not
+    started twice, and "already started" would read like a second run of the file."""
+    seen: dict[str, int] = {}
+    kept: list[BulkLine] = []
+    for item in lines:
+        if item.payload is not None:
+            first = seen.setdefault(workflow_id(item.payload), item.line)
+            if first != item.line:
+                item = BulkLine(item.line, error=f"line {item.line}: duplicate of line {first} (the same workflow id)")
+        kept.append(item)
+    return kept
 
 
 def read_bulk(source: str, model: type[BaseModel]) -> list[BulkLine]:

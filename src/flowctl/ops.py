@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 QUERY_TIMEOUT = timedelta(seconds=15)
 DECISION_TIMEOUT = timedelta(seconds=10)  # how long approve/reject/update wait for a worker to confirm
+UPDATE_FLOOR = timedelta(seconds=2)  # an update is given at least this long to be sent and taken
 
 
 @contextlib.contextmanager
@@ -94,16 +95,26 @@ def is_outage(exc: BaseException) -> bool:
     return exc.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED) and any(s in text for s in signs)
 
 
-# How long a waiting command waits out an outage when it has no --timeout of its own.
+# How long a waiting command waits out an outage when it has no --timeout (config: outage_limit).
 OUTAGE_LIMIT = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Patience:
+    """What a waiting command does when the server goes away: whom it tells, how long it waits."""
+
+    tell: Callable[[str], None] | None = None
+    limit: timedelta = OUTAGE_LIMIT
 
 
 class Outage:
     """A waiting command's view of the server going away: say it once, retry, give up at a limit."""
 
-    def __init__(self, what: str, tell: Callable[[str], None] | None, timeout: timedelta | None) -> None:
+    def __init__(self, what: str, patience: Patience | None, timeout: timedelta | None) -> None:
+        patience = patience or Patience()
         self.what = what
-        self.tell = tell or (lambda _message: None)
+        self.tell = patience.tell or (lambda _message: None)
+        self.limit = patience.limit
         loop = asyncio.get_running_loop()
         self._now = loop.time
         self.deadline = self._now() + timeout.total_seconds() if timeout is not None else None
@@ -127,9 +138,9 @@ class Outage:
         if self.began is None:
             self.began = now
             limit = self.left()
-            patience = _spell(timedelta(seconds=round(limit)) if limit is not None else OUTAGE_LIMIT)
+            patience = _spell(timedelta(seconds=round(limit)) if limit is not None else self.limit)
             self.tell(f"Temporal is unreachable ({self.detail}); still {self.what}, for up to {patience}")
-        give_up = self.began + OUTAGE_LIMIT.total_seconds()
+        give_up = self.began + self.limit.total_seconds()
         if self.deadline is not None:
             give_up = self.deadline
         if now >= give_up:
@@ -179,6 +190,21 @@ class Started:
 RESUMABLE = frozenset({"terminated", "failed", "timed_out"})
 
 
+def refuse_unsettled(workflow_id: str, attributes: dict[str, Any], run_id: str) -> None:
+    """Refuse to resume a run from before idempotency keys named the business step: its steps
+    used keys with its own run id, so a new run would not recognise them and repeat them. (A
+    run that never got to a worker did nothing, and may be resumed.)"""
+    from flowctl_workflows.models import SETTLED
+
+    ran = bool(attributes.get("FlowKind"))
+    if ran and SETTLED not in (attributes.get("TemporalChangeVersion") or []):
+        raise ConflictError(
+            f"workflow {workflow_id!r} (run {run_id}) ran on a flowctl before runs could be resumed: "
+            "a new run would not recognise its steps",
+            hint="undo what it did by hand ('flowctl ledger'), then start the business object under a new key",
+        )
+
+
 def refuse_rerun(workflow_id: str, status: str, run_id: str) -> ConflictError:
     """Why a closed workflow's id is not started again."""
     if status in ("cancelled", "canceled"):
@@ -209,9 +235,9 @@ async def start(
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    async def begin(policy: WorkflowIDReusePolicy) -> str:
+    async def begin(policy: WorkflowIDReusePolicy, memo: dict[str, Any] | None = None) -> str:
         handle = await client.start_workflow(
-            kind.workflow_type, payload, id=workflow_id, task_queue=task_queue, id_reuse_policy=policy
+            kind.workflow_type, payload, id=workflow_id, task_queue=task_queue, id_reuse_policy=policy, memo=memo
         )
         return handle.result_run_id or ""
 
@@ -230,10 +256,16 @@ async def start(
                 ) from None
             if status not in RESUMABLE:
                 raise refuse_rerun(workflow_id, status, desc.run_id) from None
+            refuse_unsettled(workflow_id, _search_attributes(desc), desc.run_id)
         try:
             # Only a resumable last run lets this through: a run started meanwhile is a conflict.
-            run_id = await begin(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+            from flowctl_workflows.models import RESUMES_MEMO
+
+            run_id = await begin(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY, {RESUMES_MEMO: desc.run_id})
         except WorkflowAlreadyStartedError as exc:
+            if if_running == "attach":  # another start won the race: join it
+                current = exc.run_id or (await client.get_workflow_handle(workflow_id).describe()).run_id
+                return Started(workflow_id, current, attached=True)
             raise ConflictError(f"workflow {workflow_id!r} was started meanwhile (run {exc.run_id})") from None
         return Started(workflow_id, run_id, attached=False, resumes=desc.run_id)
 
@@ -269,12 +301,12 @@ async def wait_result(
     workflow_id: str,
     *,
     timeout: timedelta | None = None,
-    on_outage: Callable[[str], None] | None = None,
+    patience: Patience | None = None,
 ) -> Outcome:
     """Wait for the workflow's outcome (`timeout` 0: look once); `succeeded: false` exits 10.
 
-    An outage of the server shorter than `timeout` (or OUTAGE_LIMIT) is ridden out, told to
-    `on_outage` as it begins and ends.
+    An outage of the server shorter than `timeout` (else `patience.limit`) is ridden out, told
+    to `patience.tell` as it begins and ends.
     """
     from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
     from temporalio.exceptions import CancelledError, TerminatedError
@@ -286,7 +318,7 @@ async def wait_result(
         workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {_spell(timeout)}"
     )
     with rpc_errors(workflow_id):
-        outage = Outage(f"waiting for {workflow_id}", on_outage, timeout or None)
+        outage = Outage(f"waiting for {workflow_id}", patience, timeout or None)
         try:
             if timeout is not None and not timeout:
                 if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
@@ -534,10 +566,10 @@ async def history(client: Client, workflow_id: str) -> WorkflowHistory:
 
 
 async def history_events(
-    client: Client, workflow_id: str, *, follow: bool, on_outage: Callable[[str], None] | None = None
+    client: Client, workflow_id: str, *, follow: bool, patience: Patience | None = None
 ) -> AsyncIterator[HistoryEvent]:
     """Events as they are recorded; with `follow`, long-polls until the workflow closes."""
-    async for page in history_pages(client, workflow_id, follow=follow, on_outage=on_outage):
+    async for page in history_pages(client, workflow_id, follow=follow, patience=patience):
         for event in page:
             yield event
 
@@ -558,7 +590,7 @@ async def pending_activities(client: Client, workflow_id: str) -> list[dict[str,
 
 
 async def history_pages(
-    client: Client, workflow_id: str, *, follow: bool = True, on_outage: Callable[[str], None] | None = None
+    client: Client, workflow_id: str, *, follow: bool = True, patience: Patience | None = None
 ) -> AsyncIterator[list[HistoryEvent]]:
     """New events as the server returns them (long-polled with `follow`), a page at a time,
     until the close; an outage of the server is ridden out, resuming after the last page."""
@@ -566,7 +598,7 @@ async def history_pages(
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     token: bytes | None = None
-    outage = Outage(f"following {workflow_id}", on_outage, None)
+    outage = Outage(f"following {workflow_id}", patience, None)
     with rpc_errors(workflow_id):
         while True:
             iterator = handle.fetch_history_events(wait_new_event=follow, next_page_token=token)
@@ -630,20 +662,25 @@ async def update(
     from temporalio.exceptions import ApplicationError
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    # However short the timeout, the update gets the time to reach the server (and, with a
+    # worker up, be applied); only then can it be called sent.
+    patience = max(timedelta(seconds=round(timeout.total_seconds())), UPDATE_FLOOR)
     with rpc_errors(workflow_id):
         try:
-            return await asyncio.wait_for(handle.execute_update(name, payload, id=update_id), timeout.total_seconds())
+            return await handle.execute_update(name, payload, id=update_id, rpc_timeout=patience)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise ConflictError(f"update {name!r} refused: {message}") from None
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):  # the SDK's word for the wait cut short
-            pass
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # Ctrl-C, not the timeout: stop here
+                raise asyncio.CancelledError from None
         if not await _update_admitted(client, workflow_id, update_id):
             raise UnreachableError(f"update {name!r} on {workflow_id!r}: the server did not take it in time")
         queue = f"task queue {task_queue!r}" if task_queue else "the workflow's task queue"
         raise PendingError(
-            f"update {name!r} reached {workflow_id!r}, but no worker took it within {_spell(timeout)}: "
+            f"update {name!r} reached {workflow_id!r}, but no worker took it within {_spell(patience)}: "
             "it takes effect when one does, unless the workflow's checks refuse it then",
             hint=f"is 'flowctl worker' running on {queue}? Until a worker takes it, only the server's memory holds it",
         )
@@ -685,7 +722,8 @@ async def confirm(client: Client, workflow_id: str, what: str, *, timeout: timed
     except NoWorkerError:
         raise PendingError(
             f"{what} was delivered to {workflow_id!r} and is recorded in its history, but no worker has applied it "
-            f"within {_spell(timeout)}: it takes effect when one does",
+            f"within {_spell(timedelta(seconds=round(timeout.total_seconds())))}: a worker applies it when one runs "
+            "(unless an earlier decision was applied first: the first counts)",
             hint=f"is 'flowctl worker' running on task queue {task_queue!r}?",
         ) from None
 
@@ -702,8 +740,13 @@ def approvals_query(approver: str | None) -> str:
     tags = ", ".join(f"'{tag}'" for tag in WAITING_FOR)
     query = f"ExecutionStatus = 'Running' AND FlowWaitingFor IN ({tags})"
     if approver:
-        query += f" AND FlowApprovers = '{approver.replace(chr(39), '')}'"
+        query += f" AND FlowApprovers = {quoted(approver)}"
     return query
+
+
+def quoted(value: str) -> str:
+    """A string literal for a visibility query: `o'brien` stays `o'brien`, a backslash a backslash."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 async def approvals(client: Client, approver: str | None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -770,6 +813,7 @@ async def bulk_start(
     request id per workflow (kept across the SDK's retries), and the run id of an already
     started workflow read from the error's details, as the SDK reads it.
     """
+    import json
     import uuid
 
     from temporalio.api.common.v1 import WorkflowExecution
@@ -777,12 +821,16 @@ async def bulk_start(
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, StartWorkflowExecutionRequest
     from temporalio.service import RPCError, RPCStatusCode
 
+    from flowctl_workflows.models import RESUMES_MEMO
+
     gate = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
     began = loop.time()
     gone: list[str] = []  # why the server is unreachable, once it is
 
-    async def send(workflow_id: str, payload: BaseModel, policy: WorkflowIdReusePolicy.ValueType) -> str | None:
+    async def send(
+        workflow_id: str, payload: BaseModel, policy: WorkflowIdReusePolicy.ValueType, resumes: str | None = None
+    ) -> str | None:
         """The new run's id, or None when the id is taken (running, or closed and `policy` forbids it)."""
         request = StartWorkflowExecutionRequest(
             namespace=namespace,
@@ -796,6 +844,8 @@ async def bulk_start(
         # Without the SDK's serialization context (workflow id and namespace): flowctl's
         # converter and codec use none. One that did would need it here, as in the SDK.
         request.input.payloads.extend(await converter.encode([payload]))
+        if resumes is not None:
+            request.memo.fields[RESUMES_MEMO].CopyFrom((await converter.encode([resumes]))[0])
         try:
             response = await service.workflow_service.start_workflow_execution(request, retry=True)
         except RPCError as exc:
@@ -820,8 +870,13 @@ async def bulk_start(
             return {"run_id": info.execution.run_id, "already_started": True, "status": status}
         if status not in RESUMABLE:
             raise refuse_rerun(workflow_id, status, info.execution.run_id)
+        indexed = info.search_attributes.indexed_fields
+        attributes = {
+            name: json.loads(indexed[name].data) for name in ("FlowKind", "TemporalChangeVersion") if name in indexed
+        }
+        refuse_unsettled(workflow_id, attributes, info.execution.run_id)
         policy = WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
-        run_id = await send(workflow_id, payload, policy)
+        run_id = await send(workflow_id, payload, policy, resumes=info.execution.run_id)
         if run_id is None:
             raise ConflictError(f"workflow {workflow_id!r} was started meanwhile")
         return {"run_id": run_id, "resumes": info.execution.run_id}

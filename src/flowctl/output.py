@@ -43,6 +43,15 @@ def printable(text: str, *, lines: bool = False) -> str:
     return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def text_value(value: Any) -> str:
+    """A scalar as text output shows it: JSON's spelling for true, false and null (`-`), not Python's."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def to_json(value: Any, *, indent: int | None = None) -> str:
     return json.dumps(value, default=_default, indent=indent, ensure_ascii=False)
 
@@ -97,7 +106,7 @@ class Output:
             return
         width = max((len(str(k)) for k in value), default=0)
         for key, item in value.items():
-            shown = to_json(item) if isinstance(item, dict | list) else ("-" if item is None else str(item))
+            shown = to_json(item) if isinstance(item, dict | list) else text_value(item)
             self.out.print(f"{printable(str(key)):<{width}}  {printable(shown)}", markup=False)
 
     def table(self, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
@@ -110,7 +119,7 @@ class Output:
             widest = max((len(str(row.get(column))) for row in rows), default=0) if i == 0 else None
             table.add_column(column.upper(), min_width=widest, no_wrap=i == 0)
         for row in rows:
-            table.add_row(*("-" if row.get(c) is None else printable(str(row.get(c))) for c in columns))
+            table.add_row(*(printable(text_value(row.get(c))) for c in columns))
         self.out.print(table)
 
     def info(self, message: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,8 @@ from flowctl.errors import FlowctlError, KeyMissingError
 if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.client import Client
+
+    from flowctl.ops import Patience
 
 STATUS_TIMEOUT = timedelta(seconds=3)
 RETRY_POLL = timedelta(seconds=0.5)  # the first retry comes 1s after a failure
@@ -93,7 +95,7 @@ def _closing(event: HistoryEvent, name: str) -> dict[str, Any]:
 
 
 async def changes(
-    client: Client, workflow_id: str, *, on_outage: Callable[[str], None] | None = None
+    client: Client, workflow_id: str, *, patience: Patience | None = None
 ) -> AsyncIterator[tuple[View, dict[str, Any]]]:
     """(view, change) for every change until the workflow closes.
 
@@ -107,7 +109,7 @@ async def changes(
     view = View(workflow_id)
     scheduled: dict[int, tuple[str, str]] = {}  # scheduled event id → (activity id, type)
     out: dict[int, tuple[str, str]] = {}  # the same, for the activities not ended yet
-    pages = aiter(ops.history_pages(client, workflow_id, on_outage=on_outage))
+    pages = aiter(ops.history_pages(client, workflow_id, patience=patience))
     next_page: asyncio.Future[list[HistoryEvent]] = asyncio.ensure_future(anext(pages))
     try:
         while True:

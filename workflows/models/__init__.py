@@ -13,6 +13,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 CompensationState = Literal["pending", "done", "failed"]
 RESULT_MEMO = "result"  # the memo key where a cancelled run keeps its result: a cancel carries none
+RESUMES_MEMO = "resumes"  # the memo key naming the stopped run a new run takes over from
+# The workflow patch under which keys name the business step (so a run can be resumed), a cancel
+# waits for the step in flight and compensations cannot be abandoned (see saga.py).
+SETTLED = "saga-settled-steps"
 
 
 def _whole_cents(value: float) -> float:

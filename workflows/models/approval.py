@@ -68,7 +68,9 @@ class RecordedVote(Vote):
     at: datetime
 
 
-ApprovalOutcome = Literal["approved", "rejected", "expired", "auto_approved", "auto_rejected", "cancelled"]
+ApprovalOutcome = Literal[
+    "approved", "rejected", "expired", "auto_approved", "auto_rejected", "compensated", "cancelled"
+]
 
 
 class ApprovalResult(BaseModel):

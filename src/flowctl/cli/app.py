@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from flowctl.config import Settings
     from flowctl.connect import Target
+    from flowctl.ops import Patience
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -78,6 +79,12 @@ class App:
             )
         return self._target
 
+    def patience(self) -> Patience:
+        """How a waiting command rides out an unreachable server: warned on stderr, up to outage_limit."""
+        from flowctl.ops import Patience
+
+        return Patience(tell=self.output.warn, limit=self.settings().outage_limit)
+
     def ui_base(self) -> str:
         from flowctl.config import ui_base_url
 
@@ -112,6 +119,16 @@ class App:
             raise InterruptedByUser(
                 f"{'terminated (SIGTERM)' if terminated else 'interrupted'} while {self.doing}", terminated=terminated
             ) from None
+
+
+def require_subcommand(ctx: typer.Context) -> None:
+    """A command group run without a command: one line on stderr naming them, exit 2 (not help on stdout)."""
+    from flowctl.errors import UsageError
+
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        group = ctx.command
+        names = ", ".join(getattr(group, "commands", {}))
+        raise UsageError(f"'{ctx.command_path}' needs a command: {names}", hint=f"see '{ctx.command_path} --help'")
 
 
 def state(ctx: typer.Context) -> App:

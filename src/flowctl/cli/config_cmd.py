@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 import typer
 
-from flowctl.cli.app import app, state
+from flowctl.cli.app import app, require_subcommand, state
 
 config_app = typer.Typer(
     help="Read and write flowctl's config file.",
     epilog="Example: flowctl config init && flowctl config set services.local.transient_failure_rate 0.2",
-    no_args_is_help=True,
+    invoke_without_command=True,
 )
+config_app.callback()(require_subcommand)
 app.add_typer(config_app, name="config")
 
 # No address: with none set, flowctl dials the embedded server wherever [server] puts it.
@@ -69,12 +70,13 @@ def show(ctx: typer.Context) -> None:
 
 def _print_flat(out: Any, data: dict[str, Any], prefix: str = "") -> None:
     """Nested settings as `a.b.c  value` lines, one per key."""
+    from flowctl.output import text_value
+
     for key, value in data.items():
         if isinstance(value, dict) and value:
             _print_flat(out, value, f"{prefix}{key}.")
         else:
-            shown = "-" if value is None else value
-            out.print(f"{prefix}{key} = {shown}", markup=False)
+            out.print(f"{prefix}{key} = {text_value(value)}", markup=False)
 
 
 @config_app.command(

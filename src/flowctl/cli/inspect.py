@@ -29,7 +29,7 @@ def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt =
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
 
     async def action(client: Client) -> Outcome:
-        return await ops.wait_result(client, workflow_id, timeout=wait_for, on_outage=app_.output.warn)
+        return await ops.wait_result(client, workflow_id, timeout=wait_for, patience=app_.patience())
 
     app_.doing = f"waiting for {workflow_id} to end; the workflow was not changed and goes on"
     outcome = app_.run(action)
@@ -111,12 +111,12 @@ def history(
         if out.format == "json":
             # One document: the standard history JSON that replayers and `temporal` read.
             if follow:
-                await ops.wait_result(client, workflow_id, on_outage=out.warn)
+                await ops.wait_result(client, workflow_id, patience=app_.patience())
             history_ = await ops.history(client, workflow_id)
             print(history_.to_json(), flush=True)
             return
         summarizer = Summarizer(time_format, keys=app_.target().keys)
-        async for event in ops.history_events(client, workflow_id, follow=follow, on_outage=out.warn):
+        async for event in ops.history_events(client, workflow_id, follow=follow, patience=app_.patience()):
             if out.format == "jsonl":
                 out.line(event_dict(event))
             else:

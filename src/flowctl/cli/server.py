@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from flowctl.cli.app import app, state
+from flowctl.cli.app import app, require_subcommand, state
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 server_app = typer.Typer(
     help="Run the embedded Temporal dev server (persistent, with Web UI) in the background.",
     epilog="Example: flowctl server start && flowctl server status",
-    no_args_is_help=True,
+    invoke_without_command=True,
 )
+server_app.callback()(require_subcommand)
 app.add_typer(server_app, name="server")
 
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 WORKFLOW_ID = re.compile(r"[^\s/\\\x00-\x1f\x7f-\x9f]{1,255}")
 
 
+BULK_CONCURRENCY = 50  # starts in flight: measured in bench/bulk.py
+
+
 class IfRunning(StrEnum):
     fail = "fail"
     attach = "attach"
@@ -64,8 +67,9 @@ def start(
         ),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", metavar="N", min=1, max=500, help="bulk: starts in flight")
-    ] = 50,
+        int | None,
+        typer.Option("--concurrency", metavar="N", min=1, max=500, help="bulk: starts in flight (default 50)"),
+    ] = None,
     rate: Annotated[
         float | None,
         typer.Option(
@@ -88,8 +92,12 @@ def start(
         clash = [flag for flag, value in single.items() if value]
         if clash:
             raise UsageError(f"--from starts one workflow per line; it does not take {', '.join(clash)}")
-        start_from_file(app_, spec, inputs.read_bulk(from_, spec.input_model), concurrency, rate, dry_run)
+        lines = inputs.without_duplicates(inputs.read_bulk(from_, spec.input_model), spec.workflow_id)
+        start_from_file(app_, spec, lines, concurrency or BULK_CONCURRENCY, rate, dry_run)
         return
+    bulk_only = [flag for flag, value in (("--concurrency", concurrency), ("--rate", rate)) if value is not None]
+    if bulk_only:
+        raise UsageError(f"{' and '.join(bulk_only)} shape a bulk start: they need --from FILE", hint="or drop them")
     payload = inputs.build_payload(
         spec.input_model, input, set_, what=f"{kind} input", hint=f"see 'flowctl kinds {kind}' for the schema"
     )
@@ -143,7 +151,7 @@ def start(
             from flowctl.cli.watch import follow as follow_live
 
             await follow_live(app_, client, started.workflow_id)
-        return info, await ops.wait_result(client, started.workflow_id, timeout=wait_for, on_outage=app_.output.warn)
+        return info, await ops.wait_result(client, started.workflow_id, timeout=wait_for, patience=app_.patience())
 
     app_.doing = f"starting {wid}: it may have started or not ('flowctl describe {wid}' says)"
     info, outcome = app_.run(action)

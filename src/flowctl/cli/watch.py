@@ -27,7 +27,7 @@ def watch(ctx: typer.Context, workflow_id: WorkflowIdArg) -> None:
     async def action(client: Client) -> Outcome:
         await ops.describe(client, workflow_id)  # a missing workflow exits 3 before anything is drawn
         await follow(app_, client, workflow_id)
-        return await ops.wait_result(client, workflow_id, on_outage=app_.output.warn)
+        return await ops.wait_result(client, workflow_id, patience=app_.patience())
 
     app_.doing = f"watching {workflow_id}; the workflow was not changed and goes on"
     outcome = app_.run(action)
@@ -46,7 +46,7 @@ async def follow(app_: App, client: Client, workflow_id: str) -> None:
     if out.format == "text" and out.out.is_terminal:
         await _live(app_, client, workflow_id)
         return
-    async for _view, change in changes(client, workflow_id, on_outage=out.warn):
+    async for _view, change in changes(client, workflow_id, patience=app_.patience()):
         elapsed = round(time.monotonic() - began, 3)
         if out.format == "jsonl":
             out.line({"workflow_id": workflow_id, "elapsed": elapsed, **change})
@@ -61,7 +61,7 @@ async def _live(app_: App, client: Client, workflow_id: str) -> None:
 
     view = View(workflow_id)
     with Live(get_renderable=lambda: _render(view), console=app_.output.out, refresh_per_second=4):
-        async for current, _change in changes(client, workflow_id, on_outage=app_.output.warn):
+        async for current, _change in changes(client, workflow_id, patience=app_.patience()):
             view = current
 
 
