@@ -44,7 +44,12 @@ def test_cancel_compensates_what_was_created(flowctl: Cli) -> None:
     book = flowctl("ledger", "--ref", user_id, "-o", "json").json()
     assert [a["status"] for a in book["accounts"]] == ["deactivated"]
     status = flowctl("query", wid, "-o", "json").json()
-    assert [(c["action"], c["state"]) for c in status["compensations"]] == [("deactivate_account", "done")]
+    # Every undoable step is undone: the account it made, and the later steps it never reached
+    # (so that nothing of this onboarding can happen later).
+    assert [(c["action"], c["state"]) for c in status["compensations"]] == [
+        ("revoke_role", "done"), ("delete_workspace", "done"), ("deactivate_account", "done"),
+    ]  # fmt: skip
+    assert [c["note"] is not None for c in status["compensations"]] == [True, True, False]
 
 
 def test_email_already_taken_is_compensated(flowctl: Cli) -> None:

@@ -92,6 +92,7 @@ class Flow:
         self.settled = False  # SETTLED is in force for this run
         self.answers: dict[str, dict[str, Any]] = {}  # each forward step's answer, by step
         self._declared: dict[str, Undo] = {}  # every step that can be undone, in step order
+        self._reached: set[str] = set()  # the steps this run started
 
     def begin(self, undoes: Callable[[Callable[[str], str]], dict[str, Undo]] | None = None) -> None:
         """Start the run; `undoes` names each undoable step's compensation, given the key of a step."""
@@ -173,6 +174,7 @@ class Flow:
         if self.cancel_requested:
             raise asyncio.CancelledError
         self.state.step = step
+        self._reached.add(step)
         self._register(step)
         arg = {**payload, "idempotency_key": self.key(step)}
         options: dict[str, Any] = {
@@ -224,6 +226,8 @@ class Flow:
                         retry_policy=STEP_RETRY,
                     )
                 record.state, record.note = "done", answer.get("note")
+                if record.note is None and record.step not in self._reached:
+                    record.note = "step not reached by this run: now barred from happening later"
             except ActivityError as err:
                 record.state, record.error = "failed", failure_reason(err)
         self._undo.clear()

@@ -11,7 +11,7 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
@@ -23,6 +23,7 @@ from flowctl_workflows.durations import Duration
 
 ENV_PREFIX = "FLOWCTL_"
 MAX_AMOUNT = 1_000_000_000.0  # the largest approval amount a request may carry; thresholds need no more
+Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]  # a threshold of money
 CONFIG_ENV = "FLOWCTL_CONFIG"
 
 
@@ -35,9 +36,7 @@ class LocalServices(_Section):
     transient_failure_rate: float = Field(
         default=0.0, ge=0.0, le=0.9, description="share of calls that fail transiently"
     )
-    fraud_review_threshold: float = Field(
-        default=1000.0, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="order total that needs a fraud review"
-    )
+    fraud_review_threshold: Amount = Field(default=1000.0, description="order total that needs a fraud review")
     latency: Duration = Field(default=timedelta(0), description="how long every service call takes, at least")
 
 
@@ -58,20 +57,8 @@ class OrderPolicy(_Section):
 
 
 class ApprovalPolicy(_Section):
-    auto_approve_below: float = Field(
-        default=1000.0,
-        ge=0,
-        le=MAX_AMOUNT,
-        allow_inf_nan=False,
-        description="amounts below are approved by the pre-screen",
-    )
-    reject_above: float = Field(
-        default=100_000.0,
-        ge=0,
-        le=MAX_AMOUNT,
-        allow_inf_nan=False,
-        description="amounts above are rejected by the pre-screen",
-    )
+    auto_approve_below: Amount = Field(default=1000.0, description="amounts below are approved by the pre-screen")
+    reject_above: Amount = Field(default=100_000.0, description="amounts above are rejected by the pre-screen")
     blocked_requesters: list[str] = Field(default_factory=list, description="requesters the pre-screen rejects")
 
 
