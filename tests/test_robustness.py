@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FLOWCTL, Cli, Stack, order_input, uid
+from conftest import TEMPORAL as TEMPORAL_BIN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -521,3 +522,46 @@ def test_a_run_from_before_resumable_keys_is_not_resumed() -> None:
     refuse_unsettled("order-1", {"FlowKind": "order", "TemporalChangeVersion": [SETTLED]}, "r")
     with pytest.raises(ConflictError, match="before runs could be resumed"):
         refuse_unsettled("order-1", {"FlowKind": "order"}, "r")
+
+
+def test_list_and_describe_tell_the_truth(flowctl: Cli, stack: Stack) -> None:
+    held, declined = uid(), uid()
+    assert flowctl("start", "order", "-i", json.dumps(order_input(held, price=2000.0))).code == 0
+    assert flowctl("start", "order", "-i", json.dumps(order_input(declined, card="tok_declined")), "--wait").code == 10
+    deadline = time.monotonic() + 60
+    while f"order-{held}" not in [r["workflow_id"] for r in flowctl("list", "--status", "awaiting_review",
+                                                                    "--limit", "1000", "-o", "json").json()]:  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    compensated = flowctl("list", "--status", "compensated", "--limit", "1000", "-o", "json").json()
+    assert f"order-{declined}" in [r["workflow_id"] for r in compensated]
+    # A terminated workflow's row says terminated, not the status it last set itself.
+    first_run = flowctl("describe", f"order-{held}", "-o", "json").json()["run_id"]
+    assert flowctl("terminate", f"order-{held}", "--reason", "t").code == 0
+    both = f"WorkflowId IN ('order-{held}', 'order-{declined}')"
+    rows = {r["workflow_id"]: r for r in flowctl("list", "--query", both, "-o", "json").json()}
+    assert rows[f"order-{held}"]["flow_status"] == "terminated", rows
+    cut = flowctl("list", "--query", both, "--limit", "1")
+    assert cut.code == 0 and "1 of 2 shown, 1 left out" in cut.stderr, str(cut)
+    # --run-id reads a given run: the terminated one, after a new run took its id.
+    assert flowctl("start", "order", "-i", json.dumps(order_input(held, price=2000.0))).code == 0
+    old = flowctl("describe", f"order-{held}", "--run-id", first_run, "-o", "json")
+    assert old.code == 0 and old.json()["status"] == "terminated", str(old)
+    assert flowctl("result", f"order-{held}", "--run-id", first_run).code == 11
+    assert flowctl("history", f"order-{held}", "--run-id", first_run, "-o", "jsonl").stdout.count("\n") > 5
+    assert flowctl("terminate", f"order-{held}", "--reason", "cleanup").code == 0
+    # A workflow started by another client with input its worker cannot decode.
+    broken = f"order-{uid()}"
+    subprocess.run([TEMPORAL_BIN, "workflow", "start", "--type", "Order", "--task-queue", stack.task_queue,
+                    "--workflow-id", broken, "--input", '{"not": "an order"}', "--address", stack.address],
+                   check=True, capture_output=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "workflow_task" not in (info := flowctl("describe", broken, "-o", "json").json()):
+        assert time.monotonic() < deadline, info
+        time.sleep(0.5)
+    assert info["workflow_task"]["failing"] and info["workflow_task"]["attempt"] > 1, info
+    asked = flowctl("query", broken, "--timeout", "2s")
+    assert asked.code == 5 and "keeps failing" in asked.stderr, str(asked)
+    listed = flowctl("list", "--kind", "order", "--query", f"WorkflowId = '{broken}'", "-o", "json").json()
+    assert [r["workflow_id"] for r in listed] == [broken]
+    flowctl("terminate", broken, "--reason", "cleanup")

@@ -7,7 +7,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -302,6 +302,7 @@ async def wait_result(
     *,
     timeout: timedelta | None = None,
     patience: Patience | None = None,
+    run_id: str | None = None,
 ) -> Outcome:
     """Wait for the workflow's outcome (`timeout` 0: look once); `succeeded: false` exits 10.
 
@@ -313,7 +314,7 @@ async def wait_result(
     from temporalio.exceptions import TimeoutError as WfTimeout
     from temporalio.service import RPCError
 
-    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, run_id=run_id)
     still_running = Outcome(
         workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {_spell(timeout)}"
     )
@@ -325,7 +326,7 @@ async def wait_result(
                     return still_running
             while True:
                 try:
-                    coro = handle.result(follow_runs=True)
+                    coro = handle.result(follow_runs=run_id is None)
                     left = outage.left()
                     result = await (asyncio.wait_for(coro, left) if left is not None else coro)
                     outage.over()
@@ -420,13 +421,17 @@ def _iso(moment: datetime | None) -> str | None:
 def execution_dict(execution: WorkflowExecution) -> dict[str, Any]:
     attrs = _search_attributes(execution)
     kind = catalog.for_workflow_type(execution.workflow_type)
+    status = _status(execution.status)
+    # A workflow stopped from outside (terminated, timed out, failed) could not say so in its
+    # search attributes: its last FlowStatus ("awaiting_review") is not true any more.
+    flow_status = attrs.get("FlowStatus") if status in ("running", "completed", "cancelled") else status
     return {
         "workflow_id": execution.id,
         "run_id": execution.run_id,
         "workflow_type": execution.workflow_type,
         "kind": attrs.get("FlowKind") or (kind.name if kind else None),
-        "status": _status(execution.status),
-        "flow_status": attrs.get("FlowStatus"),
+        "status": status,
+        "flow_status": flow_status,
         "start_time": _iso(execution.start_time),
         "close_time": _iso(execution.close_time),
         "task_queue": execution.task_queue,
@@ -435,10 +440,32 @@ def execution_dict(execution: WorkflowExecution) -> dict[str, Any]:
     }
 
 
-async def describe(client: Client, workflow_id: str) -> dict[str, Any]:
+async def describe(client: Client, workflow_id: str, run_id: str | None = None) -> dict[str, Any]:
+    """The execution, with what it has out: activities (attempts, failures, next retry) and,
+    when it keeps failing, its workflow task."""
     with rpc_errors(workflow_id):
-        desc = await client.get_workflow_handle(workflow_id).describe()
-    return execution_dict(desc)
+        desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+    info = execution_dict(desc)
+    raw = desc.raw_description
+    info["pending_activities"] = [
+        {
+            "activity_id": a.activity_id,
+            "activity": a.activity_type.name,
+            "attempt": a.attempt,
+            "last_failure": a.last_failure.message or None,
+            "next_retry": _iso(a.next_attempt_schedule_time.ToDatetime(tzinfo=UTC))
+            if a.HasField("next_attempt_schedule_time")
+            else None,
+        }
+        for a in raw.pending_activities
+    ]
+    if raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt > 1:
+        info["workflow_task"] = {
+            "attempt": raw.pending_workflow_task.attempt,
+            "failing": True,
+            "note": "the workflow's own task keeps failing on the worker (bad input, a bug): see the worker's log",
+        }
+    return info
 
 
 async def require_running(client: Client, workflow_id: str) -> dict[str, Any]:
@@ -520,12 +547,31 @@ async def query(
             raise ConflictError(f"query {name!r} rejected: workflow is {_status(exc.status)}") from None
         except RPCError as exc:
             if _timed_out(exc):
+                failing = await _failing_task(handle)
+                if failing:
+                    raise UnreachableError(
+                        f"query {name!r} on {workflow_id!r}: the workflow's task keeps failing on the worker "
+                        f"(attempt {failing}), so nothing can answer",
+                        hint="see the worker's log; 'flowctl describe' shows it too",
+                    ) from None
                 queue = f"task queue {task_queue!r}" if task_queue else "the workflow's task queue"
                 raise NoWorkerError(
                     f"query {name!r} on {workflow_id!r}: no worker answered within {timeout.total_seconds():g}s",
                     hint=f"is 'flowctl worker' running on {queue}?",
                 ) from None
             raise
+
+
+async def _failing_task(handle: WorkflowHandle[Any, Any]) -> int:
+    """The attempt of the workflow task when it has failed before (0 when it has not)."""
+    from temporalio.service import RPCError
+
+    try:
+        raw = (await handle.describe()).raw_description
+    except RPCError:
+        return 0
+    attempt = raw.pending_workflow_task.attempt if raw.HasField("pending_workflow_task") else 0
+    return attempt if attempt > 1 else 0
 
 
 async def cancel(client: Client, workflow_id: str, reason: str = "") -> None:
@@ -560,16 +606,22 @@ async def list_workflows(
             ) from None
 
 
-async def history(client: Client, workflow_id: str) -> WorkflowHistory:
+async def count_matching(client: Client, query: str | None) -> int:
+    """How many executions `query` selects (the server counts them)."""
+    with rpc_errors():
+        return (await client.count_workflows(query or None)).count
+
+
+async def history(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHistory:
     with rpc_errors(workflow_id):
-        return await client.get_workflow_handle(workflow_id).fetch_history()
+        return await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
 
 
 async def history_events(
-    client: Client, workflow_id: str, *, follow: bool, patience: Patience | None = None
+    client: Client, workflow_id: str, *, follow: bool, patience: Patience | None = None, run_id: str | None = None
 ) -> AsyncIterator[HistoryEvent]:
     """Events as they are recorded; with `follow`, long-polls until the workflow closes."""
-    async for page in history_pages(client, workflow_id, follow=follow, patience=patience):
+    async for page in history_pages(client, workflow_id, follow=follow, patience=patience, run_id=run_id):
         for event in page:
             yield event
 
@@ -590,13 +642,18 @@ async def pending_activities(client: Client, workflow_id: str) -> list[dict[str,
 
 
 async def history_pages(
-    client: Client, workflow_id: str, *, follow: bool = True, patience: Patience | None = None
+    client: Client,
+    workflow_id: str,
+    *,
+    follow: bool = True,
+    patience: Patience | None = None,
+    run_id: str | None = None,
 ) -> AsyncIterator[list[HistoryEvent]]:
     """New events as the server returns them (long-polled with `follow`), a page at a time,
     until the close; an outage of the server is ridden out, resuming after the last page."""
     from temporalio.service import RPCError
 
-    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, run_id=run_id)
     token: bytes | None = None
     outage = Outage(f"following {workflow_id}", patience, None)
     with rpc_errors(workflow_id):
@@ -620,11 +677,21 @@ async def history_pages(
 
 def list_query(kind: str | None, status: str | None, query: str | None) -> str | None:
     """A visibility query from the `list` filters."""
+    from flowctl_workflows.models import FLOW_STATUSES
+
     clauses = []
     if kind:
-        catalog.get(kind)
-        clauses.append(f"FlowKind = '{kind}'")
-    if status:
+        # By type, not FlowKind: a workflow whose first task never ran (bad input from another
+        # client) has no FlowKind yet, and is an order all the same.
+        clauses.append(f"WorkflowType = '{catalog.get(kind).workflow_type}'")
+    # Names that are also Temporal's own statuses keep Temporal's meaning (completed: closed normally).
+    if (
+        status
+        and status.lower() in FLOW_STATUSES
+        and status.lower() not in ("running", "completed", "timed_out", "cancelled")
+    ):
+        clauses.append(f"FlowStatus = '{status.lower()}'")
+    elif status:
         statuses = {
             "running": "Running",
             "completed": "Completed",
@@ -636,7 +703,11 @@ def list_query(kind: str | None, status: str | None, query: str | None) -> str |
             "continued_as_new": "ContinuedAsNew",
         }
         if status.lower() not in statuses:
-            raise UsageError(f"--status {status!r} is not a status", hint=f"one of: {', '.join(statuses)}")
+            business = [s for s in FLOW_STATUSES if s not in statuses]
+            raise UsageError(
+                f"--status {status!r} is not a status",
+                hint=f"one of: {', '.join(statuses)}; or a flow status: {', '.join(business)}",
+            )
         clauses.append(f"ExecutionStatus = '{statuses[status.lower()]}'")
     if query:
         clauses.append(f"({query})")

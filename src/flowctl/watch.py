@@ -95,7 +95,7 @@ def _closing(event: HistoryEvent, name: str) -> dict[str, Any]:
 
 
 async def changes(
-    client: Client, workflow_id: str, *, patience: Patience | None = None
+    client: Client, workflow_id: str, *, patience: Patience | None = None, run_id: str | None = None
 ) -> AsyncIterator[tuple[View, dict[str, Any]]]:
     """(view, change) for every change until the workflow closes.
 
@@ -109,7 +109,7 @@ async def changes(
     view = View(workflow_id)
     scheduled: dict[int, tuple[str, str]] = {}  # scheduled event id → (activity id, type)
     out: dict[int, tuple[str, str]] = {}  # the same, for the activities not ended yet
-    pages = aiter(ops.history_pages(client, workflow_id, patience=patience))
+    pages = aiter(ops.history_pages(client, workflow_id, patience=patience, run_id=run_id))
     next_page: asyncio.Future[list[HistoryEvent]] = asyncio.ensure_future(anext(pages))
     try:
         while True:

@@ -12,6 +12,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 CompensationState = Literal["pending", "done", "failed"]
+# Every FlowStatus a kind sets: while it runs, while it waits for a person, and how it ended.
+FLOW_STATUSES: tuple[str, ...] = (
+    "running", "compensating", "awaiting_review", "awaiting_verification", "awaiting_decision", "escalated",
+    "completed", "compensated", "rejected", "cancelled", "timed_out", "expired", "approved", "auto_approved",
+    "auto_rejected",
+)  # fmt: skip
 RESULT_MEMO = "result"  # the memo key where a cancelled run keeps its result: a cancel carries none
 RESUMES_MEMO = "resumes"  # the memo key naming the stopped run a new run takes over from
 # The workflow patch under which keys name the business step (so a run can be resumed), a cancel

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flowctl.cli.app import app, fail, state
-from flowctl.cli.options import TimeoutOpt, WorkflowIdArg
+from flowctl.cli.options import RunIdOpt, TimeoutOpt, WorkflowIdArg
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     "Exit codes: 0 succeeded; 10 completed unsuccessfully (rejected, compensated, expired); "
     "11 failed, timed out or terminated; 12 cancelled; 20 still running at --timeout; 3 no such workflow."
 )
-def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt = None) -> None:
+def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt = None, run_id: RunIdOpt = None) -> None:
     """Wait for a workflow's result; the exit code says how it ended."""
     from flowctl import inputs, ops
     from flowctl.cli.start import print_outcome
@@ -29,7 +29,7 @@ def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt =
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
 
     async def action(client: Client) -> Outcome:
-        return await ops.wait_result(client, workflow_id, timeout=wait_for, patience=app_.patience())
+        return await ops.wait_result(client, workflow_id, timeout=wait_for, patience=app_.patience(), run_id=run_id)
 
     app_.doing = f"waiting for {workflow_id} to end; the workflow was not changed and goes on"
     outcome = app_.run(action)
@@ -38,14 +38,14 @@ def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt =
 
 
 @app.command(epilog="Example: flowctl describe order-A-1001 -o json")
-def describe(ctx: typer.Context, workflow_id: WorkflowIdArg) -> None:
+def describe(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = None) -> None:
     """Show a workflow's type, status, times, search attributes and Web UI link."""
     from flowctl import ops
 
     app_ = state(ctx)
 
     async def action(client: Client) -> dict[str, Any]:
-        info = await ops.describe(client, workflow_id)
+        info = await ops.describe(client, workflow_id, run_id)
         info["ui_url"] = ops.ui_url(app_.ui_base(), client.namespace, workflow_id, info["run_id"])
         return info
 
@@ -60,7 +60,12 @@ def list_(
     ctx: typer.Context,
     kind: Annotated[str | None, typer.Option("--kind", help="only this kind", show_default=False)] = None,
     status: Annotated[
-        str | None, typer.Option("--status", help="running, completed, failed, cancelled, terminated, timed_out")
+        str | None,
+        typer.Option(
+            "--status",
+            help="running, completed, failed, cancelled, terminated, timed_out, or a flow status "
+            "(awaiting_review, compensated, rejected, ...)",
+        ),
     ] = None,
     query: Annotated[
         str | None, typer.Option("--query", help="a Temporal visibility query", show_default=False)
@@ -74,7 +79,12 @@ def list_(
     visibility = ops.list_query(kind, status, query)
 
     async def action(client: Client) -> list[dict[str, Any]]:
-        return await ops.list_workflows(client, visibility, limit, user_query=query)
+        rows = await ops.list_workflows(client, visibility, limit, user_query=query)
+        if len(rows) == limit:
+            total = await ops.count_matching(client, visibility)
+            if total > limit:
+                app_.output.warn(f"{limit} of {total} shown, {total - limit} left out: raise --limit to see them")
+        return rows
 
     rows = app_.run(action)
     app_.output.data(
@@ -95,6 +105,7 @@ def history(
     time_format: Annotated[
         str, typer.Option("--time-format", metavar="relative|iso", help="text view: relative (since the start) or iso")
     ] = "relative",
+    run_id: RunIdOpt = None,
 ) -> None:
     """Print the event history: readable text, proto-JSON (-o json, replayable) or a JSON line per event."""
     from flowctl import ops
@@ -111,12 +122,13 @@ def history(
         if out.format == "json":
             # One document: the standard history JSON that replayers and `temporal` read.
             if follow:
-                await ops.wait_result(client, workflow_id, patience=app_.patience())
-            history_ = await ops.history(client, workflow_id)
+                await ops.wait_result(client, workflow_id, patience=app_.patience(), run_id=run_id)
+            history_ = await ops.history(client, workflow_id, run_id)
             print(history_.to_json(), flush=True)
             return
         summarizer = Summarizer(time_format, keys=app_.target().keys)
-        async for event in ops.history_events(client, workflow_id, follow=follow, patience=app_.patience()):
+        events = ops.history_events(client, workflow_id, follow=follow, patience=app_.patience(), run_id=run_id)
+        async for event in events:
             if out.format == "jsonl":
                 out.line(event_dict(event))
             else:

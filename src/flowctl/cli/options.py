@@ -66,4 +66,10 @@ DecisionTimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+RunIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--run-id", metavar="RUN_ID", help="a given run of the workflow (default: its latest)", show_default=False
+    ),
+]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why, recorded in the history")]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from flowctl.cli.app import App, app, fail, state
-from flowctl.cli.options import WorkflowIdArg
+from flowctl.cli.options import RunIdOpt, WorkflowIdArg
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -18,16 +18,16 @@ if TYPE_CHECKING:
 
 
 @app.command(epilog="Examples: flowctl watch order-A-1001;  flowctl watch order-A-1001 -o jsonl | jq .change")
-def watch(ctx: typer.Context, workflow_id: WorkflowIdArg) -> None:
+def watch(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = None) -> None:
     """Show a workflow's steps, compensations, retries and waits live; the exit code is its outcome."""
     from flowctl import ops
 
     app_ = state(ctx)
 
     async def action(client: Client) -> Outcome:
-        await ops.describe(client, workflow_id)  # a missing workflow exits 3 before anything is drawn
-        await follow(app_, client, workflow_id)
-        return await ops.wait_result(client, workflow_id, patience=app_.patience())
+        await ops.describe(client, workflow_id, run_id)  # a missing workflow exits 3 before anything is drawn
+        await follow(app_, client, workflow_id, run_id=run_id)
+        return await ops.wait_result(client, workflow_id, patience=app_.patience(), run_id=run_id)
 
     app_.doing = f"watching {workflow_id}; the workflow was not changed and goes on"
     outcome = app_.run(action)
@@ -36,7 +36,7 @@ def watch(ctx: typer.Context, workflow_id: WorkflowIdArg) -> None:
     fail(outcome.code)
 
 
-async def follow(app_: App, client: Client, workflow_id: str) -> None:
+async def follow(app_: App, client: Client, workflow_id: str, *, run_id: str | None = None) -> None:
     """Render the changes: live at a terminal, a plain line each when piped, JSON lines with -o jsonl."""
     from flowctl.output import printable
     from flowctl.watch import changes, describe_change
@@ -44,9 +44,9 @@ async def follow(app_: App, client: Client, workflow_id: str) -> None:
     out = app_.output
     began = time.monotonic()
     if out.format == "text" and out.out.is_terminal:
-        await _live(app_, client, workflow_id)
+        await _live(app_, client, workflow_id, run_id)
         return
-    async for _view, change in changes(client, workflow_id, patience=app_.patience()):
+    async for _view, change in changes(client, workflow_id, patience=app_.patience(), run_id=run_id):
         elapsed = round(time.monotonic() - began, 3)
         if out.format == "jsonl":
             out.line({"workflow_id": workflow_id, "elapsed": elapsed, **change})
@@ -54,14 +54,14 @@ async def follow(app_: App, client: Client, workflow_id: str) -> None:
             print(printable(f"{workflow_id} +{elapsed:.1f}s {describe_change(change)}"), flush=True)
 
 
-async def _live(app_: App, client: Client, workflow_id: str) -> None:
+async def _live(app_: App, client: Client, workflow_id: str, run_id: str | None) -> None:
     from rich.live import Live
 
     from flowctl.watch import View, changes
 
     view = View(workflow_id)
     with Live(get_renderable=lambda: _render(view), console=app_.output.out, refresh_per_second=4):
-        async for current, _change in changes(client, workflow_id, patience=app_.patience()):
+        async for current, _change in changes(client, workflow_id, patience=app_.patience(), run_id=run_id):
             view = current
 
 
