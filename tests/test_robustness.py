@@ -565,3 +565,18 @@ def test_list_and_describe_tell_the_truth(flowctl: Cli, stack: Stack) -> None:
     listed = flowctl("list", "--kind", "order", "--query", f"WorkflowId = '{broken}'", "-o", "json").json()
     assert [r["workflow_id"] for r in listed] == [broken]
     flowctl("terminate", broken, "--reason", "cleanup")
+
+
+@pytest.mark.parametrize(
+    ("header", "value"), [("x-h", "line\\nbreak-secret"), ("bad header", "v-secret"), ("x-e", "\\u001b[2J")]
+)
+def test_an_rpc_metadata_header_no_server_could_take_is_refused_by_name(
+    tmp_path: Path, header: str, value: str
+) -> None:
+    config = tmp_path / "flowctl.toml"
+    config.write_text(
+        f'[profile.default]\naddress = "127.0.0.1:9"\n[profile.default.grpc_meta]\n"{header}" = "{value}"\n'
+    )
+    code, out, err = in_process("--config", str(config), "list")
+    assert_refused(code, out, err, "grpc_meta", repr(header))
+    assert "secret" not in err and "2J" not in err, err

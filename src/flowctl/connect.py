@@ -85,6 +85,7 @@ def resolve(
             f"connection profile{where}: {_without_source(str(exc))}",
             hint="check --profile, TEMPORAL_PROFILE and [profile.*]",
         ) from None
+    _check_metadata(dict(loaded.get("rpc_metadata") or {}))
     embedded = embedded_address(settings)
     for given in (address, loaded.get("target_host")):
         if given and "://" in given:  # the SDK only warns, with its own source path
@@ -111,6 +112,20 @@ def resolve(
         rpc_metadata=dict(loaded.get("rpc_metadata") or {}),
         keys=keyring(settings.codec),
     )
+
+
+def _check_metadata(headers: dict[str, Any]) -> None:
+    """Refuse a gRPC metadata header no server could be sent (named, never its value: it may be a secret)."""
+    import re
+
+    for name, value in headers.items():
+        where = f"[profile.NAME.grpc_meta] header {name!r}"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
+            raise UsageError(f"{where}: a header name is letters, digits, '-', '_' and '.'")
+        if str(name).endswith("-bin"):
+            continue
+        if not isinstance(value, str) or not re.fullmatch(r"[\x20-\x7e]*", value):
+            raise UsageError(f"{where}: its value must be printable ASCII text (no newline or control character)")
 
 
 def _same_endpoint(a: str, b: str) -> bool:
