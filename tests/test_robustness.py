@@ -484,6 +484,10 @@ def test_smaller_things_the_trials_found(local_cli: Cli, tmp_path: Path) -> None
     assert code == 0 and "dry_run" in out and "true" in out and "True" not in out, out
     code, out, err = in_process("start", "order", "-i", json.dumps({**order_input("A-1"), "order_id": "Ü-1"}))
     assert_refused(code, out, err, 'got "Ü-1"')
+    # A long value in an error is cut with an ellipsis, not mid-JSON.
+    long = {**order_input("A-1"), "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": 5}] * 101}
+    code, out, err = in_process("start", "order", "-i", json.dumps(long))
+    assert_refused(code, out, err, "…)")
     # A codec keys file saved with a byte-order mark is read as the same keys.
     keys = tmp_path / "codec.keys"
     keys.write_bytes(b"\xef\xbb\xbf" + local_cli("codec-key", "--id", "bom").stdout.strip().encode() + b"\n")

@@ -164,6 +164,11 @@ def _printable(part: object) -> str:
 SECRET_KEYS = frozenset({"api_key", "client_key_data", "client_key", "key", "keys", "password", "token"})
 
 
+def _shortened(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters, saying it was cut (not JSON that just stops)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def describe_validation_error(err: ValidationError, what: str) -> str:
     """One line naming each wrong field, what is wrong and, where useful, what was given.
 
@@ -186,7 +191,7 @@ def describe_validation_error(err: ValidationError, what: str) -> str:
         shown = (
             ""
             if secret or item["type"] in ("missing", "extra_forbidden", "model_type") or isinstance(given, dict)
-            else f" (got {json.dumps(given, default=str, ensure_ascii=False)[:60]})"
+            else f" (got {_shortened(json.dumps(given, default=str, ensure_ascii=False))})"
         )
         parts.append(f"{loc}: {message}{shown}")
     return f"invalid {what}: " + "; ".join(parts)

@@ -72,7 +72,7 @@ def approvals(
             out.print("nothing waits for a decision", markup=False)
             return
         shown = [
-            {**row, "since": (row["since"] or "")[:19].replace("T", " "), "approvers": ", ".join(row["approvers"])}
+            {**row, "approvers": ", ".join(row["approvers"])}  # times as list shows them, with their zone
             for row in rows
         ]
         app_.output.table(shown, ["workflow_id", "kind", "waiting_for", "since", "approvers"])
