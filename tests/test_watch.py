@@ -170,3 +170,34 @@ def test_a_server_lost_during_watch_is_one_line_and_exit_5(tmp_path: object) -> 
     warned, error = err.splitlines()
     assert "\x1b" not in err and "Temporal is unreachable" in warned and "for up to 3s" in warned, err
     assert "Temporal stayed unreachable" in error and "flowctl server status" in error, err
+
+
+def test_watch_counts_down_to_the_deadline_that_matters_and_names_it(flowctl: Cli) -> None:
+    """An onboarding's reminder is not its deadline; an approval's escalation comes before expiry."""
+    user = uid()
+    request = uid()
+    assert flowctl("start", "onboarding", "-i", json.dumps({"user_id": user, "email": f"{user}@example.com",
+                   "name": "N", "verify_within": "2h", "remind_after": "1h"})).code == 0  # fmt: skip
+    assert flowctl("start", "approval", "-i", json.dumps({"request_id": request, "requester": "alice", "title": "t",
+                   "amount": 5000, "approvers": ["bob"], "escalate_to": "dana", "escalate_after": "1h",
+                   "expire_after": "3h"})).code == 0  # fmt: skip
+    expected = {
+        f"onboarding-{user}": (r"1h59m\d+s|2h", "the account is deactivated: email not verified"),
+        f"approval-{request}": (r"59m\d+s|1h", "escalated to dana"),
+    }
+    for wid, (left, then) in expected.items():
+        watcher = subprocess.Popen([FLOWCTL, "watch", wid, "-o", "jsonl"], stdout=subprocess.PIPE, text=True,
+                                   env=flowctl.env)  # fmt: skip
+        assert watcher.stdout is not None
+        try:
+            for line in watcher.stdout:
+                change = json.loads(line)
+                if change["change"] == "waiting":
+                    assert re.fullmatch(left, change["time_left"]) and change["then"] == then, change
+                    break
+        finally:
+            watcher.kill()
+            watcher.wait()
+        state = flowctl("query", wid, "-o", "json").json()
+        assert state["deadline"] and state["at_deadline"] == then, state
+        flowctl("terminate", wid, "--reason", "cleanup")

@@ -115,12 +115,21 @@ class ApprovalWorkflow:
         return await self._finish("approved", f"approved by {approvers}")
 
     def _waiting(self) -> Waiting:
-        """What the request waits for, from whom: the allowed approvers who have not voted."""
+        """What the request waits for, from whom (the allowed approvers who have not voted), and
+        what comes next if nobody decides: escalation, then expiry."""
+        request = self._request
         voted = {v.approver for v in self._votes}
+        if request.escalate_to and not self._escalated:
+            within, then = request.escalate_after, f"escalated to {request.escalate_to}"
+        else:
+            within = request.expire_after - (request.escalate_after if self._escalated else timedelta(0))
+            then = "expires: no decision"
         return Waiting(
-            f"{self._request.required_approvals - self._approvals()} more approval(s) (update 'decide')",
+            f"{request.required_approvals - self._approvals()} more approval(s) (update 'decide')",
             "approval",
             tuple(a for a in self._allowed if a not in voted),
+            within=within,
+            then=then,
         )
 
     def _approvals(self) -> int:

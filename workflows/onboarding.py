@@ -30,7 +30,7 @@ def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a tabl
     }
 
 
-WAITING = Waiting("email verification (signal 'verify-email')", "verification")
+VERIFICATION = "email verification (signal 'verify-email')"
 
 
 @workflow.defn(name="Onboarding")
@@ -98,7 +98,10 @@ class OnboardingWorkflow:
         """Wait for `verify-email`, reminding the user part-way; False if the time ran out."""
         flow = self._flow
         flow.state.step = "await_verification"
-        flow.set_status("awaiting_verification", WAITING)
+        then = "the account is deactivated: email not verified"
+        flow.set_status(
+            "awaiting_verification", Waiting(VERIFICATION, "verification", within=user.verify_within, then=then)
+        )
         verified = await self._wait(user.reminder_at)
         if not verified:
             self._reminders += 1

@@ -101,7 +101,10 @@ class OrderWorkflow:
         """Hold the order for a fraud decision; no decision within `timeout` rejects it."""
         flow = self._flow
         flow.state.step = "fraud_review"
-        flow.set_status("awaiting_review", Waiting("fraud review decision (signal 'review')", "review"))
+        waiting = Waiting(
+            "fraud review decision (signal 'review')", "review", within=timeout, then="rejected: no review decision"
+        )
+        flow.set_status("awaiting_review", waiting)
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
         except TimeoutError:

@@ -61,6 +61,8 @@ class Waiting:
     what: str
     tag: str  # approval | review | verification
     approvers: tuple[str, ...] = ()
+    within: timedelta | None = None  # how long the wait lasts at most ...
+    then: str | None = None  # ... and what happens when nobody decides in time
 
 
 @dataclass
@@ -142,6 +144,9 @@ class Flow:
         if waiting is not False:
             self.state.waiting_for = waiting.what if waiting else None
             self.state.waiting_since = workflow.now() if waiting else None
+            within = waiting.within if waiting else None
+            self.state.deadline = workflow.now() + within if waiting and within is not None else None
+            self.state.at_deadline = waiting.then if waiting else None
             if waiting:
                 updates += [FLOW_WAITING_FOR.value_set(waiting.tag), FLOW_WAITING_SINCE.value_set(workflow.now())]
                 if waiting.approvers:

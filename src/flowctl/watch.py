@@ -53,17 +53,25 @@ class View:
     timers: dict[int, datetime] = field(default_factory=dict)  # started event id → fire time
     retries: dict[str, tuple[str, int]] = field(default_factory=dict)  # activity id → (type, attempts so far)
     outcome: dict[str, Any] | None = None
+    deadline: datetime | None = None  # when the wait ends by itself, as the workflow says ...
+    at_deadline: str | None = None  # ... and what happens then
 
     def timer_left(self, now: datetime | None = None) -> timedelta | None:
-        """Time until the earliest pending timer fires, if one is pending."""
+        """Time until the wait's deadline (else the earliest pending timer), if there is one.
+
+        The workflow names the deadline that matters (the review's end, not a reminder before
+        it); a kind that names none is shown its next timer.
+        """
+        now = now or datetime.now(UTC)
+        if self.deadline is not None:
+            return max(self.deadline - now, timedelta(0))
         if not self.timers:
             return None
-        now = now or datetime.now(UTC)
         return max(min(self.timers.values()) - now, timedelta(0))
 
 
 def left_text(view: View) -> str | None:
-    """Time left on the earliest pending timer, to the second, as a duration (`23h59m59s`)."""
+    """Time left until the wait's deadline, to the second, as a duration (`23h59m59s`)."""
     from flowctl.inputs import format_duration
 
     left = view.timer_left()
@@ -201,6 +209,9 @@ async def _status_changes(client: Client, view: View) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     view.kind = status.get("kind", view.kind)
     waiting = status.get("waiting_for")
+    deadline = status.get("deadline")
+    view.deadline = datetime.fromisoformat(deadline) if isinstance(deadline, str) else None
+    view.at_deadline = status.get("at_deadline")
     if view.waiting_for and not waiting:  # what resumed it comes before the steps it led to
         view.waiting_for = None
         found.append({"change": "resumed"})
@@ -221,7 +232,9 @@ async def _status_changes(client: Client, view: View) -> list[dict[str, Any]]:
             )
     if waiting and waiting != view.waiting_for:
         view.waiting_for = waiting
-        found.append({"change": "waiting", "waiting_for": waiting, "time_left": left_text(view)})
+        found.append(
+            {"change": "waiting", "waiting_for": waiting, "time_left": left_text(view), "then": view.at_deadline}
+        )
     view.step = status.get("step")
     return found
 
@@ -239,7 +252,8 @@ def describe_change(change: dict[str, Any]) -> str:
         return f"↻ retry {change['activity']} attempt {change['attempt']}{failure}"
     if kind == "waiting":
         left = f", {change['time_left']} left" if change.get("time_left") else ""
-        return f"… waiting for {change['waiting_for']}{left}"
+        then = f", then {change['then']}" if change.get("then") else ""
+        return f"… waiting for {change['waiting_for']}{left}{then}"
     if kind == "resumed":
         return "▶ resumed"
     reason = f": {change['reason']}" if change.get("reason") else ""

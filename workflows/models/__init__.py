@@ -59,6 +59,8 @@ class FlowState(BaseModel):
     outcome: str | None = None
     reason: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)  # what only this kind tracks
+    deadline: datetime | None = None  # when the current wait ends by itself ...
+    at_deadline: str | None = None  # ... and what happens then ("rejected: no review decision")
 
 
 class Decision(BaseModel):

@@ -81,6 +81,7 @@ def _render(view: View) -> Any:
     if view.waiting_for and view.outcome is None:
         left = left_text(view)
         waiting = f"  … waiting for {p(view.waiting_for)}" + (f" — {left} left" if left else "")
+        waiting += f", then {p(view.at_deadline)}" if view.at_deadline else ""
         lines.append(Text(waiting, style="cyan"))
     if view.outcome is not None:
         done = view.outcome.get("outcome") or view.outcome["status"]
