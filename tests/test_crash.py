@@ -233,6 +233,8 @@ def test_server_restarted_mid_run_loses_nothing(tmp_path: Path) -> None:
         log = worker.log.read_text()  # type: ignore[attr-defined]
         assert "\x1b[" not in log, log[-2000:]
         assert all(line.startswith(("20", "flowctl worker")) for line in log.splitlines() if line), log[-2000:]
+        # It says once that the server went away and once that it came back, folding Core's retries.
+        assert log.count("stopped answering") == 1 and log.count("answers again: polling resumed") == 1, log[-3000:]
         assert_every_order_ended_as_expected(cli, queue, tmp_path / "ledger.db", prefix, count)
     finally:
         if worker is not None:

@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowctl import catalog, searchattrs
 from flowctl.config import Settings, ledger_path
@@ -52,11 +52,55 @@ class RetriedFailures(logging.Filter):
         return True
 
 
+class Outage(logging.Filter):
+    """While the server is away, Core warns of every failed poll: the log says once that it is
+    away, folds those warnings, and says when it is back (`watch_server` keeps the state)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.away = False
+        self.folded = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.away and record.name == "temporal" and record.levelno < logging.ERROR:
+            self.folded += 1
+            return False
+        return True
+
+
+OUTAGE = Outage()
+SERVER_CHECK_SECONDS = 2.0
+
+
+async def watch_server(client: Any, address: str) -> None:
+    """Log when the server stops answering and when it answers again."""
+    from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+    log = logging.getLogger("flowctl.worker")
+    while True:
+        await asyncio.sleep(SERVER_CHECK_SECONDS)
+        try:
+            await client.workflow_service.get_system_info(
+                GetSystemInfoRequest(), retry=False, timeout=timedelta(seconds=SERVER_CHECK_SECONDS)
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure here means "away"
+            if not OUTAGE.away:
+                OUTAGE.away, OUTAGE.folded = True, 0
+                log.warning("Temporal at %s stopped answering (%s): polls are retried until it is back", address, exc)
+            continue
+        if OUTAGE.away:
+            OUTAGE.away = False
+            log.warning(
+                "Temporal at %s answers again: polling resumed (%d retry warnings folded)", address, OUTAGE.folded
+            )
+
+
 def configure_logging() -> None:
     """The worker's log on stderr: time, level, source, message."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RetriedFailures())
+    handler.addFilter(OUTAGE)
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
@@ -134,6 +178,7 @@ async def run(
         max_cached_workflows=options.max_cached_workflows,
         graceful_shutdown_timeout=options.shutdown_grace,
     )
+    watching = asyncio.create_task(watch_server(client, target.address))
     try:
         async with worker:
             on_ready(
@@ -142,6 +187,7 @@ async def run(
             )
             await stop.wait()
     finally:
+        watching.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await bridge.close()
