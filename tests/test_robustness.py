@@ -428,11 +428,13 @@ def test_waiting_commands_ride_out_a_server_restart_and_bulk_stops_when_it_is_go
         key = uid()
         wid = f"order-{key}"
         assert cli("start", "order", "-i", json.dumps(order_input(key))).code == 0  # no worker: it stays running
+        other = uid()
+        assert cli("start", "order", "-i", json.dumps(order_input(other))).code == 0
         waiting = {
             name: subprocess.Popen([FLOWCTL, *args], env=cli.env, cwd=cli.cwd, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
             for name, args in (("result", ["result", wid, "--timeout", "2m"]), ("history", ["history", wid, "--follow"]),
-                               ("watch", ["watch", wid]))
+                               ("watch", ["watch", wid]), ("short", ["result", f"order-{other}", "--timeout", "30s"]))
         }  # fmt: skip
         time.sleep(15)  # into a long poll: the server cuts it
         assert cli("server", "stop").code == 0
@@ -441,7 +443,8 @@ def test_waiting_commands_ride_out_a_server_restart_and_bulk_stops_when_it_is_go
         assert cli("terminate", wid, "--reason", "done waiting").code == 0
         for name, proc in waiting.items():
             out, err = proc.communicate(timeout=120)
-            assert proc.returncode == (0 if name == "history" else 11), (name, proc.returncode, out, err)
+            expected = {"history": 0, "short": 20}.get(name, 11)  # short: the server is back before its timeout
+            assert proc.returncode == expected, (name, proc.returncode, out, err)
             assert "Temporal is unreachable" in err and "Temporal answers again" in err, (name, err)
             assert "internal error" not in err, (name, err)
 
@@ -545,6 +548,8 @@ def test_list_and_describe_tell_the_truth(flowctl: Cli, stack: Stack) -> None:
     both = f"WorkflowId IN ('order-{held}', 'order-{declined}')"
     rows = {r["workflow_id"]: r for r in flowctl("list", "--query", both, "-o", "json").json()}
     assert rows[f"order-{held}"]["flow_status"] == "terminated", rows
+    waiting = flowctl("list", "--status", "awaiting_review", "--query", both, "-o", "json").json()
+    assert waiting == [], waiting  # it waits for nothing any more
     cut = flowctl("list", "--query", both, "--limit", "1")
     assert cut.code == 0 and "1 of 2 shown, 1 left out" in cut.stderr, str(cut)
     # --run-id reads a given run: the terminated one, after a new run took its id.
@@ -584,3 +589,65 @@ def test_an_rpc_metadata_header_no_server_could_take_is_refused_by_name(
     code, out, err = in_process("--config", str(config), "list")
     assert_refused(code, out, err, "grpc_meta", repr(header))
     assert "secret" not in err and "2J" not in err, err
+
+
+def test_what_a_second_adversarial_pass_found(local_cli: Cli, tmp_path: Path) -> None:
+    big = "1" * 5000
+    order = json.dumps(order_input("A-1"))
+    for args in (["start", "order", "-i", f'{{"order_id": {big}}}'],
+                 ["start", "order", "-i", order, "--set", f"items=[{{\"sku\":\"SKU-1\",\"quantity\":{big}}}]"]):  # fmt: skip
+        assert_refused(*in_process(*args, *NOBODY), "thousands of digits")
+    lines = tmp_path / "orders.jsonl"
+    surrogate = json.dumps({**order_input("A-2"), "customer_id": "x"}).replace('"x"', '"\\ud800"')
+    lines.write_text(f'{{"order_id": {big}}}\n{surrogate}\n{order}\n')
+    run = local_cli("start", "order", "--from", str(lines), "--dry-run")
+    reported = {json.loads(line)["line"]: json.loads(line) for line in run.stdout.splitlines()}
+    assert run.code == 2 and "thousands of digits" in reported[1]["error"], str(run)
+    assert "lone surrogate" in reported[2]["error"] and reported[3]["dry_run"], reported
+    # Config: a key far too deep, a header table set to a string, a header no server takes.
+    assert local_cli("config", "set", "profile.default.grpc_meta" + ".a" * 3000, "1").code == 2
+    table = local_cli("config", "set", "profile.default.grpc_meta", "authorization: Bearer TYPOSECRET")
+    assert table.code == 2 and "TYPOSECRET" not in table.stdout + table.stderr, str(table)
+    assert local_cli("config", "set", "profile.default.grpc_meta.bad name", "v").code == 2
+    assert local_cli("config", "show").code == 0  # nothing bad was written
+    assert local_cli("config", "set", "server.ip", "::1").code == 2
+    # State and ledger files that are not what flowctl wrote.
+    state = tmp_path / "state" / "flowctl"
+    state.mkdir(parents=True)
+    (state / "server.json").write_text('{"pid": 1e400}')
+    assert local_cli("server", "status").code == 5 and local_cli("server", "stop").code == 0
+    (state / "server.json").unlink(missing_ok=True)  # stop cleared the stale record
+    (state / "server.json").mkdir()
+    started = local_cli("server", "start")
+    assert started.code == 2 and "is a directory" in started.stderr, str(started)
+    other = tmp_path / "other.db"
+    import sqlite3
+
+    sqlite3.connect(other).execute("create table charges(x)").connection.commit()
+    ledger = local_cli("ledger", env={"FLOWCTL_SERVICES__LOCAL__DB": str(other)})
+    assert ledger.code == 2 and "not a ledger" in ledger.stderr, str(ledger)
+    # Arguments and environments.
+    for args, fragment in ((["start", "order", "-i", order, "--id", "a\u202eb"], "not a valid workflow id"),
+                           (["approve", "order-1", "--as", "a\nb"], "--as"),
+                           (["describe", "order-1", "--run-id", "nope"], "not a run id"),
+                           (["--address", "127.0.0.1", "list"], "not host:port"),
+                           (["--address", "localhost:7233/x", "list"], "not host:port"),
+                           (["--config", "/dev/zero", "list"], "not a regular file")):  # fmt: skip
+        run = local_cli(*args)
+        assert run.code == 2 and fragment in run.stderr and len(run.stderr.splitlines()) == 1, (args, str(run))
+    odd = os.fsdecode(b"\xff")
+    assert local_cli("config", "show", env={"FOO": odd}).code == 0  # not flowctl's nor Temporal's: ignored
+    refused = local_cli("list", env={"TEMPORAL_NAMESPACE": odd})
+    assert refused.code == 2 and "TEMPORAL_NAMESPACE" in refused.stderr, str(refused)
+    # A closed pipe on help, too.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([FLOWCTL, "--help"], stdout=write, stderr=subprocess.PIPE, env=local_cli.env, timeout=60)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, b""), proc
+    # JSON carries 8-bit controls escaped, so they cannot reach a terminal raw either.
+    data = {**order_input("A-1"), "customer_id": "c\x9bx"}
+    code, out, _ = in_process("start", "order", "-i", json.dumps(data), "--dry-run", "-o", "json")
+    assert code == 0 and "\x9b" not in out and json.loads(out)["input"]["customer_id"] == "c\x9bx", out

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from flowctl.errors import UsageError
 from flowctl.files import read_text, write_text
 from flowctl.inputs import SECRET_KEYS as SECRET_KEYS  # re-exported: redaction lives here
-from flowctl.inputs import describe_validation_error
+from flowctl.inputs import describe_validation_error, shortened
 from flowctl_workflows.durations import Duration
 
 ENV_PREFIX = "FLOWCTL_"
@@ -89,9 +89,9 @@ class Server(_Section):
 
         if value != "localhost":
             try:
-                ipaddress.ip_address(value)
+                ipaddress.IPv4Address(value)
             except ValueError:
-                raise ValueError("must be an IP address the server can bind, e.g. 127.0.0.1 or 0.0.0.0") from None
+                raise ValueError("must be an IPv4 address the server can bind, e.g. 127.0.0.1 or 0.0.0.0") from None
         return value
 
     @model_validator(mode="after")
@@ -165,6 +165,8 @@ def read_file(path: Path) -> dict[str, Any]:
     """The file's table, or an empty one if it does not exist."""
     if not path.exists() and not path.is_symlink():
         return {}
+    if path.exists() and not path.is_file():  # a directory, a device (/dev/zero), a pipe
+        raise UsageError(f"config {path}: not a regular file", hint="name a TOML file, or move this aside")
     text = read_text(path, "config", hint="fix the file or run 'flowctl config init --force'")
     try:
         return tomllib.loads(text)
@@ -172,8 +174,10 @@ def read_file(path: Path) -> dict[str, Any]:
         raise UsageError(
             f"config {path}: not valid TOML: {exc}", hint="fix the file or run 'flowctl config init'"
         ) from None
-    except RecursionError:
-        raise UsageError(f"config {path}: nested too deep", hint="no setting nests more than three tables") from None
+    except (RecursionError, ValueError):  # nesting, or a number of thousands of digits
+        raise UsageError(
+            f"config {path}: nested too deep or a number too long", hint="no setting needs either"
+        ) from None
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
@@ -255,10 +259,26 @@ HEADER_TABLES = frozenset({"grpc_meta", "headers"})
 HARMLESS_HEADERS = frozenset({"user-agent", "accept", "content-type", "x-trace-id", "traceparent"})
 
 
+def check_metadata(headers: dict[str, Any]) -> None:
+    """Refuse a gRPC metadata header no server could be sent (named, never its value: it may be a secret)."""
+    import re
+
+    for name, value in headers.items():
+        where = f"gRPC metadata header {name!r} ([profile.NAME.grpc_meta] or TEMPORAL_GRPC_META_*)"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
+            raise UsageError(f"{where}: a header name is letters, digits, '-', '_' and '.'")
+        if str(name).endswith("-bin"):
+            continue
+        if not isinstance(value, str) or not re.fullmatch(r"[\x20-\x7e]*", value):
+            raise UsageError(f"{where}: its value must be printable ASCII text (no newline or control character)")
+
+
 def is_secret(path: list[str]) -> bool:
     """Whether the setting at this dotted path holds a secret (never printed)."""
     if not path:
         return False
+    if path[-1] in HEADER_TABLES:  # the whole table at once (a mistake, but its text is a header)
+        return True
     in_headers = any(part in HEADER_TABLES for part in path[:-1])
     return path[-1] in SECRET_KEYS or (in_headers and path[-1].lower() not in HARMLESS_HEADERS)
 
@@ -278,7 +298,7 @@ def parse_value(raw: str) -> Any:
     """A `config set` value: TOML syntax when it parses (3, true, [..]), else the plain text."""
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except (tomllib.TOMLDecodeError, RecursionError):
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         return raw
 
 
@@ -288,6 +308,8 @@ def set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
 
     data = read_file(path)
     parts = key.split(".")
+    if len(parts) > 6 or len(raw) > 10_000:
+        raise UsageError(f"config key {shortened(key)!r} or its value is far longer than any setting")
     if not all(parts):
         raise UsageError(f"config key {key!r} is malformed", hint="use a dotted key, e.g. services.bridge")
     target = data
@@ -297,6 +319,13 @@ def set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
             raise UsageError(f"config key {key!r}: {part!r} is not a table")
         target = nxt
     target[parts[-1]] = parse_value(raw)
+    if parts[-1] in HEADER_TABLES:
+        raise UsageError(
+            f"config key {key!r} is a table of headers, not a value",
+            hint=f"set one header: flowctl config set {key}.NAME VALUE",
+        )
+    if len(parts) > 1 and parts[-2] in HEADER_TABLES:
+        check_metadata({parts[-1]: target[parts[-1]]})
     settings = validate_settings(data, f"{path} after setting {key}")
     if key == "codec.keys":
         from flowctl.codec import keyring

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowctl.config import check_metadata
 from flowctl.errors import UnreachableError, UsageError
 
 if TYPE_CHECKING:
@@ -73,7 +74,9 @@ def resolve(
     # Profiles in flowctl's file win; without any, Temporal's own config file is honoured.
     source = config_file if settings.profile and config_file.exists() else None
     try:
-        loaded = ClientConfigProfile.load(profile, config_source=source).to_client_connect_config()
+        loaded = ClientConfigProfile.load(
+            profile, config_source=source, override_env_vars=_text_environment()
+        ).to_client_connect_config()
     except FileNotFoundError as exc:
         raise UsageError(
             f"TLS file {exc.filename}: no such file",
@@ -85,7 +88,7 @@ def resolve(
             f"connection profile{where}: {_without_source(str(exc))}",
             hint="check --profile, TEMPORAL_PROFILE and [profile.*]",
         ) from None
-    _check_metadata(dict(loaded.get("rpc_metadata") or {}))
+    check_metadata(dict(loaded.get("rpc_metadata") or {}))
     embedded = embedded_address(settings)
     for given in (address, loaded.get("target_host")):
         if given and "://" in given:  # the SDK only warns, with its own source path
@@ -93,6 +96,10 @@ def resolve(
                 f"address {given!r} is a URL; Temporal's address is host:port",
                 hint=f"e.g. {given.split('://', 1)[1].split('/', 1)[0] or 'localhost:7233'}",
             )
+        if given:
+            host, _, port = given.rpartition(":")
+            if not host or "/" in given or not port.isdigit() or not 0 < int(port) < 65536:
+                raise UsageError(f"address {given!r} is not host:port", hint="e.g. localhost:7233")
     if address:
         address_from = "--address"
     elif loaded.get("target_host"):
@@ -114,20 +121,6 @@ def resolve(
     )
 
 
-def _check_metadata(headers: dict[str, Any]) -> None:
-    """Refuse a gRPC metadata header no server could be sent (named, never its value: it may be a secret)."""
-    import re
-
-    for name, value in headers.items():
-        where = f"[profile.NAME.grpc_meta] header {name!r}"
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
-            raise UsageError(f"{where}: a header name is letters, digits, '-', '_' and '.'")
-        if str(name).endswith("-bin"):
-            continue
-        if not isinstance(value, str) or not re.fullmatch(r"[\x20-\x7e]*", value):
-            raise UsageError(f"{where}: its value must be printable ASCII text (no newline or control character)")
-
-
 def _same_endpoint(a: str, b: str) -> bool:
     """Whether two host:port addresses reach the same local server (localhost is 127.0.0.1)."""
     local = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}  # noqa: S104 - compared with, never bound
@@ -144,6 +137,24 @@ def embedded_address(settings: Settings) -> str:
     ip = settings.server.ip
     host = "localhost" if ip in ("127.0.0.1", "0.0.0.0", "localhost") else f"[{ip}]" if ":" in ip else ip  # noqa: S104
     return f"{host}:{settings.server.port}"
+
+
+def _text_environment() -> dict[str, str]:
+    """The environment as the SDK may read it: a variable that is not UTF-8 would make its
+    config loader panic. A TEMPORAL_* one is refused by name; any other is left out."""
+    clean: dict[str, str] = {}
+    for name, value in os.environ.items():
+        try:
+            name.encode("utf-8")
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            if name.startswith("TEMPORAL_"):
+                raise UsageError(
+                    f"{name}: its value is not UTF-8 text", hint=f"set {name} as UTF-8, or unset it"
+                ) from None
+            continue
+        clean[name] = value
+    return clean
 
 
 def _check_switches() -> None:

@@ -104,10 +104,12 @@ def _ours(record: dict[str, Any]) -> bool:
     try:
         pid = int(record["pid"])
         expected = ["start-dev", "--db-filename", str(record["db_file"]), "--port", str(record["port"])]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return False
-    if not _alive(pid):
+    if not 0 < pid < 2**22 or not _alive(pid):
         return False
+    if record.get("starttime") is not None and _starttime(pid) != record["starttime"]:
+        return False  # the pid was reused since flowctl started the server
     try:
         argv = [a.decode("utf-8", "replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
     except OSError:
@@ -132,6 +134,14 @@ def _locked(layout: Layout) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _starttime(pid: int) -> int | None:
+    """When the process began, in clock ticks since boot: with the pid, it names one process."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _record(layout: Layout) -> dict[str, Any] | None:
@@ -218,6 +228,8 @@ def _start(settings: Settings, layout: Layout) -> dict[str, Any]:
             f"something else already listens on {server.ip}:{server.effective_ui_port}, the Web UI's port",
             hint="stop it, or choose another with 'flowctl config set server.ui_port PORT'",
         )
+    if layout.pid_file.is_dir():
+        raise UsageError(f"server state file {layout.pid_file}: is a directory", hint="move it aside")
     if layout.db_file.is_dir():
         raise UsageError(f"server.db_file {layout.db_file}: is a directory", hint="name a file, e.g. .../temporal.db")
     ensure_dir(layout.db_file.parent, "server.db_file's folder")
@@ -265,6 +277,7 @@ def _start(settings: Settings, layout: Layout) -> dict[str, Any]:
         "ui_port": server.effective_ui_port,
         "db_file": str(layout.db_file),
         "started_at": time.time(),
+        "starttime": _starttime(process.pid),
     }
     layout.pid_file.write_text(json.dumps(record))
     address = f"{server.ip}:{server.port}"

@@ -44,8 +44,10 @@ MAX_JSON_DEPTH = 100
 
 
 class JSONTooDeepError(ValueError):
-    def __init__(self) -> None:
-        super().__init__(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    """JSON no model could take: nested too deep, a number too long, text that is not Unicode."""
+
+    def __init__(self, why: str = f"JSON nested more than {MAX_JSON_DEPTH} levels deep") -> None:
+        super().__init__(why)
 
 
 def loads(text: str) -> Any:
@@ -54,12 +56,23 @@ def loads(text: str) -> Any:
         value = json.loads(text)
     except RecursionError:
         raise JSONTooDeepError from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer of thousands of digits, which Python refuses to convert
+        raise JSONTooDeepError("JSON with a number of thousands of digits") from None
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict | list):
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:  # "\ud800": a lone surrogate, which no text can hold
+                raise JSONTooDeepError("JSON with a string that is not Unicode text (a lone surrogate)") from None
+        elif isinstance(node, dict | list):
             if depth > MAX_JSON_DEPTH:
                 raise JSONTooDeepError
+            if isinstance(node, dict):
+                stack.extend((key, depth + 1) for key in node)
             stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
     return value
 
@@ -164,7 +177,7 @@ def _printable(part: object) -> str:
 SECRET_KEYS = frozenset({"api_key", "client_key_data", "client_key", "key", "keys", "password", "token"})
 
 
-def _shortened(text: str, limit: int = 60) -> str:
+def shortened(text: str, limit: int = 60) -> str:
     """`text` cut to `limit` characters, saying it was cut (not JSON that just stops)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -191,7 +204,7 @@ def describe_validation_error(err: ValidationError, what: str) -> str:
         shown = (
             ""
             if secret or item["type"] in ("missing", "extra_forbidden", "model_type") or isinstance(given, dict)
-            else f" (got {_shortened(json.dumps(given, default=str, ensure_ascii=False))})"
+            else f" (got {shortened(json.dumps(given, default=str, ensure_ascii=False))})"
         )
         parts.append(f"{loc}: {message}{shown}")
     return f"invalid {what}: " + "; ".join(parts)

@@ -91,7 +91,7 @@ def is_outage(exc: BaseException) -> bool:
     if exc.status == RPCStatusCode.UNAVAILABLE:
         return True
     text = exc.message.lower()
-    signs = ("transport error", "connection", "broken pipe", "reset by peer", "h2 protocol")
+    signs = ("transport error", "connection refused", "connection reset", "broken pipe", "reset by peer", "h2 protocol")
     return exc.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED) and any(s in text for s in signs)
 
 
@@ -110,8 +110,9 @@ class Patience:
 class Outage:
     """A waiting command's view of the server going away: say it once, retry, give up at a limit."""
 
-    def __init__(self, what: str, patience: Patience | None, timeout: timedelta | None) -> None:
+    def __init__(self, client: Client, what: str, patience: Patience | None, timeout: timedelta | None) -> None:
         patience = patience or Patience()
+        self.client = client
         self.what = what
         self.tell = patience.tell or (lambda _message: None)
         self.limit = patience.limit
@@ -130,7 +131,8 @@ class Outage:
         return None if self.deadline is None else max(0.0, self.deadline - self._now())
 
     async def ride(self, exc: Exception) -> None:
-        """Wait a moment before the next try, or raise `UnreachableError` when it has lasted too long."""
+        """Wait until the server answers again (saying so), or raise `UnreachableError` when the
+        outage outlasts the command's patience. The caller then tries again."""
         from temporalio.service import RPCError
 
         self.detail = transport_detail(exc.message if isinstance(exc, RPCError) else str(exc))
@@ -143,9 +145,25 @@ class Outage:
         give_up = self.began + self.limit.total_seconds()
         if self.deadline is not None:
             give_up = self.deadline
-        if now >= give_up:
-            raise self.unreachable()
-        await asyncio.sleep(min(1.0, give_up - now))
+        while True:
+            now = self._now()
+            if now >= give_up:
+                raise self.unreachable()
+            await asyncio.sleep(min(1.0, give_up - now))
+            if await self.answers():
+                self.over()
+                return
+
+    async def answers(self, within: timedelta = timedelta(seconds=2)) -> bool:
+        """Whether the server answers a cheap call now (the waiting call itself retries for seconds)."""
+        from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+        from temporalio.service import RPCError
+
+        try:
+            await self.client.workflow_service.get_system_info(GetSystemInfoRequest(), retry=False, timeout=within)
+        except RPCError:
+            return False
+        return True
 
     def over(self) -> None:
         if self.began is not None:
@@ -319,7 +337,7 @@ async def wait_result(
         workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {_spell(timeout)}"
     )
     with rpc_errors(workflow_id):
-        outage = Outage(f"waiting for {workflow_id}", patience, timeout or None)
+        outage = Outage(client, f"waiting for {workflow_id}", patience, timeout or None)
         try:
             if timeout is not None and not timeout:
                 if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
@@ -336,8 +354,10 @@ async def wait_result(
                         raise
                     await outage.ride(exc)
         except TimeoutError:
-            if outage.ongoing:
+            # Out of time while the server was away: still running, if it answers once more.
+            if outage.ongoing and not await outage.answers(timedelta(seconds=5)):
                 raise outage.unreachable() from None
+            outage.over()
             return still_running
         except WorkflowFailureError as exc:
             outage.over()
@@ -655,7 +675,7 @@ async def history_pages(
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, run_id=run_id)
     token: bytes | None = None
-    outage = Outage(f"following {workflow_id}", patience, None)
+    outage = Outage(client, f"following {workflow_id}", patience, None)
     with rpc_errors(workflow_id):
         while True:
             iterator = handle.fetch_history_events(wait_new_event=follow, next_page_token=token)
@@ -677,7 +697,7 @@ async def history_pages(
 
 def list_query(kind: str | None, status: str | None, query: str | None) -> str | None:
     """A visibility query from the `list` filters."""
-    from flowctl_workflows.models import FLOW_STATUSES
+    from flowctl_workflows.models import FLOW_STATUSES, RUNNING_PHASES
 
     clauses = []
     if kind:
@@ -691,6 +711,8 @@ def list_query(kind: str | None, status: str | None, query: str | None) -> str |
         and status.lower() not in ("running", "completed", "timed_out", "cancelled")
     ):
         clauses.append(f"FlowStatus = '{status.lower()}'")
+        if status.lower() in RUNNING_PHASES:  # a workflow terminated while waiting keeps that FlowStatus
+            clauses.append("ExecutionStatus = 'Running'")
     elif status:
         statuses = {
             "running": "Running",
@@ -817,7 +839,7 @@ def approvals_query(approver: str | None) -> str:
 
 def quoted(value: str) -> str:
     """A string literal for a visibility query: `o'brien` stays `o'brien`, a backslash a backslash."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"') + "'"
 
 
 async def approvals(client: Client, approver: str | None, limit: int = 1000) -> list[dict[str, Any]]:

@@ -31,8 +31,11 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters, and the invisible ones that reorder or hide text (bidi overrides, zero width).
+_INVISIBLE = "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
+_CONTROL_BUT_LINES = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
+_C1 = re.compile("[\x7f-\x9f]")
 
 
 def printable(text: str, *, lines: bool = False) -> str:
@@ -53,7 +56,9 @@ def text_value(value: Any) -> str:
 
 
 def to_json(value: Any, *, indent: int | None = None) -> str:
-    return json.dumps(value, default=_default, indent=indent, ensure_ascii=False)
+    """JSON as flowctl prints it: non-ASCII kept, but 8-bit controls escaped too (json leaves them)."""
+    text = json.dumps(value, default=_default, indent=indent, ensure_ascii=False)
+    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class Output:

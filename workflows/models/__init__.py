@@ -18,6 +18,9 @@ FLOW_STATUSES: tuple[str, ...] = (
     "completed", "compensated", "rejected", "cancelled", "timed_out", "expired", "approved", "auto_approved",
     "auto_rejected",
 )  # fmt: skip
+RUNNING_PHASES = frozenset(
+    {"compensating", "awaiting_review", "awaiting_verification", "awaiting_decision", "escalated"}
+)
 RESULT_MEMO = "result"  # the memo key where a cancelled run keeps its result: a cancel carries none
 RESUMES_MEMO = "resumes"  # the memo key naming the stopped run a new run takes over from
 # The workflow patch under which keys name the business step (so a run can be resumed), a cancel

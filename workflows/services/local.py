@@ -467,15 +467,21 @@ def read_ledger(db_path: Path, ref: str | None = None) -> dict[str, list[dict[st
         return {"stock": [], **{table: [] for table in LEDGER_TABLES}}
     conn = connect(db_path)
     try:
-        ledger: dict[str, list[dict[str, Any]]] = {
-            "stock": [dict(row) for row in conn.execute("SELECT * FROM stock ORDER BY sku")]
-        }
-        for table, column in LEDGER_TABLES.items():
-            if ref is None:
-                rows = conn.execute(f"SELECT * FROM {table} ORDER BY at")  # noqa: S608 - fixed names
-            else:
-                rows = conn.execute(f"SELECT * FROM {table} WHERE {column} = ? ORDER BY at", (ref,))  # noqa: S608
-            ledger[table] = [dict(row) for row in rows]
-        return ledger
+        return _rows(conn, ref)
+    except sqlite3.DatabaseError as exc:  # another program's database, say
+        raise LedgerError(f"ledger {db_path}: not a ledger ({exc})") from None
     finally:
         conn.close()
+
+
+def _rows(conn: sqlite3.Connection, ref: str | None) -> dict[str, list[dict[str, Any]]]:
+    ledger: dict[str, list[dict[str, Any]]] = {
+        "stock": [dict(row) for row in conn.execute("SELECT * FROM stock ORDER BY sku")]
+    }
+    for table, column in LEDGER_TABLES.items():
+        if ref is None:
+            rows = conn.execute(f"SELECT * FROM {table} ORDER BY at")  # noqa: S608 - fixed names
+        else:
+            rows = conn.execute(f"SELECT * FROM {table} WHERE {column} = ? ORDER BY at", (ref,))  # noqa: S608
+        ledger[table] = [dict(row) for row in rows]
+    return ledger

@@ -176,15 +176,11 @@ def run(argv: list[str]) -> int:
     from flowctl.cli.app import app
 
     front, rest = split_globals(argv)
-    register(_command_of(rest))
     output = _output_for(front)
     debug = "--debug" in front
-    import signal
-
-    # SIGTERM stops a command as SIGINT does: with a line saying what it was doing, exit 143.
-    # (`flowctl worker` installs its own handlers, which drain it gracefully.)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    install_signal_handlers()
     try:
+        register(_command_of(rest))
         _require_utf8(argv)
         command = typer.main.get_command(app)
         # Split again knowing the command's own options: a value of theirs is never a global.
@@ -220,6 +216,8 @@ def run(argv: list[str]) -> int:
 
         if isinstance(sys.stdout, PacifyFlushWrapper):  # how typer ends a command whose stdout closed
             return int(ExitCode.CLOSED_PIPE)
+        if exc.code == 1 and isinstance(exc.__context__, BrokenPipeError):  # how rich does (help, say)
+            return int(ExitCode.CLOSED_PIPE)
         return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is a bug
         if debug:
@@ -232,7 +230,16 @@ def run(argv: list[str]) -> int:
         return int(ExitCode.INTERNAL)
 
 
+def install_signal_handlers() -> None:
+    """SIGTERM stops a command as SIGINT does: with a line saying what it was doing, exit 143.
+    (`flowctl worker` installs its own handlers, which drain it gracefully.)"""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main() -> None:
+    install_signal_handlers()
     # flowctl uses no pydantic plugins; looking for them scans every installed package
     # (importlib.metadata) on the first model built, about 9 ms of each command's start-up.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

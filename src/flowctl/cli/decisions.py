@@ -103,6 +103,8 @@ def _decide(
     app_ = state(ctx)
     if not person.strip():
         raise UsageError("--as must name who decides", hint="e.g. --as bob")
+    if not person.isprintable():
+        raise UsageError("--as must be a name on one line, without control characters", hint="e.g. --as bob")
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else ops.DECISION_TIMEOUT
     # Both payloads are checked before anything is sent: a name or comment too long is exit 2.
     flags = {"approver": "--as", "reviewer": "--as", "comment": "--comment"}

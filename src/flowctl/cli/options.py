@@ -66,10 +66,27 @@ DecisionTimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _run_id(value: str | None) -> str | None:
+    import uuid
+
+    if value is not None:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a run id (a UUID, as 'flowctl describe' shows)") from None
+    return value
+
+
 RunIdOpt = Annotated[
     str | None,
     typer.Option(
-        "--run-id", metavar="RUN_ID", help="a given run of the workflow (default: its latest)", show_default=False
+        "--run-id",
+        metavar="RUN_ID",
+        help="a given run of the workflow (default: its latest)",
+        show_default=False,
+        callback=_run_id,
     ),
 ]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why, recorded in the history")]

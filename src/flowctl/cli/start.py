@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from flowctl_workflows.kinds import Kind
 
 # No whitespace, slash, backslash or control character: an id is shown in tables and URLs.
-WORKFLOW_ID = re.compile(r"[^\s/\\\x00-\x1f\x7f-\x9f]{1,255}")
+WORKFLOW_ID = re.compile(r"[^\s/\\\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]{1,255}")
 
 
 BULK_CONCURRENCY = 50  # starts in flight: measured in bench/bulk.py
