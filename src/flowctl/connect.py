@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from flowctl.config import Settings
 
 DEFAULT_NAMESPACE = "default"
+ADDRESS_HINT = "fix --address, TEMPORAL_ADDRESS or address in [profile.NAME], e.g. localhost:7233"
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
@@ -99,7 +100,7 @@ def resolve(
         if given:
             host, _, port = given.rpartition(":")
             if not host or "/" in given or not port.isdigit() or not 0 < int(port) < 65536:
-                raise UsageError(f"address {given!r} is not host:port", hint="e.g. localhost:7233")
+                raise UsageError(f"address {given!r} is not host:port", hint=ADDRESS_HINT)
     if address:
         address_from = "--address"
     elif loaded.get("target_host"):
@@ -234,7 +235,7 @@ async def connect_service(target: Target, *, runtime: Runtime | None = None) -> 
     except ValueError as exc:  # the SDK refuses a target it cannot parse
         raise UsageError(
             f"address {target.address!r} is not host:port ({transport_detail(str(exc))})",
-            hint="fix --address, TEMPORAL_ADDRESS or address in [profile.NAME], e.g. localhost:7233",
+            hint=ADDRESS_HINT,
         ) from None
     except (TimeoutError, RuntimeError, OSError) as exc:
         detail = str(exc) or f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f}s"
