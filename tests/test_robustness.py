@@ -651,3 +651,10 @@ def test_what_a_second_adversarial_pass_found(local_cli: Cli, tmp_path: Path) ->
     data = {**order_input("A-1"), "customer_id": "c\x9bx"}
     code, out, _ = in_process("start", "order", "-i", json.dumps(data), "--dry-run", "-o", "json")
     assert code == 0 and "\x9b" not in out and json.loads(out)["input"]["customer_id"] == "c\x9bx", out
+
+
+def test_config_set_takes_a_negative_value_and_errors_cut_long_values(local_cli: Cli) -> None:
+    negative = local_cli("config", "set", "services.local.transient_failure_rate", "-1")
+    assert negative.code == 2 and "greater than or equal to 0" in negative.stderr, str(negative)  # not "No such option"
+    long = local_cli("list", env={"FLOWCTL_OUTAGE_LIMIT": "9" * 5000 + "x"})
+    assert long.code == 2 and len(long.stderr) < 400 and "…" in long.stderr, str(long)

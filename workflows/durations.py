@@ -26,10 +26,16 @@ def parse(value: str | float | timedelta) -> timedelta:
         elif raw and _PART.sub("", raw) == "":
             seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(raw))
         else:
-            raise ValueError(f"{value!r} is not a duration; write it like 30s, 5m, 24h, 7d or 1h30m")
+            raise ValueError(f"{_shown(value)} is not a duration; write it like 30s, 5m, 24h, 7d or 1h30m")
     if seconds < 0 or seconds > MAX_SECONDS:
-        raise ValueError(f"{value!r} is out of range; use a duration between 0s and 3650d")
+        raise ValueError(f"{_shown(value)} is out of range; use a duration between 0s and 3650d")
     return timedelta(seconds=seconds)
+
+
+def _shown(value: object) -> str:
+    """The value as an error quotes it: whole when short, cut with an ellipsis when not."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def format(delta: timedelta) -> str:  # noqa: A001 - the module's own name for it

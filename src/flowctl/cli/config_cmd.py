@@ -81,6 +81,7 @@ def _print_flat(out: Any, data: dict[str, Any], prefix: str = "") -> None:
 
 @config_app.command(
     name="set",
+    context_settings={"ignore_unknown_options": True},  # `config set KEY -1`: -1 is the value, not an option
     epilog="Examples: flowctl config set task_queue orders;  flowctl config set profile.prod.address prod.example:7233",
 )
 def set_(
