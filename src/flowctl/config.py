@@ -16,12 +16,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from flowctl.errors import UsageError
-from flowctl.files import read_text, write_text
+from flowctl.files import is_text, read_text, write_text
 from flowctl.inputs import SECRET_KEYS as SECRET_KEYS  # re-exported: redaction lives here
 from flowctl.inputs import describe_validation_error, shortened
 from flowctl_workflows.durations import Duration
 
 ENV_PREFIX = "FLOWCTL_"
+# The embedded server's addresses that mean this machine: a client reaches them as localhost.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0"})  # noqa: S104 - compared with, never bound
 MAX_AMOUNT = 1_000_000_000.0  # the largest approval amount a request may carry; thresholds need no more
 Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]  # a threshold of money
 CONFIG_ENV = "FLOWCTL_CONFIG"
@@ -186,10 +188,8 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UsageError(f"{name}: its value is not UTF-8 text", hint=f"set {name} as UTF-8, or unset it") from None
+        if not is_text(value):
+            raise UsageError(f"{name}: its value is not UTF-8 text", hint=f"set {name} as UTF-8, or unset it")
         path = name[len(ENV_PREFIX) :].lower().split("__")
         target = data
         for depth, part in enumerate(path[:-1]):

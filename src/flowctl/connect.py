@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowctl.config import check_metadata
+from flowctl.config import LOCAL_HOSTS, check_metadata
 from flowctl.errors import UnreachableError, UsageError
 
 if TYPE_CHECKING:
@@ -124,35 +124,30 @@ def resolve(
 
 def _same_endpoint(a: str, b: str) -> bool:
     """Whether two host:port addresses reach the same local server (localhost is 127.0.0.1)."""
-    local = {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}  # noqa: S104 - compared with, never bound
 
     def norm(address: str) -> tuple[str, str]:
         host, _, port = address.rpartition(":")
-        return ("local" if host in local else host), port
+        return ("local" if host in LOCAL_HOSTS or host == "[::1]" else host), port
 
     return norm(a) == norm(b)
 
 
 def embedded_address(settings: Settings) -> str:
     """Where the embedded server listens: with no address configured, flowctl dials it there."""
-    ip = settings.server.ip
-    host = "localhost" if ip in ("127.0.0.1", "0.0.0.0", "localhost") else f"[{ip}]" if ":" in ip else ip  # noqa: S104
-    return f"{host}:{settings.server.port}"
+    ip = settings.server.ip  # IPv4 or localhost, as the setting's check allows
+    return f"{'localhost' if ip in LOCAL_HOSTS else ip}:{settings.server.port}"
 
 
 def _text_environment() -> dict[str, str]:
     """The environment as the SDK may read it: a variable that is not UTF-8 would make its
     config loader panic. A TEMPORAL_* one is refused by name; any other is left out."""
+    from flowctl.files import is_text
+
     clean: dict[str, str] = {}
     for name, value in os.environ.items():
-        try:
-            name.encode("utf-8")
-            value.encode("utf-8")
-        except UnicodeEncodeError:
+        if not (is_text(name) and is_text(value)):
             if name.startswith("TEMPORAL_"):
-                raise UsageError(
-                    f"{name}: its value is not UTF-8 text", hint=f"set {name} as UTF-8, or unset it"
-                ) from None
+                raise UsageError(f"{name}: its value is not UTF-8 text", hint=f"set {name} as UTF-8, or unset it")
             continue
         clean[name] = value
     return clean

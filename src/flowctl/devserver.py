@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowctl.config import Settings, state_dir
+from flowctl.config import LOCAL_HOSTS, Settings, state_dir
 from flowctl.errors import ConflictError, UnreachableError, UsageError
 from flowctl.files import ensure_dir
 from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
-LOCAL_IPS = ("127.0.0.1", "localhost", "0.0.0.0")  # noqa: S104 - compared with, never bound
 
 
 def temporal_binary() -> Path:
@@ -168,7 +167,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "answering": _answers(ip, port),
         "pid": pid if running else None,
         "address": f"{ip}:{port}",
-        "ui_url": f"http://localhost:{ui_port}" if ip in LOCAL_IPS else f"http://{ip}:{ui_port}",
+        "ui_url": f"http://localhost:{ui_port}" if ip in LOCAL_HOSTS else f"http://{ip}:{ui_port}",
         "db_file": str(record.get("db_file", layout.db_file)) if running else str(layout.db_file),
         "log_file": str(layout.log_file),
     }

@@ -12,6 +12,16 @@ from pathlib import Path
 from flowctl.errors import UsageError
 
 
+def is_text(value: str) -> bool:
+    """Whether `value` is Unicode text: Python keeps bytes that are not UTF-8 (in arguments,
+    the environment) and JSON's "\\ud800" as lone surrogates, which no output can encode."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def decode(data: bytes, what: str, *, hint: str | None = None) -> str:
     """Bytes from a file or a pipe as text: UTF-8 (a leading BOM is dropped), else a `UsageError`."""
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowctl.errors import UsageError
-from flowctl.files import decode, read_text
+from flowctl.files import decode, is_text, read_text
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -64,10 +64,8 @@ def loads(text: str) -> Any:
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:  # "\ud800": a lone surrogate, which no text can hold
-                raise JSONTooDeepError("JSON with a string that is not Unicode text (a lone surrogate)") from None
+            if not is_text(node):
+                raise JSONTooDeepError("JSON with a string that is not Unicode text (a lone surrogate)")
         elif isinstance(node, dict | list):
             if depth > MAX_JSON_DEPTH:
                 raise JSONTooDeepError

@@ -95,6 +95,18 @@ def is_outage(exc: BaseException) -> bool:
     return exc.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED) and any(s in text for s in signs)
 
 
+async def server_silence(client: Client, within: timedelta) -> str | None:
+    """None if the server answers a cheap call now, else why not: one try, failing fast (a
+    waiting call itself would retry for seconds before it said anything)."""
+    from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+    try:
+        await client.workflow_service.get_system_info(GetSystemInfoRequest(), retry=False, timeout=within)
+    except Exception as exc:  # noqa: BLE001 - any failure means it does not answer
+        return str(exc) or type(exc).__name__
+    return None
+
+
 # How long a waiting command waits out an outage when it has no --timeout (config: outage_limit).
 OUTAGE_LIMIT = timedelta(minutes=2)
 
@@ -155,15 +167,7 @@ class Outage:
                 return
 
     async def answers(self, within: timedelta = timedelta(seconds=2)) -> bool:
-        """Whether the server answers a cheap call now (the waiting call itself retries for seconds)."""
-        from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-        from temporalio.service import RPCError
-
-        try:
-            await self.client.workflow_service.get_system_info(GetSystemInfoRequest(), retry=False, timeout=within)
-        except RPCError:
-            return False
-        return True
+        return await server_silence(self.client, within) is None
 
     def over(self) -> None:
         if self.began is not None:
@@ -225,7 +229,7 @@ def refuse_unsettled(workflow_id: str, attributes: dict[str, Any], run_id: str) 
 
 def refuse_rerun(workflow_id: str, status: str, run_id: str) -> ConflictError:
     """Why a closed workflow's id is not started again."""
-    if status in ("cancelled", "canceled"):
+    if status == "cancelled":
         return ConflictError(
             f"workflow {workflow_id!r} was cancelled and compensated (run {run_id}); "
             "its business key is not used twice",
@@ -289,10 +293,13 @@ async def start(
 
 
 def _status(status: Any) -> str:
-    if status is None:
-        return "unknown"
-    name: str = status.name.lower()
-    return "cancelled" if name == "canceled" else name
+    return "unknown" if status is None else status_word(status.name)
+
+
+def status_word(name: str) -> str:
+    """A Temporal execution status as flowctl says it: `CANCELED` → `cancelled`, `TIMED_OUT` → `timed_out`."""
+    word = name.removeprefix("WORKFLOW_EXECUTION_STATUS_").lower()
+    return "cancelled" if word == "canceled" else word
 
 
 @dataclass(frozen=True)
@@ -467,21 +474,11 @@ async def describe(client: Client, workflow_id: str, run_id: str | None = None) 
         desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
     info = execution_dict(desc)
     raw = desc.raw_description
-    info["pending_activities"] = [
-        {
-            "activity_id": a.activity_id,
-            "activity": a.activity_type.name,
-            "attempt": a.attempt,
-            "last_failure": a.last_failure.message or None,
-            "next_retry": _iso(a.next_attempt_schedule_time.ToDatetime(tzinfo=UTC))
-            if a.HasField("next_attempt_schedule_time")
-            else None,
-        }
-        for a in raw.pending_activities
-    ]
-    if raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt > 1:
+    info["pending_activities"] = _activities_out(raw)
+    failing = _failed_task_attempt(raw)
+    if failing:
         info["workflow_task"] = {
-            "attempt": raw.pending_workflow_task.attempt,
+            "attempt": failing,
             "failing": True,
             "note": "the workflow's own task keeps failing on the worker (bad input, a bug): see the worker's log",
         }
@@ -590,8 +587,29 @@ async def _failing_task(handle: WorkflowHandle[Any, Any]) -> int:
         raw = (await handle.describe()).raw_description
     except RPCError:
         return 0
-    attempt = raw.pending_workflow_task.attempt if raw.HasField("pending_workflow_task") else 0
+    return _failed_task_attempt(raw)
+
+
+def _failed_task_attempt(raw: Any) -> int:
+    """The attempt of a described workflow's task when it has failed before (0 when it has not)."""
+    attempt: int = raw.pending_workflow_task.attempt if raw.HasField("pending_workflow_task") else 0
     return attempt if attempt > 1 else 0
+
+
+def _activities_out(raw: Any) -> list[dict[str, Any]]:
+    """A described workflow's activities out: id, type, attempt, the last failure, the next retry."""
+    return [
+        {
+            "activity_id": a.activity_id,
+            "activity": a.activity_type.name,
+            "attempt": a.attempt,
+            "last_failure": a.last_failure.message or None,
+            "next_retry": _iso(a.next_attempt_schedule_time.ToDatetime(tzinfo=UTC))
+            if a.HasField("next_attempt_schedule_time")
+            else None,
+        }
+        for a in raw.pending_activities
+    ]
 
 
 async def cancel(client: Client, workflow_id: str, reason: str = "") -> None:
@@ -650,15 +668,7 @@ async def pending_activities(client: Client, workflow_id: str) -> list[dict[str,
     """The activities a workflow has out: id, type, current attempt and the last attempt's failure."""
     with rpc_errors(workflow_id):
         desc = await client.get_workflow_handle(workflow_id).describe()
-    return [
-        {
-            "activity_id": a.activity_id,
-            "activity": a.activity_type.name,
-            "attempt": a.attempt,
-            "last_failure": a.last_failure.message,
-        }
-        for a in desc.raw_description.pending_activities
-    ]
+    return _activities_out(desc.raw_description)
 
 
 async def history_pages(
@@ -903,8 +913,8 @@ async def bulk_start(
 
     It sends the start requests `Client.start_workflow` would send for these options, over
     the bare connection (see `connect.connect_service`): same converter and codec, a fresh
-    request id per workflow (kept across the SDK's retries), and the run id of an already
-    started workflow read from the error's details, as the SDK reads it.
+    request id per workflow (kept across the SDK's retries). An id already in use is decided
+    as `start` decides it: already started, resumed, or refused.
     """
     import json
     import uuid
@@ -957,8 +967,7 @@ async def bulk_start(
             retry=True,
         )
         info = described.workflow_execution_info
-        status = WorkflowExecutionStatus.Name(info.status).removeprefix("WORKFLOW_EXECUTION_STATUS_").lower()
-        status = "cancelled" if status == "canceled" else status
+        status = status_word(WorkflowExecutionStatus.Name(info.status))
         if status in ("running", "completed"):
             return {"run_id": info.execution.run_id, "already_started": True, "status": status}
         if status not in RESUMABLE:

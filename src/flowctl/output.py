@@ -33,7 +33,8 @@ def _default(value: Any) -> Any:
 
 # Control characters, and the invisible ones that reorder or hide text (bidi overrides, zero width).
 _INVISIBLE = "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"
-_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
+UNSHOWABLE = f"\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}"  # a regex class body: what never reaches a terminal raw
+_CONTROL = re.compile(f"[{UNSHOWABLE}]")
 _CONTROL_BUT_LINES = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
 _C1 = re.compile("[\x7f-\x9f]")
 

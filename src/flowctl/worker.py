@@ -74,19 +74,16 @@ SERVER_CHECK_SECONDS = 2.0
 
 async def watch_server(client: Any, address: str) -> None:
     """Log when the server stops answering and when it answers again."""
-    from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+    from flowctl.ops import server_silence
 
     log = logging.getLogger("flowctl.worker")
     while True:
         await asyncio.sleep(SERVER_CHECK_SECONDS)
-        try:
-            await client.workflow_service.get_system_info(
-                GetSystemInfoRequest(), retry=False, timeout=timedelta(seconds=SERVER_CHECK_SECONDS)
-            )
-        except Exception as exc:  # noqa: BLE001 - any failure here means "away"
+        why = await server_silence(client, timedelta(seconds=SERVER_CHECK_SECONDS))
+        if why is not None:
             if not OUTAGE.away:
                 OUTAGE.away, OUTAGE.folded = True, 0
-                log.warning("Temporal at %s stopped answering (%s): polls are retried until it is back", address, exc)
+                log.warning("Temporal at %s stopped answering (%s): polls are retried until it is back", address, why)
             continue
         if OUTAGE.away:
             OUTAGE.away = False

@@ -140,14 +140,14 @@ def name_placeholders(command: Any) -> None:
 
 def _require_utf8(argv: list[str]) -> None:
     """Refuse an argument that is not UTF-8 (Python keeps its bytes as lone surrogates)."""
+    from flowctl.files import is_text
+
     for position, arg in enumerate(argv, start=1):
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
+        if not is_text(arg):
             shown = ascii(arg.encode("utf-8", "surrogateescape"))[2:-1]
             raise UsageError(
                 f"argument {position} ({shown}) is not UTF-8 text", hint="pass ids, names and queries as UTF-8"
-            ) from None
+            )
 
 
 _signalled: list[int] = []

@@ -10,6 +10,7 @@ import typer
 
 from flowctl.cli.app import App, app, fail, state
 from flowctl.cli.options import InputOpt, KindArg, SetOpt, TimeoutOpt
+from flowctl.output import UNSHOWABLE
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
     from flowctl.ops import Outcome
     from flowctl_workflows.kinds import Kind
 
-# No whitespace, slash, backslash or control character: an id is shown in tables and URLs.
-WORKFLOW_ID = re.compile(r"[^\s/\\\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]{1,255}")
+# No whitespace, slash, backslash, control or invisible character: an id is shown in tables and URLs.
+WORKFLOW_ID = re.compile(rf"[^\s/\\{UNSHOWABLE}]{{1,255}}")
 
 
 BULK_CONCURRENCY = 50  # starts in flight: measured in bench/bulk.py
