@@ -162,6 +162,30 @@ async def approval_auto(env: Env) -> WorkflowHandle[Any, Any]:
     return await finish(await env.start("approval", {**REQUEST, "request_id": "h-auto", "amount": 10}))
 
 
+async def order_reviewed_waits(env: Env) -> WorkflowHandle[Any, Any]:
+    """Since the flow-waits-in-memo patch: the wait is kept in the memo, and its end."""
+    handle = await env.start("order", {**BIG, "order_id": "h-reviewed-waits"})
+    await env.wait_status(handle, "awaiting_review")
+    await handle.signal("review", {"decision": "approve", "reviewer": "risk", "comment": "known customer"})
+    return await finish(handle)
+
+
+async def onboarding_verified_waits(env: Env) -> WorkflowHandle[Any, Any]:
+    handle = await env.start("onboarding", {**USER, "user_id": "h-verified-waits", "plan": "pro"})
+    await env.wait_status(handle, "awaiting_verification")
+    await handle.signal("verify-email", {"verified_by": "user"})
+    return await finish(handle)
+
+
+async def approval_approved_waits(env: Env) -> WorkflowHandle[Any, Any]:
+    """Two approvals: the wait narrows after the first, and the memo says so."""
+    handle = await env.start("approval", {**REQUEST, "request_id": "h-approved-waits", "required_approvals": 2})
+    await env.wait_status(handle, "awaiting_decision")
+    await decide(handle, "bob", "approve")
+    await decide(handle, "carol", "approve")
+    return await finish(handle)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "order-h-completed": order_completed,
     "order-h-declined": order_declined,
@@ -182,6 +206,9 @@ SCENARIOS: dict[str, Scenario] = {
     "onboarding-h-cancelled-settled": onboarding_cancelled_settled,
     "approval-h-cancelled": approval_cancelled,
     "approval-h-auto-cancelled": approval_auto_cancelled,
+    "order-h-reviewed-waits": order_reviewed_waits,
+    "onboarding-h-verified-waits": onboarding_verified_waits,
+    "approval-h-approved-waits": approval_approved_waits,
 }
 
 

@@ -119,8 +119,9 @@ def test_the_server_stores_no_plaintext_and_flowctl_reads_it_back(stack: Stack, 
     markers = [
         e.marker_recorded_event_attributes for e in history.events if e.HasField("marker_recorded_event_attributes")
     ]
-    assert [m.marker_name for m in markers] == ["core_patch"], markers
-    assert b"saga-settled-steps" in markers[0].details["patch-data"].payloads[0].data
+    assert [m.marker_name for m in markers] == ["core_patch", "core_patch"], markers
+    patches = [m.details["patch-data"].payloads[0].data for m in markers]
+    assert b"saga-settled-steps" in patches[0] and b"flow-waits-in-memo" in patches[1], patches
 
     # flowctl's own text history opens them; the JSON history stays as the server stores it.
     text = cli("history", wid)

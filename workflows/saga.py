@@ -16,7 +16,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from .models import RESULT_MEMO, RESUMES_MEMO, SETTLED, Compensation, FlowState
+    from .models import RESULT_MEMO, RESUMES_MEMO, SETTLED, WAITING_MEMO, WAITS, Compensation, FlowState
     from .services import BUSINESS_ERROR
 
 FLOW_KIND = SearchAttributeKey.for_keyword("FlowKind")
@@ -156,6 +156,8 @@ class Flow:
                 if self.approvers_set:
                     updates.append(FLOW_APPROVERS.value_unset())
             self.approvers_set = bool(waiting and waiting.approvers)
+        if waiting is not False:
+            self._note_wait()  # before the attributes: a reader of the history knows the memo is kept
         if updates:
             workflow.upsert_search_attributes(updates)
 
@@ -164,6 +166,18 @@ class Flow:
         self.state.waiting_for = waiting.what
         if waiting.approvers:
             workflow.upsert_search_attributes([FLOW_APPROVERS.value_set(list(waiting.approvers))])
+        self._note_wait()
+
+    def _note_wait(self) -> None:
+        """Since WAITS: keep the current wait (or its end) in the memo, where the history holds it."""
+        if not (self.settled and workflow.patched(WAITS)):
+            return
+        state = self.state
+        wait = None
+        if state.waiting_for is not None:
+            deadline = state.deadline.isoformat() if state.deadline is not None else None
+            wait = {"what": state.waiting_for, "deadline": deadline, "then": state.at_deadline}
+        workflow.upsert_memo({WAITING_MEMO: wait})
 
     async def step(
         self,

@@ -26,6 +26,11 @@ RESUMES_MEMO = "resumes"  # the memo key naming the stopped run a new run takes 
 # The workflow patch under which keys name the business step (so a run can be resumed), a cancel
 # waits for the step in flight and compensations cannot be abandoned (see saga.py).
 SETTLED = "saga-settled-steps"
+# The workflow patch under which a run also keeps what it waits for in the memo (WAITING_MEMO), so
+# its history says what was waited for, until when and what then: a watch replaying a finished
+# run shows its waits as a live watch showed them.
+WAITS = "flow-waits-in-memo"
+WAITING_MEMO = "waiting"
 
 
 def _whole_cents(value: float) -> float:

@@ -24,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,11 @@ def connect(path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        tables = {row["name"] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "calls" not in tables:  # another program's database: change nothing in it
+            conn.close()
+            shown = ", ".join(sorted(tables)[:3]) + (", …" if len(tables) > 3 else "")
+            raise LedgerError(f"ledger {path}: not a ledger (it holds other tables: {shown})")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
@@ -271,7 +277,7 @@ class LocalServices:
             "UPDATE reservations SET status = 'released' WHERE reservation_key = ? AND status = 'held'",
             (reservation_key,),
         )
-        return {"released_lines": len(rows)}
+        return {"released_lines": len(rows)} if rows else {"released_lines": 0, "note": "no stock was held"}
 
     def _charge(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
         amount = int(_require(p, "amount_cents"))
@@ -329,7 +335,7 @@ class LocalServices:
             "UPDATE shipments SET status = 'cancelled' WHERE shipment_key = ? AND status = 'created'",
             (_require(p, "shipment_key"),),
         )
-        return {"cancelled": cursor.rowcount > 0}
+        return {"cancelled": True} if cursor.rowcount else {"cancelled": False, "note": "no shipment was created"}
 
     def _email(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
         return {"message_id": self._post(conn, key, _require(p, "to"), p)}
@@ -391,7 +397,7 @@ class LocalServices:
         cursor = conn.execute(
             "UPDATE roles SET status = 'revoked' WHERE role_key = ? AND status = 'granted'", (_require(p, "role_key"),)
         )
-        return {"revoked": cursor.rowcount > 0}
+        return {"revoked": True} if cursor.rowcount else {"revoked": False, "note": "no role was granted"}
 
     def _create_workspace(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
         workspace_id = _short_id("ws", key)
@@ -406,7 +412,7 @@ class LocalServices:
             "UPDATE workspaces SET status = 'deleted' WHERE workspace_key = ? AND status = 'active'",
             (_require(p, "workspace_key"),),
         )
-        return {"deleted": cursor.rowcount > 0}
+        return {"deleted": True} if cursor.rowcount else {"deleted": False, "note": "no workspace was created"}
 
     def _prescreen(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
         amount = int(_require(p, "amount_cents"))
@@ -483,5 +489,12 @@ def _rows(conn: sqlite3.Connection, ref: str | None) -> dict[str, list[dict[str,
             rows = conn.execute(f"SELECT * FROM {table} ORDER BY at")  # noqa: S608 - fixed names
         else:
             rows = conn.execute(f"SELECT * FROM {table} WHERE {column} = ? ORDER BY at", (ref,))  # noqa: S608
-        ledger[table] = [dict(row) for row in rows]
+        ledger[table] = [_with_time(dict(row)) for row in rows]
     return ledger
+
+
+def _with_time(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its `at` as an ISO 8601 UTC time, as flowctl prints every time."""
+    if isinstance(row.get("at"), int | float):
+        row["at"] = datetime.fromtimestamp(row["at"], UTC).isoformat()
+    return row

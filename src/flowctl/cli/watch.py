@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -42,16 +41,14 @@ async def follow(app_: App, client: Client, workflow_id: str, *, run_id: str | N
     from flowctl.watch import changes, describe_change
 
     out = app_.output
-    began = time.monotonic()
     if out.format == "text" and out.out.is_terminal:
         await _live(app_, client, workflow_id, run_id)
         return
     async for _view, change in changes(client, workflow_id, patience=app_.patience(), run_id=run_id):
-        elapsed = round(time.monotonic() - began, 3)
         if out.format == "jsonl":
-            out.line({"workflow_id": workflow_id, "elapsed": elapsed, **change})
+            out.line({"workflow_id": workflow_id, **change})
         elif out.format == "text":
-            print(printable(f"{workflow_id} +{elapsed:.1f}s {describe_change(change)}"), flush=True)
+            print(printable(f"{workflow_id} +{change['elapsed']:.1f}s {describe_change(change)}"), flush=True)
 
 
 async def _live(app_: App, client: Client, workflow_id: str, run_id: str | None) -> None:
