@@ -1,5 +1,5 @@
 """`python -m flowctl`."""
 
-from flowctl.cli import main
+from flowctl.entry import main
 
 main()

@@ -43,32 +43,47 @@ def format_duration(delta: timedelta) -> str:
 MAX_JSON_DEPTH = 100
 
 
-class JSONTooDeepError(ValueError):
-    """JSON no model could take: nested too deep, a number too long, text that is not Unicode."""
+class JSONRefusedError(ValueError):
+    """JSON no model could take: nested too deep, a number too long or out of a float's range,
+    NaN or Infinity (not JSON), text that is not Unicode."""
 
     def __init__(self, why: str = f"JSON nested more than {MAX_JSON_DEPTH} levels deep") -> None:
         super().__init__(why)
 
 
+def _float(text: str) -> float:
+    value = float(text)
+    mantissa = text.lower().partition("e")[0]
+    if value in (float("inf"), float("-inf")) or (value == 0 and mantissa.strip("-+0.") != ""):
+        # 1e400 would be infinite and 1e-400 zero: neither is the number that was written.
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        raise JSONRefusedError(f"JSON with the number {shown}, outside what a number here can hold")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise JSONRefusedError(f"JSON with {name}, which is not a JSON number; write a number")
+
+
 def loads(text: str) -> Any:
-    """`json.loads`, raising `JSONTooDeepError` for a document nested deeper than MAX_JSON_DEPTH."""
+    """`json.loads`, raising `JSONRefusedError` for what no model could take (see there)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=_float, parse_constant=_constant)
     except RecursionError:
-        raise JSONTooDeepError from None
-    except json.JSONDecodeError:
+        raise JSONRefusedError from None
+    except (json.JSONDecodeError, JSONRefusedError):
         raise
     except ValueError:  # an integer of thousands of digits, which Python refuses to convert
-        raise JSONTooDeepError("JSON with a number of thousands of digits") from None
+        raise JSONRefusedError("JSON with a number of thousands of digits") from None
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
             if not is_text(node):
-                raise JSONTooDeepError("JSON with a string that is not Unicode text (a lone surrogate)")
+                raise JSONRefusedError("JSON with a string that is not Unicode text (a lone surrogate)")
         elif isinstance(node, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise JSONTooDeepError
+                raise JSONRefusedError
             if isinstance(node, dict):
                 stack.extend((key, depth + 1) for key in node)
             stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
@@ -99,7 +114,7 @@ def read_json_input(source: str, *, field: str = "--input") -> dict[str, Any]:
         raise UsageError(
             f"{field}: malformed JSON in {origin} at line {exc.lineno} column {exc.colno}: {exc.msg}", hint=example
         ) from None
-    except JSONTooDeepError as exc:
+    except JSONRefusedError as exc:
         raise UsageError(f"{field}: {exc} in {origin}", hint=example) from None
     if not isinstance(value, dict):
         raise UsageError(f"{field}: expected a JSON object in {origin}, got {_json_type(value)}", hint=example)
@@ -145,7 +160,7 @@ def apply_sets(base: Any, assignments: list[str], model: type[BaseModel]) -> dic
                 value = loads(raw)
             except json.JSONDecodeError:
                 value = raw
-            except JSONTooDeepError as exc:
+            except JSONRefusedError as exc:
                 raise UsageError(f"--set {key}: {exc}", hint="no field nests that deep") from None
         target: Any = data
         for part in path[:-1]:
@@ -281,7 +296,7 @@ def read_bulk(source: str, model: type[BaseModel]) -> list[BulkLine]:
         except json.JSONDecodeError as exc:
             lines.append(BulkLine(number, error=f"line {number}: malformed JSON at column {exc.colno}: {exc.msg}"))
             continue
-        except JSONTooDeepError as exc:
+        except JSONRefusedError as exc:
             lines.append(BulkLine(number, error=f"line {number}: {exc}"))
             continue
         try:

@@ -8,6 +8,7 @@ CI tool must exit with the code it meant, every time.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from typing import Any
@@ -75,13 +76,9 @@ def valued_options(command: Any, words: list[str]) -> frozenset[str]:
 
 def _output_for(front: list[str]) -> Output:
     """The output settings the global options (`split_globals`) asked for, known even when parsing fails."""
-    fmt = "text"
-    for i, arg in enumerate(front):
-        if arg in ("-o", "--output") and i + 1 < len(front):
-            fmt = front[i + 1]
-        elif arg.startswith("--output="):
-            fmt = arg.split("=", 1)[1]
-    return Output(fmt if fmt in ("text", "json", "jsonl") else "text", no_color="--no-color" in front)
+    from flowctl.entry import output_format
+
+    return Output(output_format(front), no_color="--no-color" in front)
 
 
 # The module that defines each command. A command line imports only the one it runs: building
@@ -178,8 +175,8 @@ def run(argv: list[str]) -> int:
     front, rest = split_globals(argv)
     output = _output_for(front)
     debug = "--debug" in front
-    install_signal_handlers()
     try:
+        install_signal_handlers()  # from here a signal is handled below (before, by flowctl.entry)
         register(_command_of(rest))
         _require_utf8(argv)
         command = typer.main.get_command(app)
@@ -190,6 +187,8 @@ def run(argv: list[str]) -> int:
         debug = "--debug" in front
         name_placeholders(command)
         result = command.main(args=argv, prog_name="flowctl", standalone_mode=False)
+        if result == ExitCode.INTERRUPTED:  # how typer returns a Ctrl-C outside a server call: no
+            return _interrupted(output)  # command of flowctl exits 130 itself
         return result if isinstance(result, int) else 0
     except FlowctlError as err:
         output.error(err.slug, int(err.code), str(err))
@@ -233,13 +232,11 @@ def run(argv: list[str]) -> int:
 def install_signal_handlers() -> None:
     """SIGTERM stops a command as SIGINT does: with a line saying what it was doing, exit 143.
     (`flowctl worker` installs its own handlers, which drain it gracefully.)"""
-    import signal
-
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # asyncio.run cancels its task on this one
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def main() -> None:
-    install_signal_handlers()
     # flowctl uses no pydantic plugins; looking for them scans every installed package
     # (importlib.metadata) on the first model built, about 9 ms of each command's start-up.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

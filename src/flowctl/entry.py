@@ -1,0 +1,40 @@
+"""The `flowctl` console script: a Ctrl-C or SIGTERM while flowctl is still loading ends it as one later does.
+
+Loading the command line (typer, rich, pydantic) takes a tenth of a second; Python's own
+handlers would print a traceback for a SIGINT in that time, and end silently on a SIGTERM.
+Until `flowctl.cli.run` takes over, these say so on one line (JSON under `-o json`) and
+exit 130 or 143.
+"""
+
+import os
+import signal
+import sys
+
+
+def output_format(args: list[str]) -> str:
+    """The format `-o`/`--output` asks for among `args` (the last one given), else text."""
+    chosen = "text"
+    for i, arg in enumerate(args):
+        if arg in ("-o", "--output") and i + 1 < len(args):
+            chosen = args[i + 1]
+        elif arg.startswith("--output="):
+            chosen = arg.split("=", 1)[1]
+    return chosen if chosen in ("text", "json", "jsonl") else "text"
+
+
+def _interrupted_early(signum: int, frame: object) -> None:
+    code, said = (143, "terminated (SIGTERM)") if signum == signal.SIGTERM else (130, "interrupted")
+    if output_format(sys.argv[1:]) != "text":
+        line = f'{{"error": {{"code": {code}, "type": "interrupted", "message": "{said}"}}}}\n'
+    else:
+        line = f"flowctl: error: {said}\n"
+    os.write(2, line.encode())
+    os._exit(code)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, _interrupted_early)
+    signal.signal(signal.SIGTERM, _interrupted_early)
+    from flowctl.cli import main as run_command_line
+
+    run_command_line()
