@@ -270,8 +270,40 @@ def test_every_command_has_help_with_an_example(path: list[str]) -> None:
     # print `<bool>` beside it, and `<str>`, `<list[str]>` or `SET_` beside the others).
     option_rows = [line for line in proc.stdout.splitlines() if re.match(r"│\s+(\*\s+)?-", line)]
     assert option_rows and "--help" in option_rows[-1]
-    for row in option_rows:
+    # Arguments too: `KIND  workflow kind: ...`, not `kind  <str>`.
+    argument_rows = [line for line in proc.stdout.splitlines() if re.match(r"│\s+(\*\s+)?[A-Za-z]", line)]
+    for row in option_rows + argument_rows:
         assert not re.search(r"<(bool|str|int|float|path|list\[)|\b[A-Z]+_\s", row), row
+    usage = next(line for line in proc.stdout.splitlines() if "Usage:" in line)
+    assert not re.search(r"[{\[][a-z_]+[}\]]", usage), usage  # arguments named in capitals
+
+
+def test_help_groups_commands_by_what_they_do() -> None:
+    proc = subprocess.run([FLOWCTL, "--help"], capture_output=True, text=True, env={"COLUMNS": "100", "NO_COLOR": "1"})
+    panels = re.findall(r"╭─ (\w+) ─", proc.stdout)
+    assert panels == ["Options", "Run", "Inspect", "Send", "Decide", "Operate"], panels
+    run_panel = proc.stdout.split("╭─ Run")[1].split("╰")[0]
+    assert run_panel.split("│")[1].split()[0] == "start", run_panel  # the first thing a user does comes first
+
+
+def test_version_is_printed_from_anywhere_on_the_line() -> None:
+    from flowctl import __version__
+
+    for args in (["--version"], ["list", "--version"]):
+        proc = subprocess.run([FLOWCTL, *args], capture_output=True, text=True)
+        assert proc.returncode == 0 and proc.stdout == f"flowctl {__version__}\n", (args, proc)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
+
+
+def test_the_development_install_runs_the_tree() -> None:
+    """`make` installs editable: flowctl and its workflows are imported from src/, so an edit is
+    what the next run, worker and mypy see."""
+    import flowctl
+    import flowctl_workflows
+
+    src = Path(__file__).parents[1] / "src"
+    assert Path(flowctl.__file__).parent == src / "flowctl"
+    assert Path(flowctl_workflows.__file__).parent == src / "flowctl_workflows"
 
 
 def test_kinds_json_has_what_clients_need(local_cli: Cli) -> None:
@@ -371,7 +403,10 @@ def test_each_command_is_registered_by_the_module_the_table_names() -> None:
         for c in app.registered_commands
         if c.callback
     }
-    defined |= {g.name: g.typer_instance.registered_commands[0].callback.__module__ for g in app.registered_groups}  # type: ignore[union-attr]
+    for group in app.registered_groups:
+        callback = group.typer_instance.registered_commands[0].callback if group.typer_instance else None
+        assert group.name and callback, group
+        defined[group.name] = callback.__module__
     assert {name: f"flowctl.cli.{module}" for name, module in COMMAND_MODULES.items()} == defined
     for line, name in (
         (["-o", "json", "describe", "x"], "describe"), (["--debug", "-ojsonl", "list"], "list"),

@@ -23,7 +23,7 @@ def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None
     cli = Cli(isolated_env(tmp_path, file), tmp_path)
     # default: no file named (FLOWCTL_CONFIG naming a missing file is an error) and none in the config dir
     unset = Cli({k: v for k, v in cli.env.items() if k != "FLOWCTL_CONFIG"}, tmp_path)
-    assert show(unset)["connection"] == {  # type: ignore[comparison-overlap]
+    assert show(unset)["connection"] == {
         "address": "localhost:7233", "namespace": "default", "profile": None, "tls": False, "api_key": None,
         "codec": None,
     }  # fmt: skip

@@ -132,10 +132,14 @@ def assert_every_order_ended_as_expected(
     by_order: dict[str, dict[str, list[str]]] = {}
     for table, found in (("charges", charges), ("refunds", refunds), ("shipments", shipments),
                          ("reservations", reservations), ("emails", emails)):  # fmt: skip
-        for row in found:
-            key = row["order_id"] if "order_id" in row.keys() else row["ref"]
+        for record in found:
+            key = record["order_id"] if "order_id" in record.keys() else record["ref"]
             by_order.setdefault(key, {}).setdefault(table, []).append(
-                row["status"] if "status" in row.keys() else row["template"] if "template" in row.keys() else "x"
+                record["status"]
+                if "status" in record.keys()
+                else record["template"]
+                if "template" in record.keys()
+                else "x"
             )
     for i in range(count):
         book = by_order.get(f"{prefix}-{i}", {})
@@ -186,7 +190,7 @@ def test_cancels_at_random_moments_while_the_worker_is_killed_keep_the_ledger_ex
 
     decided: set[str] = set()
     with ThreadPoolExecutor(6) as pool:
-        pending = [pool.submit(cancel, i) for i in sorted(doomed, key=doomed.get)]
+        pending = [pool.submit(cancel, i) for i in sorted(doomed, key=lambda i: doomed[i])]
         time.sleep(4)
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(timeout=30) == -signal.SIGKILL

@@ -210,6 +210,7 @@ def test_cli_refuses_malformed_signal_and_update_payloads_and_sends_nothing(
     elif how == "set":
         raw = data.draw(st.text(max_size=15).filter(lambda t: "\x00" not in t))
         args = ["-i", json.dumps(base), "--set", f"{field}={raw}"]
+        assert message.model is not None
         try:
             inputs.build_payload(message.model, json.dumps(base), [f"{field}={raw}"], what="x")
         except UsageError:

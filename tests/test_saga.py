@@ -22,7 +22,7 @@ SLOW = "6s"  # a worker whose every service call takes this long: a step stays i
 
 def query(flowctl: Cli, wid: str, env: dict[str, str] | None = None) -> dict[str, Any] | None:
     run = flowctl("query", wid, "-o", "json", env=env)
-    return run.json() if run.code == 0 else None  # type: ignore[no-any-return]
+    return run.json() if run.code == 0 else None
 
 
 def wait_for(flowctl: Cli, wid: str, field: str, value: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -402,7 +402,7 @@ def test_an_approval_whose_execution_is_refused_ends_compensated(flowctl: Cli) -
     assert (
         second.json()["result"]["outcome"] == "compensated" and "already executed" in second.json()["result"]["reason"]
     )
-    assert statuses(ledger(flowctl, request["request_id"]), "executions") == ["executed"]
+    assert statuses(ledger(flowctl, str(request["request_id"])), "executions") == ["executed"]
 
 
 def test_a_vote_with_a_tiny_timeout_is_still_sent_and_a_signal_stopped_midway_says_so(flowctl: Cli) -> None:

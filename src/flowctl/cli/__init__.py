@@ -18,7 +18,7 @@ from flowctl.output import Output
 
 # Global options taking a value, and global flags: accepted anywhere on the line.
 _VALUED = {"-o", "--output", "--profile", "--config", "--address", "--namespace"}
-_FLAGS = {"--no-color", "--debug"}
+_FLAGS = {"--no-color", "--debug", "--version"}
 
 
 def hoist_globals(argv: list[str], valued: frozenset[str] = frozenset()) -> list[str]:
@@ -83,7 +83,7 @@ def _output_for(front: list[str]) -> Output:
 
 # The module that defines each command. A command line imports only the one it runs: building
 # every command's parser costs about 20 ms of each call. Help, completion and an unknown name
-# import them all (flowctl.cli.commands, in help order).
+# import them all (flowctl.cli.commands, which sets the help order).
 COMMAND_MODULES = {
     "config": "config_cmd", "cancel": "control", "terminate": "control", "update": "decisions",
     "approvals": "decisions", "approve": "decisions", "reject": "decisions", "demo": "demo",
@@ -115,7 +115,7 @@ def register(name: str) -> None:
 
 
 def name_placeholders(command: Any) -> None:
-    """Name what each option of `command` and its subcommands takes, in help: flags nothing."""
+    """Name what each argument and option of `command` and its subcommands takes, in help: flags nothing."""
     # typer labels values by Python type (`<str>`, `<list[str]>`) and flags, which take no
     # value, `<bool>`. A value option without a declared metavar is named after its parameter
     # (`--task-queue TASK_QUEUE`); choices keep their list of values.
@@ -125,9 +125,14 @@ def name_placeholders(command: Any) -> None:
 
     help_option = command.get_help_option(Context(command, help_option_names=HELP_OPTIONS))
     for param in [*command.params, *([help_option] if help_option else [])]:
-        if param.param_type_name != "option" or param.metavar is not None:
+        if param.metavar is not None:
             continue
-        if param.is_flag:
+        if param.param_type_name == "argument":  # `start KIND`, not `start kind <str>`
+            param.metavar = param.name.upper()
+            param.display_type_rich = lambda ctx: None  # its help says what it takes
+        elif param.param_type_name != "option":
+            continue
+        elif param.is_flag:
             param.metavar = ""
         elif not param.type_descriptor.is_choice:
             param.metavar = param.name.upper()
@@ -219,12 +224,14 @@ def run(argv: list[str]) -> int:
             return int(ExitCode.CLOSED_PIPE)
         return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is a bug
+        from flowctl import __version__
+
         if debug:
             traceback.print_exc()
         output.error(
             "internal",
             int(ExitCode.INTERNAL),
-            f"internal error (a bug in flowctl, please report it): {type(exc).__name__}: {exc}",
+            f"internal error (a bug in flowctl {__version__}, please report it): {type(exc).__name__}: {exc}",
         )
         return int(ExitCode.INTERNAL)
 

@@ -24,6 +24,8 @@ T = TypeVar("T")
 C = TypeVar("C")
 
 HELP_OPTIONS = ["-h", "--help"]
+# Help groups the commands by what they do, panels in this order (each command names its own).
+RUN, INSPECT, SEND, DECIDE, OPERATE = "Run", "Inspect", "Send", "Decide", "Operate"
 GLOBALS_NOTE = "Global options (-o, --address, --namespace, --profile, --config, --no-color, --debug) may go anywhere."
 
 app = typer.Typer(
@@ -137,6 +139,14 @@ def state(ctx: typer.Context) -> App:
     return obj
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from flowctl import __version__
+
+        print(f"flowctl {__version__}")
+        raise typer.Exit()
+
+
 def _output_choice(value: str) -> str:
     from flowctl.output import FORMATS
 
@@ -161,6 +171,9 @@ def root(
     namespace: Annotated[str | None, typer.Option(help="Temporal namespace")] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="no colour in text output")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="tracebacks for internal errors")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="print flowctl's version and exit", is_eager=True, callback=_print_version)
+    ] = False,
 ) -> None:
     ctx.obj = App(
         output=Output(output, no_color=no_color),

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowctl.cli.app import app, state
+from flowctl.cli.app import OPERATE, app, state
 
 if TYPE_CHECKING:
     from flowctl.config import Settings
 
 
 @app.command(
+    rich_help_panel=OPERATE,
     name="codec-server",
     epilog="Example: FLOWCTL_CODEC__KEYS=k1:... flowctl codec-server --port 8081, then "
     "flowctl config set server.ui_codec_endpoint http://127.0.0.1:8081 and restart the server",
@@ -102,7 +103,11 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@app.command(name="codec-key", epilog='Example: echo "$(flowctl codec-key --id 2026-11),$FLOWCTL_CODEC__KEYS"')
+@app.command(
+    rich_help_panel=OPERATE,
+    name="codec-key",
+    epilog='Example: echo "$(flowctl codec-key --id 2026-11),$FLOWCTL_CODEC__KEYS"',
+)
 def codec_key(
     ctx: typer.Context,
     key_id: Annotated[str, typer.Option("--id", help="key id stored beside every payload it seals")] = "k1",

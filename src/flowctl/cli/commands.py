@@ -1,17 +1,21 @@
-"""Importing this module registers every command on the root app, in help order."""
+"""Importing this module registers every command on the root app, in help order.
+
+Help shows panels in the order their first command is registered: Run, Inspect, Send,
+Decide, Operate (see `flowctl.cli.app`).
+"""
 
 from flowctl.cli import (  # noqa: F401, I001 - help lists commands in this order
-    config_cmd,
-    control,
-    decisions,
-    demo,
+    start,
+    watch,
     inspect,
     kinds,
     ledger,
     messages,
-    server,
-    codec_cmd,
-    start,
-    watch,
+    decisions,
+    control,
     worker_cmd,
+    server,
+    config_cmd,
+    codec_cmd,
+    demo,
 )

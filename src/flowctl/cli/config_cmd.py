@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flowctl.cli.app import app, require_subcommand, state
+from flowctl.cli.app import OPERATE, app, require_subcommand, state
 
 config_app = typer.Typer(
     help="Read and write flowctl's config file.",
@@ -14,7 +14,7 @@ config_app = typer.Typer(
     invoke_without_command=True,
 )
 config_app.callback()(require_subcommand)
-app.add_typer(config_app, name="config")
+app.add_typer(config_app, name="config", rich_help_panel=OPERATE)
 
 # No address: with none set, flowctl dials the embedded server wherever [server] puts it.
 STARTER = {
@@ -56,11 +56,13 @@ def path(ctx: typer.Context) -> None:
 @config_app.command(epilog="Example: flowctl config show -o json")
 def show(ctx: typer.Context) -> None:
     """Print the effective settings and connection; secrets are never shown."""
+    from flowctl import __version__
     from flowctl.config import redact
 
     app_ = state(ctx)
     settings = app_.settings()
     data: dict[str, Any] = {
+        "version": __version__,
         "config_file": str(app_.config_path()),
         "connection": app_.target().summary(),
         "settings": redact(settings.model_dump(mode="json")),

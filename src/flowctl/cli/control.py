@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flowctl.cli import batch
-from flowctl.cli.app import app, state
+from flowctl.cli.app import OPERATE, app, state
 from flowctl.cli.options import ReasonOpt
 
 if TYPE_CHECKING:
@@ -17,8 +17,9 @@ OptionalIdArg = Annotated[str | None, typer.Argument(help="workflow id (or use -
 
 
 @app.command(
+    rich_help_panel=OPERATE,
     epilog="Examples: flowctl cancel order-A-1001 --reason 'customer changed their mind';  "
-    "flowctl cancel --query \"FlowKind = 'order' AND FlowStatus = 'awaiting_review'\" --dry-run"
+    "flowctl cancel --query \"FlowKind = 'order' AND FlowStatus = 'awaiting_review'\" --dry-run",
 )
 def cancel(
     ctx: typer.Context,
@@ -46,8 +47,9 @@ def cancel(
 
 
 @app.command(
+    rich_help_panel=OPERATE,
     epilog="Examples: flowctl terminate order-A-1001 --reason 'stuck on a bad deploy';  "
-    "flowctl terminate --query \"WorkflowType = 'Order'\" --reason cleanup --yes"
+    "flowctl terminate --query \"WorkflowType = 'Order'\" --reason cleanup --yes",
 )
 def terminate(
     ctx: typer.Context,

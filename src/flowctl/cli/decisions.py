@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowctl.cli.app import app, state
+from flowctl.cli.app import DECIDE, SEND, app, state
 from flowctl.cli.options import DecisionTimeoutOpt, InputOpt, SetOpt, WorkflowIdArg, complete_message
 
 if TYPE_CHECKING:
@@ -20,7 +20,10 @@ def _update_names(ctx: typer.Context, incomplete: str) -> list[str]:
     return complete_message("update", ctx, incomplete)
 
 
-@app.command(epilog="Example: flowctl update approval-PR-2001 decide --set approver=bob --set decision=approve")
+@app.command(
+    rich_help_panel=SEND,
+    epilog="Example: flowctl update approval-PR-2001 decide --set approver=bob --set decision=approve",
+)
 def update(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,
@@ -49,7 +52,7 @@ def update(
     app_.output.data(app_.run(action))
 
 
-@app.command(epilog="Examples: flowctl approvals;  flowctl approvals --approver bob -o json")
+@app.command(rich_help_panel=DECIDE, epilog="Examples: flowctl approvals;  flowctl approvals --approver bob -o json")
 def approvals(
     ctx: typer.Context,
     approver: Annotated[
@@ -170,7 +173,9 @@ def _print_state(output: Any, workflow_id: str, decision: str, person: str, new_
     output.fields({k: v for k, v in new_state.items() if v not in (None, [], {})})
 
 
-@app.command(epilog="Example: flowctl approve approval-PR-2001 --as bob --comment 'within budget'")
+@app.command(
+    rich_help_panel=DECIDE, epilog="Example: flowctl approve approval-PR-2001 --as bob --comment 'within budget'"
+)
 def approve(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,
@@ -182,7 +187,7 @@ def approve(
     _decide(ctx, workflow_id, person, "approve", comment, timeout)
 
 
-@app.command(epilog="Example: flowctl reject approval-PR-2001 --as bob --comment 'over budget'")
+@app.command(rich_help_panel=DECIDE, epilog="Example: flowctl reject approval-PR-2001 --as bob --comment 'over budget'")
 def reject(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from flowctl.cli.app import App, app, fail, state
+from flowctl.cli.app import RUN, App, app, fail, state
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 WORKER_READY_TIMEOUT = 60.0
 
 
-@app.command(epilog="Example: flowctl demo   (what 'make demo' runs)")
+@app.command(rich_help_panel=RUN, epilog="Example: flowctl demo   (what 'make demo' runs)")
 def demo(ctx: typer.Context) -> None:
     """Run three orders: one succeeds, one is declined and compensated, one is held for review and released."""
     from flowctl import devserver, ops

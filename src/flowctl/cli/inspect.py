@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowctl.cli.app import app, fail, state
+from flowctl.cli.app import INSPECT, RUN, app, fail, state
 from flowctl.cli.options import RunIdOpt, TimeoutOpt, WorkflowIdArg
 
 if TYPE_CHECKING:
@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 
 @app.command(
+    rich_help_panel=RUN,
     epilog="Example: flowctl result order-A-1001 --timeout 5m -o json; echo $?\n\n"
     "Exit codes: 0 succeeded; 10 completed unsuccessfully (rejected, compensated, expired); "
-    "11 failed, timed out or terminated; 12 cancelled; 20 still running at --timeout; 3 no such workflow."
+    "11 failed, timed out or terminated; 12 cancelled; 20 still running at --timeout; 3 no such workflow.",
 )
 def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt = None, run_id: RunIdOpt = None) -> None:
     """Wait for a workflow's result; the exit code says how it ended."""
@@ -37,7 +38,7 @@ def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt =
     fail(outcome.code)
 
 
-@app.command(epilog="Example: flowctl describe order-A-1001 -o json")
+@app.command(rich_help_panel=INSPECT, epilog="Example: flowctl describe order-A-1001 -o json")
 def describe(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = None) -> None:
     """Show a workflow's type, status, times, search attributes and Web UI link."""
     from flowctl import ops
@@ -53,6 +54,7 @@ def describe(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = 
 
 
 @app.command(
+    rich_help_panel=INSPECT,
     name="list",
     epilog="Examples: flowctl list --kind order --status running;  flowctl list --query \"FlowStatus = 'awaiting_review'\" -o jsonl",
 )
@@ -97,7 +99,10 @@ def list_(
     )
 
 
-@app.command(epilog="Examples: flowctl history order-A-1001 -o json > h.json;  flowctl history order-A-1001 --follow")
+@app.command(
+    rich_help_panel=INSPECT,
+    epilog="Examples: flowctl history order-A-1001 -o json > h.json;  flowctl history order-A-1001 --follow",
+)
 def history(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,

@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from flowctl.cli.app import app, state
+from flowctl.cli.app import INSPECT, app, state
 from flowctl.cli.options import complete_kind
 
 
-@app.command(epilog="Examples: flowctl kinds;  flowctl kinds order -o json | jq .example")
+@app.command(rich_help_panel=INSPECT, epilog="Examples: flowctl kinds;  flowctl kinds order -o json | jq .example")
 def kinds(
     ctx: typer.Context,
     kind: Annotated[

@@ -6,12 +6,14 @@ from typing import Annotated
 
 import typer
 
-from flowctl.cli.app import app, state
+from flowctl.cli.app import INSPECT, app, state
 
 LEDGER_HINT = "fix or move the file, or set services.local.db to another path"
 
 
-@app.command(epilog="Examples: flowctl ledger --order A-1001 -o json;  flowctl ledger --ref u-1001")
+@app.command(
+    rich_help_panel=INSPECT, epilog="Examples: flowctl ledger --order A-1001 -o json;  flowctl ledger --ref u-1001"
+)
 def ledger(
     ctx: typer.Context,
     ref: Annotated[

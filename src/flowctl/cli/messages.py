@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flowctl.cli import batch
-from flowctl.cli.app import app, state
+from flowctl.cli.app import INSPECT, SEND, app, state
 from flowctl.cli.options import InputOpt, SetOpt, WorkflowIdArg, complete_message
 
 if TYPE_CHECKING:
@@ -23,8 +23,9 @@ def _query_names(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 @app.command(
+    rich_help_panel=SEND,
     epilog="Examples: flowctl signal order-A-1001 review --set decision=approve --set reviewer=maria;  "
-    "flowctl signal --query \"FlowStatus = 'awaiting_verification'\" verify-email --yes"
+    "flowctl signal --query \"FlowStatus = 'awaiting_verification'\" verify-email --yes",
 )
 def signal(
     ctx: typer.Context,
@@ -68,7 +69,7 @@ def signal(
     )  # fmt: skip
 
 
-@app.command(epilog="Example: flowctl query order-A-1001 status -o json")
+@app.command(rich_help_panel=INSPECT, epilog="Example: flowctl query order-A-1001 status -o json")
 def query(
     ctx: typer.Context,
     workflow_id: WorkflowIdArg,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from flowctl.cli.app import app, require_subcommand, state
+from flowctl.cli.app import OPERATE, app, require_subcommand, state
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -17,7 +17,7 @@ server_app = typer.Typer(
     invoke_without_command=True,
 )
 server_app.callback()(require_subcommand)
-app.add_typer(server_app, name="server")
+app.add_typer(server_app, name="server", rich_help_panel=OPERATE)
 
 
 def _print(out: Any, info: dict[str, Any]) -> None:

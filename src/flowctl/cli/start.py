@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowctl.cli.app import App, app, fail, state
+from flowctl.cli.app import RUN, App, app, fail, state
 from flowctl.cli.options import InputOpt, KindArg, SetOpt, TimeoutOpt
 from flowctl.output import UNSHOWABLE
 
@@ -43,7 +43,7 @@ EXAMPLES = """Examples:
   flowctl start order --from orders.jsonl --concurrency 50 --rate 100 > started.jsonl"""
 
 
-@app.command(epilog=EXAMPLES)
+@app.command(rich_help_panel=RUN, epilog=EXAMPLES)
 def start(
     ctx: typer.Context,
     kind: KindArg,

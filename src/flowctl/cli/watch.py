@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from flowctl.cli.app import App, app, fail, state
+from flowctl.cli.app import RUN, App, app, fail, state
 from flowctl.cli.options import RunIdOpt, WorkflowIdArg
 
 if TYPE_CHECKING:
@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from flowctl.watch import View
 
 
-@app.command(epilog="Examples: flowctl watch order-A-1001;  flowctl watch order-A-1001 -o jsonl | jq .change")
+@app.command(
+    rich_help_panel=RUN,
+    epilog="Examples: flowctl watch order-A-1001;  flowctl watch order-A-1001 -o jsonl | jq .change",
+)
 def watch(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = None) -> None:
     """Show a workflow's steps, compensations, retries and waits live; the exit code is its outcome."""
     from flowctl import ops

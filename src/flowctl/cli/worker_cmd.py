@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from flowctl.cli.app import app, state
+from flowctl.cli.app import OPERATE, app, state
 
 
 @app.command(
-    epilog="Example: flowctl worker --task-queue orders --max-activities 50 --max-cached-workflows 500 --shutdown-grace 1m"
+    rich_help_panel=OPERATE,
+    epilog="Example: flowctl worker --task-queue orders --max-activities 50 --max-cached-workflows 500 --shutdown-grace 1m",
 )
 def worker(
     ctx: typer.Context,
