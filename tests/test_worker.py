@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import FLOWCTL, Cli, Stack, order_input, stop_process, uid
 
-from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
+from flowctl_workflows.attributes import TYPES as SEARCH_ATTRIBUTES
 
 
 def history_events(flowctl: Cli, workflow_id: str) -> list[dict[str, object]]:

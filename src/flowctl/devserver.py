@@ -24,7 +24,7 @@ from typing import Any
 from flowctl.config import LOCAL_HOSTS, Settings, state_dir
 from flowctl.errors import ConflictError, UnreachableError, UsageError
 from flowctl.files import ensure_dir
-from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
+from flowctl_workflows.attributes import TYPES as SEARCH_ATTRIBUTES
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0

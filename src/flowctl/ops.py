@@ -23,6 +23,7 @@ from flowctl.errors import (
     UnreachableError,
     UsageError,
 )
+from flowctl_workflows import attributes as attrs_names
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -218,7 +219,7 @@ def refuse_unsettled(workflow_id: str, attributes: dict[str, Any], run_id: str) 
     run that never got to a worker did nothing, and may be resumed.)"""
     from flowctl_workflows.models import SETTLED
 
-    ran = bool(attributes.get("FlowKind"))
+    ran = bool(attributes.get(attrs_names.KIND))
     if ran and SETTLED not in (attributes.get("TemporalChangeVersion") or []):
         raise ConflictError(
             f"workflow {workflow_id!r} (run {run_id}) ran on a flowctl before runs could be resumed: "
@@ -451,12 +452,12 @@ def execution_dict(execution: WorkflowExecution) -> dict[str, Any]:
     status = _status(execution.status)
     # A workflow stopped from outside (terminated, timed out, failed) could not say so in its
     # search attributes: its last FlowStatus ("awaiting_review") is not true any more.
-    flow_status = attrs.get("FlowStatus") if status in ("running", "completed", "cancelled") else status
+    flow_status = attrs.get(attrs_names.STATUS) if status in ("running", "completed", "cancelled") else status
     return {
         "workflow_id": execution.id,
         "run_id": execution.run_id,
         "workflow_type": execution.workflow_type,
-        "kind": attrs.get("FlowKind") or (kind.name if kind else None),
+        "kind": attrs.get(attrs_names.KIND) or (kind.name if kind else None),
         "status": status,
         "flow_status": flow_status,
         "start_time": _iso(execution.start_time),
@@ -731,7 +732,7 @@ def list_query(kind: str | None, status: str | None, query: str | None) -> str |
         and status.lower() in FLOW_STATUSES
         and status.lower() not in ("running", "completed", "timed_out", "cancelled")
     ):
-        clauses.append(f"FlowStatus = '{status.lower()}'")
+        clauses.append(f"{attrs_names.STATUS} = '{status.lower()}'")
         if status.lower() in RUNNING_PHASES:  # a workflow terminated while waiting keeps that FlowStatus
             clauses.append("ExecutionStatus = 'Running'")
     elif status:
@@ -842,19 +843,12 @@ async def confirm(client: Client, workflow_id: str, what: str, *, timeout: timed
         ) from None
 
 
-WAITING_FOR = {
-    "approval": "approval decision",
-    "review": "fraud review decision",
-    "verification": "email verification",
-}
-
-
 def approvals_query(approver: str | None) -> str:
     """Running workflows waiting for a person, optionally one named as an approver."""
-    tags = ", ".join(f"'{tag}'" for tag in WAITING_FOR)
-    query = f"ExecutionStatus = 'Running' AND FlowWaitingFor IN ({tags})"
+    tags = ", ".join(f"'{tag}'" for tag in attrs_names.WAITS)
+    query = f"ExecutionStatus = 'Running' AND {attrs_names.WAITING_FOR} IN ({tags})"
     if approver and PLAIN_NAME.fullmatch(approver):
-        query += f" AND FlowApprovers = {quoted(approver)}"
+        query += f" AND {attrs_names.APPROVERS} = {quoted(approver)}"
     return query
 
 
@@ -875,18 +869,18 @@ async def approvals(client: Client, approver: str | None, limit: int = 1000) -> 
     with rpc_errors():
         async for execution in client.list_workflows(approvals_query(approver), limit=limit):
             attrs = _search_attributes(execution)
-            if approver and approver not in (attrs.get("FlowApprovers") or []):
+            if approver and approver not in (attrs.get(attrs_names.APPROVERS) or []):
                 continue
-            tag = str(attrs.get("FlowWaitingFor"))
-            since = attrs.get("FlowWaitingSince")
+            tag = str(attrs.get(attrs_names.WAITING_FOR))
+            since = attrs.get(attrs_names.WAITING_SINCE)
             rows.append(
                 {
                     "workflow_id": execution.id,
-                    "kind": attrs.get("FlowKind"),
-                    "waiting_for": WAITING_FOR.get(tag, tag),
+                    "kind": attrs.get(attrs_names.KIND),
+                    "waiting_for": attrs_names.WAITS.get(tag, tag),
                     "since": since.isoformat() if isinstance(since, datetime) else None,
-                    "approvers": list(attrs.get("FlowApprovers") or []),
-                    "status": attrs.get("FlowStatus"),
+                    "approvers": list(attrs.get(attrs_names.APPROVERS) or []),
+                    "status": attrs.get(attrs_names.STATUS),
                 }
             )
     return sorted(rows, key=lambda row: row["since"] or "")
@@ -993,7 +987,9 @@ async def bulk_start(
             raise refuse_rerun(workflow_id, status, info.execution.run_id)
         indexed = info.search_attributes.indexed_fields
         attributes = {
-            name: json.loads(indexed[name].data) for name in ("FlowKind", "TemporalChangeVersion") if name in indexed
+            name: json.loads(indexed[name].data)
+            for name in (attrs_names.KIND, "TemporalChangeVersion")
+            if name in indexed
         }
         refuse_unsettled(workflow_id, attributes, info.execution.run_id)
         policy = WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowctl.errors import NotFoundError
-from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
+from flowctl_workflows.attributes import TYPES as SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
     from temporalio.client import Client

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flowctl_workflows import attributes
+
 if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.client import Client
@@ -173,10 +175,10 @@ class _Reader:
                 return await self._ended(ended, name, attrs)
         elif name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
-            if "FlowStatus" in fields:
-                self.undoing = _keyword(fields["FlowStatus"].data) == "compensating"
-            if "FlowWaitingFor" in fields and not self.waits_in_memo:
-                tag = _keyword(fields["FlowWaitingFor"].data)
+            if attributes.STATUS in fields:
+                self.undoing = _keyword(fields[attributes.STATUS].data) == "compensating"
+            if attributes.WAITING_FOR in fields and not self.waits_in_memo:
+                tag = _keyword(fields[attributes.WAITING_FOR].data)
                 return self._wait({"what": tag} if tag else None, at)
         elif name == "WORKFLOW_EXECUTION_CANCEL_REQUESTED":
             self.cancel_requested = True

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from . import attributes
     from .models import FlowState
     from .models.approval import ApprovalInput, ApprovalOutcome, ApprovalResult, RecordedVote, Vote
 
@@ -126,7 +127,7 @@ class ApprovalWorkflow:
             then = "expires: no decision"
         return Waiting(
             f"{request.required_approvals - self._approvals()} more approval(s) (update 'decide')",
-            "approval",
+            attributes.APPROVAL,
             tuple(a for a in self._allowed if a not in voted),
             within=within,
             then=then,

@@ -133,12 +133,3 @@ APPROVAL = Kind(
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (ORDER, ONBOARDING, APPROVAL)}
 BY_WORKFLOW_TYPE: dict[str, Kind] = {kind.workflow_type: kind for kind in KINDS.values()}
-
-# Search attributes every kind keeps current; the embedded server registers them at start.
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    "FlowKind": "Keyword",
-    "FlowStatus": "Keyword",
-    "FlowWaitingFor": "Keyword",  # approval | review | verification, while a human decision is due
-    "FlowWaitingSince": "Datetime",
-    "FlowApprovers": "KeywordList",  # who may decide, where the kind names them
-}

@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from . import attributes
     from .models import FlowState
     from .models.onboarding import ROLE_BY_PLAN, OnboardingInput, OnboardingOutcome, OnboardingResult, VerifyEmail
 
@@ -100,7 +101,8 @@ class OnboardingWorkflow:
         flow.state.step = "await_verification"
         then = "the account is deactivated: email not verified"
         flow.set_status(
-            "awaiting_verification", Waiting(VERIFICATION, "verification", within=user.verify_within, then=then)
+            "awaiting_verification",
+            Waiting(VERIFICATION, attributes.VERIFICATION, within=user.verify_within, then=then),
         )
         verified = await self._wait(user.reminder_at)
         if not verified:

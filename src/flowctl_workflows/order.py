@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from . import attributes
     from .models import Decision, FlowState
     from .models.order import OrderInput, OrderOutcome, OrderResult
 
@@ -102,7 +103,10 @@ class OrderWorkflow:
         flow = self._flow
         flow.state.step = "fraud_review"
         waiting = Waiting(
-            "fraud review decision (signal 'review')", "review", within=timeout, then="rejected: no review decision"
+            "fraud review decision (signal 'review')",
+            attributes.REVIEW,
+            within=timeout,
+            then="rejected: no review decision",
         )
         flow.set_status("awaiting_review", waiting)
         try:

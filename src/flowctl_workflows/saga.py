@@ -16,14 +16,15 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from .models import RESULT_MEMO, RESUMES_MEMO, SETTLED, WAITING_MEMO, WAITS, Compensation, FlowState
+    from . import attributes
+    from .models import RESULT_MEMO, RESUMES_MEMO, SETTLED, WAITING_MEMO, WAITS_IN_MEMO, Compensation, FlowState
     from .services import BUSINESS_ERROR
 
-FLOW_KIND = SearchAttributeKey.for_keyword("FlowKind")
-FLOW_STATUS = SearchAttributeKey.for_keyword("FlowStatus")
-FLOW_WAITING_FOR = SearchAttributeKey.for_keyword("FlowWaitingFor")
-FLOW_WAITING_SINCE = SearchAttributeKey.for_datetime("FlowWaitingSince")
-FLOW_APPROVERS = SearchAttributeKey.for_keyword_list("FlowApprovers")
+FLOW_KIND = SearchAttributeKey.for_keyword(attributes.KIND)
+FLOW_STATUS = SearchAttributeKey.for_keyword(attributes.STATUS)
+FLOW_WAITING_FOR = SearchAttributeKey.for_keyword(attributes.WAITING_FOR)
+FLOW_WAITING_SINCE = SearchAttributeKey.for_datetime(attributes.WAITING_SINCE)
+FLOW_APPROVERS = SearchAttributeKey.for_keyword_list(attributes.APPROVERS)
 
 STEP_TIMEOUT = timedelta(seconds=10)
 STEP_RETRY = RetryPolicy(
@@ -59,7 +60,7 @@ class Waiting:
     """A human decision the workflow waits for: shown by `status`, found by `flowctl approvals`."""
 
     what: str
-    tag: str  # approval | review | verification
+    tag: str  # one of attributes.WAITS
     approvers: tuple[str, ...] = ()
     within: timedelta | None = None  # how long the wait lasts at most ...
     then: str | None = None  # ... and what happens when nobody decides in time
@@ -169,8 +170,8 @@ class Flow:
         self._note_wait()
 
     def _note_wait(self) -> None:
-        """Since WAITS: keep the current wait (or its end) in the memo, where the history holds it."""
-        if not (self.settled and workflow.patched(WAITS)):
+        """Since WAITS_IN_MEMO: keep the current wait (or its end) in the memo, where the history holds it."""
+        if not (self.settled and workflow.patched(WAITS_IN_MEMO)):
             return
         state = self.state
         wait = None

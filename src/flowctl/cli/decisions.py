@@ -118,12 +118,14 @@ def _decide(
         wrong = "; ".join(f"{flags.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in err.errors())
         raise UsageError(f"invalid decision: {wrong}", hint="shorten it") from None
 
+    from flowctl_workflows import attributes
+
     async def action(client: Client) -> Any:
         began = time.monotonic()
         info = await ops.require_running(client, workflow_id)
         kind = ops.kind_of(info)
         queue = info["task_queue"]
-        waiting = info["search_attributes"].get("FlowWaitingFor")
+        waiting = info["search_attributes"].get(attributes.WAITING_FOR)
         if not waiting:
             raise ConflictError(f"workflow {workflow_id!r} is not waiting for a decision ({info['flow_status']})")
 

@@ -69,7 +69,7 @@ def status(ctx: typer.Context) -> None:
 def setup(ctx: typer.Context) -> None:
     """Register flowctl's search attributes on the configured cluster (the embedded server has them)."""
     from flowctl import ops, searchattrs
-    from flowctl_workflows.kinds import SEARCH_ATTRIBUTES
+    from flowctl_workflows.attributes import TYPES as SEARCH_ATTRIBUTES
 
     app_ = state(ctx)
 

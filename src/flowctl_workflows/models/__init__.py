@@ -29,7 +29,7 @@ SETTLED = "saga-settled-steps"
 # The workflow patch under which a run also keeps what it waits for in the memo (WAITING_MEMO), so
 # its history says what was waited for, until when and what then: a watch replaying a finished
 # run shows its waits as a live watch showed them.
-WAITS = "flow-waits-in-memo"
+WAITS_IN_MEMO = "flow-waits-in-memo"
 WAITING_MEMO = "waiting"
 
 
