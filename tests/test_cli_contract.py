@@ -436,3 +436,19 @@ def test_piped_tables_keep_every_value_whole(local_cli: Cli) -> None:
     assert (
         "…" not in proc.stdout and "fraud review for large totals, ship, confirm; compensates on failure" in proc.stdout
     )
+
+
+def test_the_global_options_are_declared_where_they_are_listed() -> None:
+    """flowctl.entry lists the global options (moved to the front from anywhere on the line);
+    the root command declares them: the two must name the same options."""
+    import typer.main
+
+    from flowctl.cli.app import app
+    from flowctl.entry import FLAGS, NOTE, VALUED
+
+    root = typer.main.get_command(app)
+    declared = {opt for param in root.params for opt in param.opts}
+    declared -= {"--install-completion", "--show-completion"}
+    assert declared == VALUED | FLAGS
+    shown = set(re.findall(r"-[-\w]+", NOTE))
+    assert shown == (VALUED | FLAGS) - {"--output", "--version"}, shown

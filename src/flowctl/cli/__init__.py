@@ -13,12 +13,9 @@ import sys
 import traceback
 from typing import Any
 
+from flowctl.entry import FLAGS, VALUED, output_format
 from flowctl.errors import ExitCode, FlowctlError, UsageError
 from flowctl.output import Output
-
-# Global options taking a value, and global flags: accepted anywhere on the line.
-_VALUED = {"-o", "--output", "--profile", "--config", "--address", "--namespace"}
-_FLAGS = {"--no-color", "--debug", "--version"}
 
 
 def hoist_globals(argv: list[str], valued: frozenset[str] = frozenset()) -> list[str]:
@@ -45,11 +42,11 @@ def split_globals(argv: list[str], valued: frozenset[str] = frozenset()) -> tupl
         if arg in valued and i + 1 < len(argv):
             rest += [arg, argv[i + 1]]
             i += 1
-        elif arg in _FLAGS:
+        elif arg in FLAGS:
             front.append(arg)
-        elif name in _VALUED and "=" in arg:
+        elif name in VALUED and "=" in arg:
             front.append(arg)
-        elif arg in _VALUED and i + 1 < len(argv):
+        elif arg in VALUED and i + 1 < len(argv):
             front += [arg, argv[i + 1]]
             i += 1
         elif arg.startswith("-o") and not arg.startswith("--") and len(arg) > 2:
@@ -71,13 +68,11 @@ def valued_options(command: Any, words: list[str]) -> frozenset[str]:
         for param in command.params:
             if param.param_type_name == "option" and not param.is_flag and not getattr(param, "count", False):
                 found.update(param.opts)
-    return frozenset(found - _VALUED - _FLAGS)
+    return frozenset(found - VALUED - FLAGS)
 
 
 def _output_for(front: list[str]) -> Output:
     """The output settings the global options (`split_globals`) asked for, known even when parsing fails."""
-    from flowctl.entry import output_format
-
     return Output(output_format(front), no_color="--no-color" in front)
 
 

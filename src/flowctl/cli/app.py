@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from flowctl.entry import NOTE
 from flowctl.output import Output
 
 if TYPE_CHECKING:
@@ -26,14 +27,13 @@ C = TypeVar("C")
 HELP_OPTIONS = ["-h", "--help"]
 # Help groups the commands by what they do, panels in this order (each command names its own).
 RUN, INSPECT, SEND, DECIDE, OPERATE = "Run", "Inspect", "Send", "Decide", "Operate"
-GLOBALS_NOTE = "Global options (-o, --address, --namespace, --profile, --config, --no-color, --debug) may go anywhere."
 
 app = typer.Typer(
     name="flowctl",
     help="Operate business workflows (order, onboarding, approval) on Temporal.\n\n"
     "Example: flowctl server start; then flowctl worker in another terminal; then "
     'flowctl start order -i "$(flowctl kinds order -o json | jq .example)" --wait',
-    epilog=GLOBALS_NOTE,
+    epilog=NOTE,
     no_args_is_help=True,
     rich_markup_mode="rich",
     context_settings={"help_option_names": HELP_OPTIONS},
