@@ -27,11 +27,16 @@ def event_dict(event: HistoryEvent) -> dict[str, Any]:
     return MessageToDict(event)
 
 
-def _type_name(event: HistoryEvent) -> str:
+def event_type(event: HistoryEvent) -> str:
+    """The event's type as the proto names it, without its prefix: ACTIVITY_TASK_SCHEDULED."""
     from temporalio.api.enums.v1 import EventType
 
-    raw = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
-    return "".join(part.capitalize() for part in raw.split("_"))
+    return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+
+
+def _type_name(event: HistoryEvent) -> str:
+    """The event's type as `temporal workflow show` prints it: ActivityTaskScheduled."""
+    return "".join(part.capitalize() for part in event_type(event).split("_"))
 
 
 def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH, keys: KeyRing | None = None) -> str:

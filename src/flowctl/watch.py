@@ -78,12 +78,6 @@ def left_text(view: View, now: datetime | None = None) -> str | None:
     return format_duration(timedelta(seconds=round(left.total_seconds()))) if left is not None else None
 
 
-def _event_name(event: HistoryEvent) -> str:
-    from temporalio.api.enums.v1 import EventType
-
-    return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
-
-
 def _closing(event: HistoryEvent, name: str) -> dict[str, Any]:
     status = CLOSED[name]
     outcome: dict[str, Any] = {"status": status}
@@ -146,7 +140,9 @@ class _Reader:
 
     async def read(self, event: HistoryEvent) -> list[dict[str, Any]]:
         at = event.event_time.ToDatetime(tzinfo=UTC)
-        found = await self._changes(event, _event_name(event), at)
+        from flowctl.history import event_type
+
+        found = await self._changes(event, event_type(event), at)
         return [{**change, "elapsed": self.elapsed(at)} for change in found]
 
     async def _changes(self, event: HistoryEvent, name: str, at: datetime) -> list[dict[str, Any]]:
