@@ -11,6 +11,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flowctl_workflows import services
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -87,9 +89,9 @@ ORDER = Kind(
     signals=(Message("review", "fraud review decision for a held order", f"{MODELS}:Decision"),),
     queries=(STATUS_QUERY,),
     failure_inputs={
-        "declined payment": '"card": "tok_declined"',
-        "out of stock": 'an item with "sku": "SKU-OUT"',
-        "transient failures": '"card": "tok_flaky" (charge fails twice, then succeeds)',
+        "declined payment": f'"card": "{services.DECLINED_CARD}"',
+        "out of stock": f'an item with "sku": "{services.OUT_OF_STOCK_SKU}"',
+        "transient failures": f'"card": "{services.FLAKY_CARD}" (charge fails twice, then succeeds)',
         "fraud review": "a total at or above the review threshold (1000.00 by default)",
     },
 )

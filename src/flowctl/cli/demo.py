@@ -115,6 +115,8 @@ def _stop_worker(process: subprocess.Popen[bytes]) -> None:
 
 
 def _orders(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
+    from flowctl_workflows.services import DECLINED_CARD
+
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     big = round(max(settings.services.local.fraud_review_threshold * 1.5, 1500.0), 2)
 
@@ -129,7 +131,7 @@ def _orders(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
 
     return [
         ("a successful order", "completed", order("ok", "tok_visa", 12.5)),
-        ("a declined payment, compensated", "compensated", order("declined", "tok_declined", 12.5)),
+        ("a declined payment, compensated", "compensated", order("declined", DECLINED_CARD, 12.5)),
         ("a large order held for fraud review, released by a signal", "completed", order("review", "tok_visa", big)),
     ]
 

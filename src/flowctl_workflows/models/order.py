@@ -6,15 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowctl_workflows.services import DECLINED_CARD, FLAKY_CARD
+
 from . import Compensation, Money
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-# Inputs that make the `local` services fail on purpose (documented in the README).
-DECLINED_CARD = "tok_declined"
-FLAKY_CARD = "tok_flaky"
-OUT_OF_STOCK_SKU = "SKU-OUT"
 
 
 class OrderItem(BaseModel):

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+# Inputs the reference (`local`) services fail on, on purpose; `flowctl kinds order` lists them.
+DECLINED_CARD = "tok_declined"  # the charge is declined
+FLAKY_CARD = "tok_flaky"  # the charge fails transiently twice, then succeeds
+OUT_OF_STOCK_SKU = "SKU-OUT"  # never in stock
+
 BUSINESS_ERROR = "BusinessError"  # the ApplicationError type of a business refusal
 TRANSIENT_ERROR = "TransientError"  # the ApplicationError type of a fault worth retrying
 

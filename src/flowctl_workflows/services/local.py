@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import UNDOES, UNDONE, BusinessError, TransientError
+from . import DECLINED_CARD, FLAKY_CARD, OUT_OF_STOCK_SKU, UNDOES, UNDONE, BusinessError, TransientError
 
 UNDONE_BY: dict[str, str] = {forward: undo for undo, (forward, _field) in UNDOES.items()}
 
@@ -36,7 +36,7 @@ SEED_STOCK: dict[str, int] = {
     "SKU-1": 1_000_000,
     "SKU-2": 1_000_000,
     "SKU-3": 1_000_000,
-    "SKU-OUT": 0,
+    OUT_OF_STOCK_SKU: 0,
 }
 FLAKY_FAILURES = 2
 
@@ -194,9 +194,9 @@ class LocalServices:
             lose_answer = True
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if command == "payment.charge" and payload.get("card") == "tok_flaky" and self._flaky(conn, key):
+            if command == "payment.charge" and payload.get("card") == FLAKY_CARD and self._flaky(conn, key):
                 conn.execute("COMMIT")
-                raise TransientError(f"{command}: card network timeout (tok_flaky)")
+                raise TransientError(f"{command}: card network timeout ({FLAKY_CARD})")
             row = conn.execute(
                 "SELECT ok, response FROM calls WHERE idempotency_key = ? AND command = ?", (key, command)
             ).fetchone()
@@ -281,7 +281,7 @@ class LocalServices:
 
     def _charge(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
         amount = int(_require(p, "amount_cents"))
-        if p.get("card") == "tok_declined":
+        if p.get("card") == DECLINED_CARD:
             raise BusinessError("card_declined", "payment declined by the card issuer")
         if amount < 0:
             raise BusinessError("bad_request", "amount_cents must not be negative")
