@@ -8,8 +8,10 @@ Until `flowctl.cli.run` takes over, these say so on one line (JSON under `-o jso
 exit 130 or 143.
 """
 
+# The signal module itself (not its wrapper, which loads enum first): built in, so there is
+# nothing left to load before the handlers below are in place.
+import _signal  # type: ignore[import-not-found]
 import os
-import signal
 import sys
 
 # The global options, accepted anywhere on the line (flowctl.cli moves them to the front): the
@@ -32,7 +34,7 @@ def output_format(args: list[str]) -> str:
 
 
 def _interrupted_early(signum: int, frame: object) -> None:
-    code, said = (143, "terminated (SIGTERM)") if signum == signal.SIGTERM else (130, "interrupted")
+    code, said = (143, "terminated (SIGTERM)") if signum == _signal.SIGTERM else (130, "interrupted")
     if output_format(sys.argv[1:]) != "text":
         line = f'{{"error": {{"code": {code}, "type": "interrupted", "message": "{said}"}}}}\n'
     else:
@@ -42,8 +44,8 @@ def _interrupted_early(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, _interrupted_early)
-    signal.signal(signal.SIGTERM, _interrupted_early)
+    _signal.signal(_signal.SIGINT, _interrupted_early)
+    _signal.signal(_signal.SIGTERM, _interrupted_early)
     from flowctl.cli import main as run_command_line
 
     run_command_line()

@@ -147,7 +147,14 @@ def _require_utf8(argv: list[str]) -> None:
             )
 
 
+# The stop signals received. Library code can swallow the exception a signal raises (pydantic-core
+# reports one raised while it compiles a pattern as "Exception ignored" and goes on): what would
+# then carry on, a call to the server or a failure caused by the stop, asks here first.
 _signalled: list[int] = []
+
+
+def stop_requested() -> bool:
+    return bool(_signalled)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -157,8 +164,13 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _on_sigint(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise KeyboardInterrupt
+
+
 def _interrupted(output: Output) -> int:
-    terminated = bool(_signalled)
+    terminated = signal.SIGTERM in _signalled
     code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
     output.error("interrupted", int(code), "terminated (SIGTERM)" if terminated else "interrupted")
     return int(code)
@@ -187,10 +199,14 @@ def run(argv: list[str]) -> int:
         debug = "--debug" in front
         name_placeholders(command)
         result = command.main(args=argv, prog_name="flowctl", standalone_mode=False)
-        if result == ExitCode.INTERRUPTED:  # how typer returns a Ctrl-C outside a server call: no
-            return _interrupted(output)  # command of flowctl exits 130 itself
+        if result == ExitCode.INTERRUPTED or (result and _signalled):  # typer returns a Ctrl-C outside a
+            return _interrupted(output)  # server call as 130; no command of flowctl exits 130 itself
         return result if isinstance(result, int) else 0
     except FlowctlError as err:
+        from flowctl.errors import InterruptedByUser
+
+        if _signalled and not isinstance(err, InterruptedByUser):  # it failed because it was stopped
+            return _interrupted(output)
         output.error(err.slug, int(err.code), str(err))
         return int(err.code)
     except NoArgsIsHelpError as err:
@@ -221,6 +237,8 @@ def run(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is a bug
         from flowctl import __version__
 
+        if _signalled:  # a stop that library code wrapped in its own error (pydantic-core's SchemaError)
+            return _interrupted(output)
         if debug:
             traceback.print_exc()
         output.error(
@@ -234,7 +252,7 @@ def run(argv: list[str]) -> int:
 def install_signal_handlers() -> None:
     """SIGTERM stops a command as SIGINT does: with a line saying what it was doing, exit 143.
     (`flowctl worker` installs its own handlers, which drain it gracefully.)"""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # asyncio.run cancels its task on this one
+    signal.signal(signal.SIGINT, _on_sigint)
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 

@@ -112,9 +112,12 @@ class App:
         async def main() -> T:
             return await action(await connect(target, runtime=None if self.debug else quiet_runtime()))
 
+        from flowctl.cli import stop_requested
         from flowctl.errors import InterruptedByUser, Terminated
 
         try:
+            if stop_requested():  # a stop that library code swallowed: nothing is sent after it
+                raise KeyboardInterrupt
             return asyncio.run(main())
         except KeyboardInterrupt as stop:
             terminated = isinstance(stop, Terminated)
