@@ -699,13 +699,40 @@ def test_config_set_takes_a_negative_value_and_errors_cut_long_values(local_cli:
     assert long.code == 2 and len(long.stderr) < 400 and "…" in long.stderr, str(long)
 
 
-@pytest.mark.parametrize("number", ["1e-400", "1e400", "-1e999", "0.1e-330", "NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("number", ["1e-400", "1e400", "-1e999", "0.1e-330", "NaN", "Infinity", "-Infinity",
+                                    "4.9999999999999999999", "1.10000000000000008881784197001"])  # fmt: skip
 def test_a_number_a_float_cannot_hold_is_refused_not_rounded(number: str) -> None:
-    """1e-400 was started as a price of 0.0 and 1e400 as infinity: neither is what was written.
-    NaN and Infinity are not JSON at all, though Python's reader takes them."""
+    """1e-400 was started as a price of 0.0, 1e400 as infinity and 4.9999999999999999999 as 5.00
+    (charged 500 cents): none is what was written. NaN and Infinity are not JSON at all,
+    though Python's reader takes them."""
     price = f'{{"sku": "SKU-1", "quantity": 1, "unit_price": {number}}}'
     order = json.dumps(order_input("A-1")).replace('{"sku": "SKU-1", "quantity": 1, "unit_price": 5.0}', price)
     assert number in order
     assert_refused(*in_process("start", "order", "-i", order, *NOBODY), number)
     assert_refused(*in_process("start", "order", "-i", json.dumps(order_input("A-1")), "--set",
                                f"items=[{price}]", *NOBODY), number)  # fmt: skip
+
+
+def test_what_a_third_adversarial_pass_found(local_cli: Cli, tmp_path: Path) -> None:
+    import sqlite3
+
+    # A table set at once echoes its secrets redacted, in text and JSON.
+    for key, value, fmt in (("profile.p", '{api_key="LEAKME9"}', "text"),
+                            ("profile.p.tls", '{client_key_data="LEAKME8"}', "json"),
+                            ("profile", '{q={api_key="LEAKME11"}}', "text")):  # fmt: skip
+        run = local_cli("config", "set", key, value, "-o", fmt)
+        assert run.code == 0 and "LEAKME" not in run.stdout + run.stderr and "<redacted>" in run.stdout, str(run)
+    # A state file nested far too deep is no record, not exit 1.
+    state = tmp_path / "state" / "flowctl"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "server.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert local_cli("server", "status").code == 5 and local_cli("server", "stop").code == 0
+    # A ledger row with a time no calendar holds is printed as stored.
+    db = tmp_path / "ledger.db"
+    from flowctl_workflows.services.local import connect
+
+    connect(db).close()  # a ledger as the services create it
+    with sqlite3.connect(db) as conn:
+        conn.execute("insert into charges values ('z', 'k5', 'AT1', 'c', 5, 'captured', 1e300)")
+    book = local_cli("ledger", "--order", "AT1", "-o", "json", env={"FLOWCTL_SERVICES__LOCAL__DB": str(db)})
+    assert book.code == 0 and book.json()["charges"][0]["at"] == 1e300, str(book)

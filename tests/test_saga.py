@@ -227,6 +227,27 @@ def test_a_terminated_order_started_again_resumes_and_charges_once(flowctl: Cli,
     assert statuses(book, "shipments") == ["created"] and statuses(book, "reservations") == ["held"], book
 
 
+def test_a_terminated_order_is_not_resumed_with_other_input(flowctl: Cli, tmp_path: Path) -> None:
+    """Its steps are kept under their keys: resumed with three items instead of one, it found
+    the charge of one done and shipped three. Refused, alone and in a file; the same input resumes."""
+    key = uid()
+    start(flowctl, "order", order_input(key, price=2000.0))
+    wait_for(flowctl, f"order-{key}", "status", "awaiting_review")
+    assert flowctl("terminate", f"order-{key}", "--reason", "stuck").code == 0
+    other = order_input(key, price=2000.0, qty=3)
+    alone = flowctl("start", "order", "-i", json.dumps(other))
+    assert alone.code == 4 and "stopped with other input" in alone.stderr and alone.stdout == "", str(alone)
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text(json.dumps(other) + "\n")
+    bulk = flowctl("start", "order", "--from", str(orders))
+    assert bulk.code == 4 and "stopped with other input" in json.loads(bulk.stdout)["error"], str(bulk)
+    assert flowctl("describe", f"order-{key}", "-o", "json").json()["status"] == "terminated"
+    assert statuses(ledger(flowctl, key), "charges") == ["captured"]  # the one charge, nothing new
+    same = flowctl("start", "order", "-i", json.dumps(order_input(key, price=2000.0)))
+    assert same.code == 0 and "resumes run" in same.stdout, str(same)
+    flowctl("terminate", f"order-{key}", "--reason", "cleanup")
+
+
 def test_a_cancelled_order_is_not_started_again_however_it_is_started(
     flowctl: Cli, stack: Stack, tmp_path: Path
 ) -> None:

@@ -146,7 +146,7 @@ def _starttime(pid: int) -> int | None:
 def _record(layout: Layout) -> dict[str, Any] | None:
     try:
         record: dict[str, Any] = json.loads(layout.pid_file.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # not what flowctl wrote: no record
         return None
     return record if isinstance(record, dict) else None
 

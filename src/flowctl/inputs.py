@@ -52,12 +52,15 @@ class JSONRefusedError(ValueError):
 
 
 def _float(text: str) -> float:
+    from decimal import Decimal
+
     value = float(text)
-    mantissa = text.lower().partition("e")[0]
-    if value in (float("inf"), float("-inf")) or (value == 0 and mantissa.strip("-+0.") != ""):
-        # 1e400 would be infinite and 1e-400 zero: neither is the number that was written.
-        shown = text if len(text) <= 40 else text[:39] + "…"
+    shown = text if len(text) <= 40 else text[:39] + "…"
+    if value in (float("inf"), float("-inf")):
         raise JSONRefusedError(f"JSON with the number {shown}, outside what a number here can hold")
+    if Decimal(text) != Decimal(repr(value)):
+        # 1e-400 would be 0.0 and 4.9999999999999999999 would be 5.0: not the number written.
+        raise JSONRefusedError(f"JSON with the number {shown}, more digits than a number here can hold")
     return value
 
 

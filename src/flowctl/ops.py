@@ -17,6 +17,7 @@ from flowctl.errors import (
     ConflictError,
     ExitCode,
     FlowctlError,
+    KeyMissingError,
     NotFoundError,
     NoWorkerError,
     PendingError,
@@ -280,6 +281,13 @@ async def start(
             if status not in RESUMABLE:
                 raise refuse_rerun(workflow_id, status, desc.run_id) from None
             refuse_unsettled(workflow_id, _search_attributes(desc), desc.run_id)
+            first = await anext(
+                aiter(client.get_workflow_handle(workflow_id, run_id=desc.run_id).fetch_history_events())
+            )
+            stopped_with = first.workflow_execution_started_event_attributes.input.payloads
+            refuse_changed_input(
+                workflow_id, desc.run_id, await _decoded(client.data_converter, stopped_with, payload), payload
+            )
         try:
             # Only a resumable last run lets this through: a run started meanwhile is a conflict.
             from flowctl_workflows.models import RESUMES_MEMO
@@ -291,6 +299,28 @@ async def start(
                 return Started(workflow_id, current, attached=True)
             raise ConflictError(f"workflow {workflow_id!r} was started meanwhile (run {exc.run_id})") from None
         return Started(workflow_id, run_id, attached=False, resumes=desc.run_id)
+
+
+def refuse_changed_input(workflow_id: str, run_id: str, stopped_with: Any, payload: BaseModel) -> None:
+    """Refuse to resume a stopped run with other input: the steps it took are kept by their
+    keys, so a new run would find them done as the old input asked (charged for one item,
+    shipping three)."""
+    if stopped_with != payload:
+        raise ConflictError(
+            f"workflow {workflow_id!r} (run {run_id}) was stopped with other input: a resumed run "
+            "repeats none of its steps, so it must ask for the same",
+            hint="start it again with the input it was started with (flowctl history shows it), or use another id",
+        )
+
+
+async def _decoded(converter: Any, payloads: Any, like: BaseModel) -> Any:
+    """The stopped run's input as the model `like` is, or None when it does not read as one."""
+    try:
+        return (await converter.decode(list(payloads), [type(like)]))[0]
+    except KeyMissingError:
+        raise
+    except Exception:  # noqa: BLE001 - input another client wrote: not this payload, whatever it is
+        return None
 
 
 def _status(status: Any) -> str:
@@ -934,7 +964,11 @@ async def bulk_start(
 
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.enums.v1 import WorkflowExecutionStatus, WorkflowIdReusePolicy
-    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, StartWorkflowExecutionRequest
+    from temporalio.api.workflowservice.v1 import (
+        DescribeWorkflowExecutionRequest,
+        GetWorkflowExecutionHistoryRequest,
+        StartWorkflowExecutionRequest,
+    )
     from temporalio.service import RPCError, RPCStatusCode
 
     from flowctl_workflows.models import RESUMES_MEMO
@@ -992,6 +1026,14 @@ async def bulk_start(
             if name in indexed
         }
         refuse_unsettled(workflow_id, attributes, info.execution.run_id)
+        first = await service.workflow_service.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(namespace=namespace, execution=info.execution, maximum_page_size=1),
+            retry=True,
+        )
+        stopped_with = first.history.events[0].workflow_execution_started_event_attributes.input.payloads
+        refuse_changed_input(
+            workflow_id, info.execution.run_id, await _decoded(converter, stopped_with, payload), payload
+        )
         policy = WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
         run_id = await send(workflow_id, payload, policy, resumes=info.execution.run_id)
         if run_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -97,7 +98,13 @@ def set_(
     app_ = state(ctx)
     file = app_.config_path()
     config.set_key(file, key, value)
-    shown = "<redacted>" if config.is_secret(key.split(".")) else value
+    parsed = config.parse_value(value)
+    if config.is_secret(key.split(".")):
+        shown = "<redacted>"
+    elif isinstance(parsed, dict | list):  # a table or a list may hold secrets of its own
+        shown = json.dumps(config.redact(parsed, tuple(key.split("."))), ensure_ascii=False)
+    else:
+        shown = value
     if key.startswith("server."):
         app_.output.info("the embedded server reads it when it starts: 'flowctl server stop' and 'server start'")
     else:

@@ -17,6 +17,7 @@ documented inputs so retries and compensation can be seen:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -496,5 +497,6 @@ def _rows(conn: sqlite3.Connection, ref: str | None) -> dict[str, list[dict[str,
 def _with_time(row: dict[str, Any]) -> dict[str, Any]:
     """The row with its `at` as an ISO 8601 UTC time, as flowctl prints every time."""
     if isinstance(row.get("at"), int | float):
-        row["at"] = datetime.fromtimestamp(row["at"], UTC).isoformat()
+        with contextlib.suppress(OverflowError, OSError, ValueError):  # a time no calendar holds: as stored
+            row["at"] = datetime.fromtimestamp(row["at"], UTC).isoformat()
     return row
