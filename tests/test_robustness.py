@@ -736,3 +736,22 @@ def test_what_a_third_adversarial_pass_found(local_cli: Cli, tmp_path: Path) -> 
         conn.execute("insert into charges values ('z', 'k5', 'AT1', 'c', 5, 'captured', 1e300)")
     book = local_cli("ledger", "--order", "AT1", "-o", "json", env={"FLOWCTL_SERVICES__LOCAL__DB": str(db)})
     assert book.code == 0 and book.json()["charges"][0]["at"] == 1e300, str(book)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(15, 143), (2, 130)])
+def test_a_stopped_command_whose_reader_is_gone_still_exits(flowctl: Cli, sig: int, code: int) -> None:
+    """`... --wait 2>&1 | head -3`: head has gone when the stop comes, so the line saying so
+    cannot be written. It hung for good (the error escaped to the interpreter's exit, which
+    the SDK's runtime blocks); a CI job would have hung with it."""
+    request = {"request_id": uid(), "requester": "alice", "title": "t", "amount": 5000, "approvers": ["bob"]}
+    reader, writer = os.pipe()
+    proc = subprocess.Popen([FLOWCTL, "start", "approval", "-i", json.dumps(request), "--wait"],
+                            stdout=writer, stderr=writer, env=flowctl.env)  # fmt: skip
+    os.close(writer)
+    time.sleep(3)  # started and waiting for a decision
+    assert b"started approval-" in os.read(reader, 65536)
+    os.close(reader)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=20) == code
+    flowctl("terminate", f"approval-{request['request_id']}", "--reason", "cleanup")

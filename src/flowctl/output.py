@@ -143,10 +143,14 @@ class Output:
         """One line on stderr, whatever the message holds (user text can carry newlines)."""
         message = " ".join(message.splitlines())
         if self.machine:
-            sys.stderr.write(to_json({"error": {"code": code, "type": slug, "message": message}}) + "\n")
+            line = to_json({"error": {"code": code, "type": slug, "message": message}}) + "\n"
         else:
-            sys.stderr.write(f"flowctl: error: {printable(message)}\n")
-        sys.stderr.flush()
+            line = f"flowctl: error: {printable(message)}\n"
+        try:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        except (BrokenPipeError, OSError, ValueError):  # nobody reads stderr any more: the exit code says it
+            pass
 
 
 def _console(**options: Any) -> Console:

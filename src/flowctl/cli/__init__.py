@@ -260,7 +260,15 @@ def main() -> None:
     # flowctl uses no pydantic plugins; looking for them scans every installed package
     # (importlib.metadata) on the first model built, about 9 ms of each command's start-up.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    code = run(sys.argv[1:])
+    try:
+        code = run(sys.argv[1:])
+    except BaseException:  # noqa: BLE001 - nothing may reach the interpreter's exit, which can hang
+        code = int(ExitCode.INTERNAL)  # run() handles all else: only a stop during its last words gets here
+        if _signalled:
+            code = int(ExitCode.TERMINATED if signal.SIGTERM in _signalled else ExitCode.INTERRUPTED)
+    # From here a stop signal ends the process at once: what is left is flushing what was said.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
