@@ -755,3 +755,19 @@ def test_a_stopped_command_whose_reader_is_gone_still_exits(flowctl: Cli, sig: i
     proc.send_signal(sig)
     assert proc.wait(timeout=20) == code
     flowctl("terminate", f"approval-{request['request_id']}", "--reason", "cleanup")
+
+
+def test_config_sets_at_once_all_land_and_no_reader_sees_half_a_file(local_cli: Cli, tmp_path: Path) -> None:
+    """Sets of different keys at once lost some of them (read, change, write, unlocked), and a
+    command reading meanwhile could meet half a file."""
+    config = tmp_path / "c.toml"
+    keys = {f"profile.p{i}.namespace": f"ns-{i}" for i in range(12)}
+    sets = [subprocess.Popen([FLOWCTL, "--config", str(config), "config", "set", key, value], env=local_cli.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for key, value in keys.items()]  # fmt: skip
+    shows = [local_cli("--config", str(config), "config", "show", "-o", "json") for _ in range(5)]
+    assert all(proc.wait(timeout=60) == 0 for proc in sets), [proc.stderr.read() for proc in sets if proc.stderr]
+    assert all(show.code in (0, 2) and "Expected" not in show.stderr for show in shows), shows  # 2: not yet there
+    profiles = local_cli("--config", str(config), "config", "show", "-o", "json").json()["settings"]["profile"]
+    assert {f"profile.{name}.namespace": p["namespace"] for name, p in profiles.items()} == keys
+    assert not list(tmp_path.glob(".c.toml.*.tmp")), "a staged write was left behind"

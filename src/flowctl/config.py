@@ -303,7 +303,15 @@ def parse_value(raw: str) -> Any:
 
 
 def set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
-    """Set a dotted key in the file, refusing anything that would not validate."""
+    """Set a dotted key in the file, refusing anything that would not validate; two sets at
+    once both land (one waits for the other)."""
+    from flowctl.files import locked
+
+    with locked(path.with_name(f".{path.name}.lock"), "config's folder"):
+        return _set_key(path, key, raw)
+
+
+def _set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
     import tomli_w
 
     data = read_file(path)

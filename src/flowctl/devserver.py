@@ -16,14 +16,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flowctl.config import LOCAL_HOSTS, Settings, state_dir
 from flowctl.errors import ConflictError, UnreachableError, UsageError
-from flowctl.files import ensure_dir
+from flowctl.files import ensure_dir, locked, write_text
 from flowctl_workflows.attributes import TYPES as SEARCH_ATTRIBUTES
 
 START_TIMEOUT_SECONDS = 60.0
@@ -117,22 +116,9 @@ def _ours(record: dict[str, Any]) -> bool:
     return "start-dev" in argv and ("--db-filename", expected[2]) in pairs and ("--port", expected[4]) in pairs
 
 
-@contextlib.contextmanager
-def _locked(layout: Layout) -> Iterator[None]:
+def _locked(layout: Layout) -> contextlib.AbstractContextManager[None]:
     """One `server start` or `stop` at a time per state dir: the second waits for the first."""
-    import fcntl
-
-    ensure_dir(layout.root, "server state dir")
-    try:
-        handle = (layout.root / "server.lock").open("a")
-    except OSError as exc:
-        raise UsageError(f"server state dir {layout.root}: cannot write: {exc.strerror}") from None
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return locked(layout.root / "server.lock", "server state dir")
 
 
 def _starttime(pid: int) -> int | None:
@@ -278,7 +264,7 @@ def _start(settings: Settings, layout: Layout) -> dict[str, Any]:
         "started_at": time.time(),
         "starttime": _starttime(process.pid),
     }
-    layout.pid_file.write_text(json.dumps(record))
+    write_text(layout.pid_file, json.dumps(record), "server state file")  # never seen half-written
     address = f"{server.ip}:{server.port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

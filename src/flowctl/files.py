@@ -7,6 +7,9 @@ line and exit 2, not a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from flowctl.errors import UsageError
@@ -59,11 +62,36 @@ def ensure_dir(path: Path, what: str) -> Path:
 
 
 def write_text(path: Path, text: str, what: str) -> None:
-    """Write `text` to `path`, making its folder if need be."""
-    ensure_dir(path.parent, f"{what}'s folder")
+    """Write `text` to `path` at once (a reader sees the old file or the new, never half of
+    one), making its folder if need be; a symlink is kept, its target written."""
+    target = path.resolve() if path.is_symlink() else path
+    ensure_dir(target.parent, f"{what}'s folder")
+    if target.is_dir():
+        raise UsageError(f"{what} {path}: is a directory, not a file", hint="move it aside")
+    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        path.write_text(text, encoding="utf-8")
-    except IsADirectoryError:
-        raise UsageError(f"{what} {path}: is a directory, not a file", hint="move it aside") from None
+        staged.write_text(text, encoding="utf-8")
+        if target.exists():
+            os.chmod(staged, target.stat().st_mode & 0o777)
+        os.replace(staged, target)
     except OSError as exc:
+        staged.unlink(missing_ok=True)
         raise UsageError(f"{what} {path}: cannot write: {exc.strerror}", hint="choose a writable place") from None
+
+
+@contextlib.contextmanager
+def locked(lock: Path, what: str) -> Iterator[None]:
+    """Hold `lock` (a file beside what it guards) for a read-change-write: a second process waits."""
+    import fcntl
+
+    ensure_dir(lock.parent, what)
+    try:
+        handle = lock.open("a")
+    except OSError as exc:
+        raise UsageError(f"{what} {lock.parent}: cannot write: {exc.strerror}") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
