@@ -186,6 +186,9 @@ def test_bytes_that_are_not_utf8_in_a_file_are_refused(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+    if where == "from":  # a bulk file: each line that is not UTF-8 is a bad line of its own, the others go on
+        assert code == 2 and "not UTF-8 text" in out and "run_id" not in out, (code, out, err)
+        return
     assert_refused(code, out, err, "not UTF-8 text")
 
 
@@ -771,3 +774,21 @@ def test_config_sets_at_once_all_land_and_no_reader_sees_half_a_file(local_cli: 
     profiles = local_cli("--config", str(config), "config", "show", "-o", "json").json()["settings"]["profile"]
     assert {f"profile.{name}.namespace": p["namespace"] for name, p in profiles.items()} == keys
     assert not list(tmp_path.glob(".c.toml.*.tmp")), "a staged write was left behind"
+
+
+def test_endless_input_duplicate_keys_and_a_bad_line_in_a_bulk_file(local_cli: Cli, tmp_path: Path) -> None:
+    """`-i @/dev/zero` and `--from /dev/zero` read until memory ran out, deaf to SIGTERM; a
+    key given twice was silently the last; one byte that is not UTF-8 refused a whole bulk file."""
+    for args in (["-i", "@/dev/zero"], ["--from", "/dev/zero"]):
+        run = local_cli("start", "order", *args, timeout=60)
+        assert run.code == 2 and "more than flowctl reads" in run.stderr and len(run.stderr.splitlines()) == 1, str(run)
+    twice = json.dumps(order_input("A-1"))[:-1] + ', "order_id": "A-2"}'
+    assert_refused(*in_process("start", "order", "-i", twice, *NOBODY), "'order_id' twice")
+    lines = tmp_path / "orders.jsonl"
+    lines.write_bytes(
+        json.dumps(order_input("A-1")).encode() + b"\n\xff\xfe\n" + json.dumps(order_input("A-3")).encode()
+    )
+    run = local_cli("start", "order", "--from", str(lines), "--dry-run")
+    reported = {json.loads(line)["line"]: json.loads(line) for line in run.stdout.splitlines()}
+    assert run.code == 2 and "not UTF-8" in reported[2]["error"], str(run)
+    assert reported[1]["dry_run"] and reported[3]["dry_run"], reported

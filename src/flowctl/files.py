@@ -37,15 +37,37 @@ def decode(data: bytes, what: str, *, hint: str | None = None) -> str:
         ) from None
 
 
-def read_text(path: Path, what: str, *, hint: str | None = None) -> str:
+MiB = 1024 * 1024
+# How much flowctl reads of a file it is given, at most: more is not a file of that kind
+# (/dev/zero, a disk image), and reading on would take all memory, deaf to Ctrl-C meanwhile.
+INPUT_LIMIT = 8 * MiB  # -i: a payload (Temporal refuses one over 2 MiB by default)
+BULK_LIMIT = 256 * MiB  # --from: a JSONL file, one payload per line (about 250,000 orders)
+SMALL_LIMIT = MiB  # config and key files
+
+
+def read_text(path: Path, what: str, *, hint: str | None = None, limit: int = SMALL_LIMIT) -> str:
     """A text file's content; any reason it cannot be read is a `UsageError` naming `what`."""
+    return decode(read_bytes(path, what, hint=hint, limit=limit), f"{what} {path}")
+
+
+def read_bytes(path: Path, what: str, *, hint: str | None = None, limit: int = SMALL_LIMIT) -> bytes:
+    """A file's bytes, at most `limit` of them; any reason it cannot be read is a `UsageError`."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            return within(handle.read(limit + 1), limit, f"{what} {path}")
     except IsADirectoryError:
         raise UsageError(f"{what} {path}: is a directory, not a file", hint=hint) from None
     except OSError as exc:
         raise UsageError(f"{what} {path}: cannot read: {exc.strerror}", hint=hint) from None
-    return decode(data, f"{what} {path}")
+
+
+def within(data: bytes, limit: int, what: str) -> bytes:
+    """`data`, read with one byte to spare, if it fits in `limit`."""
+    if len(data) > limit:
+        raise UsageError(
+            f"{what}: larger than {limit // MiB} MiB, more than flowctl reads of it", hint="check the path"
+        )
+    return data
 
 
 def ensure_dir(path: Path, what: str) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowctl.errors import UsageError
-from flowctl.files import decode, is_text, read_text
+from flowctl.files import BULK_LIMIT, INPUT_LIMIT, decode, is_text, read_bytes, read_text, within
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -64,6 +64,16 @@ def _float(text: str) -> float:
     return value
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:  # Python's reader keeps the last: {"order_id": "A", "order_id": "B"} started B
+            shown = key if len(key) <= 40 else key[:39] + "…"
+            raise JSONRefusedError(f"JSON with the key {shown!r} twice: which one was meant?")
+        seen.add(key)
+    return dict(pairs)
+
+
 def _constant(name: str) -> Any:
     raise JSONRefusedError(f"JSON with {name}, which is not a JSON number; write a number")
 
@@ -71,7 +81,7 @@ def _constant(name: str) -> Any:
 def loads(text: str) -> Any:
     """`json.loads`, raising `JSONRefusedError` for what no model could take (see there)."""
     try:
-        value = json.loads(text, parse_float=_float, parse_constant=_constant)
+        value = json.loads(text, parse_float=_float, parse_constant=_constant, object_pairs_hook=_no_duplicates)
     except RecursionError:
         raise JSONRefusedError from None
     except (json.JSONDecodeError, JSONRefusedError):
@@ -93,8 +103,12 @@ def loads(text: str) -> Any:
     return value
 
 
-def read_stdin(what: str) -> str:
-    return decode(sys.stdin.buffer.read(), f"{what} (standard input)")
+def read_stdin(what: str, limit: int = INPUT_LIMIT) -> str:
+    return decode(read_stdin_bytes(what, limit), f"{what} (standard input)")
+
+
+def read_stdin_bytes(what: str, limit: int) -> bytes:
+    return within(sys.stdin.buffer.read(limit + 1), limit, f"{what} (standard input)")
 
 
 def read_json_input(source: str, *, field: str = "--input") -> dict[str, Any]:
@@ -107,7 +121,7 @@ def read_json_input(source: str, *, field: str = "--input") -> dict[str, Any]:
         text, origin = read_stdin(field), "standard input"
     elif source.startswith("@"):
         path = Path(source[1:])
-        text, origin = read_text(path, field, hint="check the path after '@'"), str(path)
+        text, origin = read_text(path, field, hint="check the path after '@'", limit=INPUT_LIMIT), str(path)
     else:
         text, origin = source, "inline JSON"
     example = 'pass a JSON object, e.g. -i \'{"order_id": "A-1"}\''
@@ -287,11 +301,17 @@ def read_bulk(source: str, model: type[BaseModel]) -> list[BulkLine]:
     from pydantic import ValidationError
 
     if source == "-":
-        text = read_stdin("--from")
+        data_ = read_stdin_bytes("--from", BULK_LIMIT)
     else:
-        text = read_text(Path(source), "--from", hint="give a JSONL file, or - for stdin")
+        data_ = read_bytes(Path(source), "--from", hint="give a JSONL file, or - for stdin", limit=BULK_LIMIT)
     lines: list[BulkLine] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(data_.removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):
+        try:
+            raw = line.decode("utf-8")  # a line that is not UTF-8 is a bad line, not a bad file
+        except UnicodeDecodeError as exc:
+            why = f"not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1})"
+            lines.append(BulkLine(number, error=f"line {number}: {why}"))
+            continue
         if not raw.strip():
             continue
         try:

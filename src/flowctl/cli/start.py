@@ -202,7 +202,7 @@ def start_from_file(
     from flowctl.errors import ExitCode
 
     out = app_.output
-    if dry_run:
+    if dry_run or all(item.payload is None for item in lines):  # nothing valid: nothing is sent either
         for item in lines:
             if item.payload is None:
                 out.line({"line": item.line, "error": item.error})
