@@ -162,3 +162,29 @@ def test_worker_refuses_a_namespace_without_search_attributes(stack: Stack, tmp_
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_worker_log_escapes_data_and_folds_only_cores_retries() -> None:
+    """A workflow id another client chose (`order-X4` + ESC[31m) coloured the log; Core's poll
+    retries, named by Core's target, were not folded while the server was away."""
+    import logging
+
+    from flowctl.worker import OUTAGE, PrintableFormatter
+
+    def record(name: str, message: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, message, None, None)
+
+    shown = PrintableFormatter("%(name)s: %(message)s").format(record("temporalio.worker", "ID order-X4\x1b[31m\u2028"))
+    assert shown == "temporalio.worker: ID order-X4\\x1b[31m\\u2028", shown
+    core = "temporal-sdk_core::temporalio_client::retry"
+    failed = "gRPC call poll retried 6 times {'error': 'Status { code: Unavailable, message: \"tcp connect error\" }'}"
+    OUTAGE.address = "localhost:7233"
+    try:
+        first = record(core, failed)  # before the worker's own check noticed: this warning says so
+        assert OUTAGE.filter(first) and OUTAGE.away
+        assert first.getMessage().startswith("Temporal at localhost:7233 stopped answering (tcp connect error)")
+        assert not OUTAGE.filter(record(core, failed))  # the next ones are folded
+        assert OUTAGE.filter(record("temporalio.worker._workflow", "Failed activation"))  # the SDK's own: kept
+        assert OUTAGE.folded == 2
+    finally:
+        OUTAGE.away, OUTAGE.folded = False, 0

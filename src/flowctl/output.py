@@ -31,8 +31,9 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-# Control characters, and the invisible ones that reorder or hide text (bidi overrides, zero width).
-_INVISIBLE = "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"
+# Control characters, and the invisible ones that reorder or hide text (bidi overrides, zero width)
+# or break a line where a terminal shows none (the line and paragraph separators).
+_INVISIBLE = "\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff"
 UNSHOWABLE = f"\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}"  # a regex class body: what never reaches a terminal raw
 _CONTROL = re.compile(f"[{UNSHOWABLE}]")
 _CONTROL_BUT_LINES = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,19 +54,40 @@ class RetriedFailures(logging.Filter):
 
 
 class Outage(logging.Filter):
-    """While the server is away, Core warns of every failed poll: the log says once that it is
-    away, folds those warnings, and says when it is back (`watch_server` keeps the state)."""
+    """While the server is away, Core warns of every failed call: the log says once that it is
+    away, folds those warnings, and says when it is back (`watch_server` keeps the state).
+
+    Core may warn before `watch_server` notices: its first warning of a call that failed for
+    want of the server becomes the line that says so."""
 
     def __init__(self) -> None:
         super().__init__()
         self.away = False
         self.folded = 0
+        self.address = "the server"
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.away and record.name == "temporal" and record.levelno < logging.ERROR:
+        if not (is_core(record) and record.levelno < logging.ERROR):
+            return True
+        if self.away:
             self.folded += 1
             return False
+        message = record.getMessage()
+        if "retried" in message and "Unavailable" in message:
+            self.away, self.folded = True, 1
+            why = re.search(r'message: "([^"]+)"', message)
+            record.name, record.args = "flowctl.worker", (self.address, why.group(1) if why else "unavailable")
+            record.msg = STOPPED_ANSWERING
         return True
+
+
+STOPPED_ANSWERING = "Temporal at %s stopped answering (%s): polls are retried until it is back"
+
+
+def is_core(record: logging.LogRecord) -> bool:
+    """Whether Core wrote it: forwarded under the "temporal" logger, named by Core's target
+    ("temporal-sdk_core::temporalio_client::retry"); not the Python SDK's own ("temporalio.worker")."""
+    return record.name == "temporal" or record.name.startswith(("temporal.", "temporal-", "temporal_"))
 
 
 OUTAGE = Outage()
@@ -83,7 +105,7 @@ async def watch_server(client: Any, address: str) -> None:
         if why is not None:
             if not OUTAGE.away:
                 OUTAGE.away, OUTAGE.folded = True, 0
-                log.warning("Temporal at %s stopped answering (%s): polls are retried until it is back", address, why)
+                log.warning(STOPPED_ANSWERING, address, why)
             continue
         if OUTAGE.away:
             OUTAGE.away = False
@@ -92,10 +114,20 @@ async def watch_server(client: Any, address: str) -> None:
             )
 
 
+class PrintableFormatter(logging.Formatter):
+    """Log lines whose data (a workflow id another client chose, a failure's message) cannot
+    colour or clear the terminal the log is read on: control characters are shown escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from flowctl.output import printable
+
+        return printable(super().format(record), lines=True)
+
+
 def configure_logging() -> None:
     """The worker's log on stderr: time, level, source, message."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RetriedFailures())
     handler.addFilter(OUTAGE)
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
@@ -175,6 +207,7 @@ async def run(
         max_cached_workflows=options.max_cached_workflows,
         graceful_shutdown_timeout=options.shutdown_grace,
     )
+    OUTAGE.address = target.address
     watching = asyncio.create_task(watch_server(client, target.address))
     try:
         async with worker:
