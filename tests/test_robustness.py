@@ -613,7 +613,15 @@ def test_list_and_describe_tell_the_truth(flowctl: Cli, stack: Stack) -> None:
     assert asked.code == 5 and "keeps failing" in asked.stderr, str(asked)
     listed = flowctl("list", "--kind", "order", "--query", f"WorkflowId = '{broken}'", "-o", "json").json()
     assert [r["workflow_id"] for r in listed] == [broken]
+    # watch says so too (it printed nothing, waiting for steps that never come), once.
+    watcher = subprocess.Popen([FLOWCTL, "watch", broken, "-o", "jsonl"], env=flowctl.env, stdout=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    assert watcher.stdout is not None
+    first = json.loads(watcher.stdout.readline())
+    assert first["change"] == "task_failed" and first["message"], first
     flowctl("terminate", broken, "--reason", "cleanup")
+    rest = [json.loads(line) for line in watcher.stdout]
+    assert watcher.wait(timeout=30) == 11 and [c["change"] for c in rest] == ["outcome"], rest
 
 
 @pytest.mark.parametrize(
@@ -792,3 +800,16 @@ def test_endless_input_duplicate_keys_and_a_bad_line_in_a_bulk_file(local_cli: C
     reported = {json.loads(line)["line"]: json.loads(line) for line in run.stdout.splitlines()}
     assert run.code == 2 and "not UTF-8" in reported[2]["error"], str(run)
     assert reported[1]["dry_run"] and reported[3]["dry_run"], reported
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--namespace", "ns\x1b", "list"], "not a namespace name"),
+    (["--namespace", " x", "list"], "not a namespace name"),
+    (["--address", "host\n:1", "list"], "not host:port"),
+    (["--address", "my host:7233", "list"], "not host:port"),
+    (["approvals", "--approver", ""], "--approver is empty"),
+])  # fmt: skip
+def test_a_namespace_address_or_name_no_server_takes_is_refused_before_sending(args: list[str], fragment: str) -> None:
+    """These went to the server (a DNS lookup, a namespace not found, every request listed)."""
+    argv = args if "--address" in args else [*args, *NOBODY]
+    assert_refused(*in_process(*argv), fragment)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 DEFAULT_NAMESPACE = "default"
 ADDRESS_HINT = "fix --address, TEMPORAL_ADDRESS or address in [profile.NAME], e.g. localhost:7233"
+# What Temporal accepts as a namespace name (Temporal Cloud's are `name.account`).
+NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
@@ -99,8 +102,15 @@ def resolve(
             )
         if given:
             host, _, port = given.rpartition(":")
-            if not host or "/" in given or not port.isdigit() or not 0 < int(port) < 65536:
+            odd = "/" in given or not given.isprintable() or any(c.isspace() for c in given)
+            if not host or odd or not port.isdigit() or not 0 < int(port) < 65536:
                 raise UsageError(f"address {given!r} is not host:port", hint=ADDRESS_HINT)
+    chosen = namespace or loaded.get("namespace") or DEFAULT_NAMESPACE
+    if not NAMESPACE.fullmatch(chosen):
+        raise UsageError(
+            f"namespace {chosen!r} is not a namespace name",
+            hint="fix --namespace, TEMPORAL_NAMESPACE or namespace in [profile.NAME]: letters, digits, '-', '_', '.'",
+        )
     if address:
         address_from = "--address"
     elif loaded.get("target_host"):
@@ -113,7 +123,7 @@ def resolve(
         address=address or loaded.get("target_host") or embedded,
         address_from=address_from,
         embedded=embedded,
-        namespace=namespace or loaded.get("namespace") or DEFAULT_NAMESPACE,
+        namespace=chosen,
         profile=profile,
         api_key=loaded.get("api_key"),
         tls=loaded.get("tls"),

@@ -178,7 +178,7 @@ def apply_sets(base: Any, assignments: list[str], model: type[BaseModel]) -> dic
             except json.JSONDecodeError:
                 value = raw
             except JSONRefusedError as exc:
-                raise UsageError(f"--set {key}: {exc}", hint="no field nests that deep") from None
+                raise UsageError(f"--set {key}: {exc}", hint="give the value as a field takes it") from None
         target: Any = data
         for part in path[:-1]:
             if isinstance(target, list) and part.isdigit() and int(part) < len(target):

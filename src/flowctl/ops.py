@@ -594,12 +594,16 @@ async def query(
         except WorkflowQueryRejectedError as exc:
             raise ConflictError(f"query {name!r} rejected: workflow is {_status(exc.status)}") from None
         except RPCError as exc:
-            if _timed_out(exc):
+            # A task that failed is either waited on until the query times out, or named by the
+            # server at once ("Unable to query workflow due to Workflow Task in failed state").
+            failed_state = "Workflow Task in failed state" in exc.message
+            if _timed_out(exc) or failed_state:
                 failing = await _failing_task(handle)
-                if failing:
+                if failing or failed_state:
+                    attempt = f" (attempt {failing})" if failing else ""
                     raise UnreachableError(
-                        f"query {name!r} on {workflow_id!r}: the workflow's task keeps failing on the worker "
-                        f"(attempt {failing}), so nothing can answer",
+                        f"query {name!r} on {workflow_id!r}: the workflow's task keeps failing on the worker"
+                        f"{attempt}, so nothing can answer",
                         hint="see the worker's log; 'flowctl describe' shows it too",
                     ) from None
                 queue = f"task queue {task_queue!r}" if task_queue else "the workflow's task queue"

@@ -81,15 +81,7 @@ def left_text(view: View, now: datetime | None = None) -> str | None:
 def _closing(event: HistoryEvent, name: str) -> dict[str, Any]:
     status = CLOSED[name]
     outcome: dict[str, Any] = {"status": status}
-    if name == "WORKFLOW_EXECUTION_COMPLETED":
-        payloads = event.workflow_execution_completed_event_attributes.result.payloads
-        try:
-            result = json.loads(payloads[0].data) if payloads else None
-        except ValueError:
-            result = None
-        if isinstance(result, dict):
-            outcome.update({k: result[k] for k in ("outcome", "succeeded", "reason") if k in result})
-    elif name == "WORKFLOW_EXECUTION_FAILED":
+    if name == "WORKFLOW_EXECUTION_FAILED":
         outcome["reason"] = event.workflow_execution_failed_event_attributes.failure.message
     elif name == "WORKFLOW_EXECUTION_TERMINATED":
         outcome["reason"] = event.workflow_execution_terminated_event_attributes.reason
@@ -122,6 +114,7 @@ class _Reader:
     waits_in_memo: bool = False
     cancel_requested: bool = False
     result: dict[str, Any] | None = None  # what a cancelled run kept in its memo
+    task_failures: set[str] = field(default_factory=set)  # the workflow task's failures said so far
     scheduled: dict[int, _Activity] = field(default_factory=dict)  # scheduled event id → activity
     out: dict[int, _Activity] = field(default_factory=dict)  # the same, for the activities not ended yet
 
@@ -198,18 +191,29 @@ class _Reader:
             view.timers.pop(event.timer_fired_event_attributes.started_event_id, None)
         elif name == "TIMER_CANCELED":
             view.timers.pop(event.timer_canceled_event_attributes.started_event_id, None)
+        elif name == "WORKFLOW_TASK_FAILED":
+            failure = event.workflow_task_failed_event_attributes.failure.message or "no message"
+            if failure not in self.task_failures:  # once each: the worker retries the task, say, every 10s
+                self.task_failures.add(failure)
+                return [{"change": "task_failed", "message": failure}]
         elif name in CLOSED:
             view.outcome = _closing(event, name)
-            if name == "WORKFLOW_EXECUTION_CANCELED" and self.result is not None:
-                view.outcome.update({k: self.result[k] for k in ("outcome", "succeeded", "reason") if k in self.result})
+            result = self.result  # a cancelled run's, from its memo
+            if name == "WORKFLOW_EXECUTION_COMPLETED":
+                result = await self._value(event.workflow_execution_completed_event_attributes.result.payloads)
+            if isinstance(result, dict) and name in ("WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_CANCELED"):
+                view.outcome.update({k: result[k] for k in ("outcome", "succeeded", "reason") if k in result})
             return [{"change": "outcome", **view.outcome}]
         return []
 
     async def _ended(self, activity: _Activity, name: str, attrs: Any) -> list[dict[str, Any]]:
         view = self.view
         if not activity.undoing:
-            if name != "ACTIVITY_TASK_COMPLETED":
-                return []  # the outcome says why the workflow stopped there
+            if name == "ACTIVITY_TASK_CANCELED":
+                return []
+            if name != "ACTIVITY_TASK_COMPLETED":  # given up on: a refusal, or out of time
+                error = attrs.failure.message if name == "ACTIVITY_TASK_FAILED" else "timed out"
+                return [{"change": "step_failed", "step": activity.name, "error": error or None}]
             view.completed.append(activity.name)
             return [{"change": "step", "step": activity.name}]
         if name == "ACTIVITY_TASK_COMPLETED":
@@ -340,6 +344,10 @@ def describe_change(change: dict[str, Any]) -> str:
         return f"… waiting for {change['waiting_for']}{left}{then}"
     if kind == "resumed":
         return "▶ resumed"
+    if kind == "step_failed":
+        return f"✗ {change['step']} failed" + (f": {change['error']}" if change.get("error") else "")
+    if kind == "task_failed":
+        return f"⚠ the workflow's task failed on the worker: {change['message']} (it is retried; see the worker's log)"
     if kind == "cancel_requested":
         return "✗ cancel requested" + (f": {change['reason']}" if change.get("reason") else "")
     done, reason = change.get("outcome") or change["status"], change.get("reason")

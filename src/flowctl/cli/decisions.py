@@ -62,8 +62,11 @@ def approvals(
 ) -> None:
     """List workflows waiting for a human decision: approvals, fraud reviews, email verifications."""
     from flowctl import ops
+    from flowctl.errors import UsageError
 
     app_ = state(ctx)
+    if approver is not None and not approver.strip():
+        raise UsageError("--approver is empty", hint="name a person, e.g. --approver bob, or leave it out to list all")
 
     async def action(client: Client) -> list[dict[str, Any]]:
         return await ops.approvals(client, approver)
@@ -127,7 +130,8 @@ def _decide(
         queue = info["task_queue"]
         waiting = info["search_attributes"].get(attributes.WAITING_FOR)
         if not waiting:
-            raise ConflictError(f"workflow {workflow_id!r} is not waiting for a decision ({info['flow_status']})")
+            now = info["flow_status"] or "its first task has not run"
+            raise ConflictError(f"workflow {workflow_id!r} is not waiting for a decision ({now})")
 
         app_.doing = f"sending the decision to {workflow_id}: it may have been sent or not ('flowctl query' says)"
 
