@@ -813,3 +813,41 @@ def test_a_namespace_address_or_name_no_server_takes_is_refused_before_sending(a
     """These went to the server (a DNS lookup, a namespace not found, every request listed)."""
     argv = args if "--address" in args else [*args, *NOBODY]
     assert_refused(*in_process(*argv), fragment)
+
+
+def test_a_stop_during_config_set_leaves_either_the_change_or_nothing_and_says_which(
+    local_cli: Cli, tmp_path: Path
+) -> None:
+    """A stop at a random moment: exit 0 with the change made and said, or 130/143 with one line
+    and the file as it was; never the change made and "terminated" said (as it was), nor two lines."""
+    import random
+
+    config = tmp_path / "c.toml"
+    assert local_cli("--config", str(config), "config", "set", "task_queue", "start").code == 0
+    moments = random.Random(7)
+    codes = set()
+    for i in range(30):
+        proc = subprocess.Popen([FLOWCTL, "--config", str(config), "config", "set", "task_queue", f"q-{i}"],
+                                env=local_cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(moments.uniform(0.05, 0.5))
+        proc.send_signal(moments.choice([2, 15]))
+        out, err = proc.communicate(timeout=30)
+        changed = f'"q-{i}"' in config.read_text()
+        codes.add(proc.returncode)
+        if proc.returncode == 0:
+            assert changed and f"q-{i}" in out, (i, out, err)
+        elif proc.returncode > 0:  # -2/-15: Python was still starting, before flowctl's code ran
+            assert proc.returncode in (130, 143) and not changed and len(err.splitlines()) == 1, (i, out, err)
+    assert 0 in codes  # some landed after the change was made
+
+
+def test_a_money_setting_is_read_as_written(local_cli: Cli, tmp_path: Path) -> None:
+    """999.9999999999999999 was read as 1000.00: an approval of 999.99 then waited for a human."""
+    number = "999.9999999999999999"
+    file = tmp_path / "money.toml"
+    file.write_text(f"[approval]\nauto_approve_below = {number}\n")
+    for run in (local_cli("--config", str(file), "config", "show"),
+                local_cli("config", "set", "approval.auto_approve_below", number),
+                local_cli("config", "show", env={"FLOWCTL_APPROVAL__AUTO_APPROVE_BELOW": number})):  # fmt: skip
+        assert run.code == 2 and number in run.stderr and len(run.stderr.splitlines()) == 1, str(run)
+    assert local_cli("config", "set", "approval.auto_approve_below", "999.99").code == 0

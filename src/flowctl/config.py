@@ -20,12 +20,13 @@ from flowctl.files import is_text, read_text, write_text
 from flowctl.inputs import SECRET_KEYS as SECRET_KEYS  # re-exported: redaction lives here
 from flowctl.inputs import describe_validation_error, shortened
 from flowctl_workflows.durations import Duration
+from flowctl_workflows.money import Money
 
 ENV_PREFIX = "FLOWCTL_"
 # The embedded server's addresses that mean this machine: a client reaches them as localhost.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0"})  # noqa: S104 - compared with, never bound
 MAX_AMOUNT = 1_000_000_000.0  # the largest approval amount a request may carry; thresholds need no more
-Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]  # a threshold of money
+Amount = Annotated[Money, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]  # a threshold of money, in whole cents
 CONFIG_ENV = "FLOWCTL_CONFIG"
 
 
@@ -163,6 +164,19 @@ def config_path(flag: Path | None = None) -> Path:
     return config_dir() / "config.toml"
 
 
+class UnfitNumber(ValueError):
+    """A number written with more digits than a float holds: read, it would be another number."""
+
+
+def _exact_float(text: str) -> float:
+    from decimal import Decimal
+
+    value = float(text)
+    if value == value and abs(value) != float("inf") and Decimal(text.replace("_", "")) != Decimal(repr(value)):
+        raise UnfitNumber(f"the number {text[:40]} has more digits than a setting holds (it would be {value!r})")
+    return value
+
+
 def read_file(path: Path) -> dict[str, Any]:
     """The file's table, or an empty one if it does not exist."""
     if not path.exists() and not path.is_symlink():
@@ -171,7 +185,11 @@ def read_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"config {path}: not a regular file", hint="name a TOML file, or move this aside")
     text = read_text(path, "config", hint="fix the file or run 'flowctl config init --force'")
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text, parse_float=_exact_float)
+    except UnfitNumber as exc:
+        raise UsageError(
+            f"config {path}: {exc}", hint="write the number as the setting takes it, e.g. 999.99"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(
             f"config {path}: not valid TOML: {exc}", hint="fix the file or run 'flowctl config init'"
@@ -297,7 +315,9 @@ def redact(value: Any, path: tuple[str, ...] = ()) -> Any:
 def parse_value(raw: str) -> Any:
     """A `config set` value: TOML syntax when it parses (3, true, [..]), else the plain text."""
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        return tomllib.loads(f"v = {raw}", parse_float=_exact_float)["v"]
+    except UnfitNumber as exc:
+        raise UsageError(f"config value: {exc}", hint="write the number as the setting takes it, e.g. 999.99") from None
     except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         return raw
 

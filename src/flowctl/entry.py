@@ -43,7 +43,12 @@ def _interrupted_early(signum: int, frame: object) -> None:
     os._exit(code)
 
 
+running = False  # this process is the `flowctl` command itself (not a test calling flowctl.cli.run)
+
+
 def main() -> None:
+    global running
+    running = True
     _signal.signal(_signal.SIGINT, _interrupted_early)
     _signal.signal(_signal.SIGTERM, _interrupted_early)
     from flowctl.cli import main as run_command_line

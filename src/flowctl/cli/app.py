@@ -188,6 +188,18 @@ def root(
     )
 
 
+def finishing() -> None:
+    """From here the command only reports what it did: a stop signal waits for the exit, which
+    drops it, so the report is whole and the exit code says what happened (it happened).
+    Only in flowctl's own process: a mask is inherited by every process started later."""
+    import signal
+
+    from flowctl import entry
+
+    if entry.running:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def fail(code: int) -> None:
     """End the command with `code` (after its output is written)."""
     if code:

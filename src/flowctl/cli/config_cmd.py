@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flowctl.cli.app import OPERATE, app, require_subcommand, state
+from flowctl.cli.app import OPERATE, app, finishing, require_subcommand, state
 
 config_app = typer.Typer(
     help="Read and write flowctl's config file.",
@@ -97,6 +97,7 @@ def set_(
 
     app_ = state(ctx)
     file = app_.config_path()
+    finishing()  # the write is whole or not done; a stop during it would leave its report half said
     config.set_key(file, key, value)
     parsed = config.parse_value(value)
     if config.is_secret(key.split(".")):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowctl.cli.app import RUN, App, app, fail, state
+from flowctl.cli.app import RUN, App, app, fail, finishing, state
 from flowctl.cli.options import InputOpt, KindArg, SetOpt, TimeoutOpt
 from flowctl.output import UNSHOWABLE
 
@@ -157,6 +157,7 @@ def start(
     app_.doing = f"starting {wid}: it may have started or not ('flowctl describe {wid}' says)"
     info, outcome = app_.run(action)
     if outcome is None:
+        finishing()  # it started: a Ctrl-C now would only cut the line that says so
         app_.output.data(info, lambda out: _print_started(out, info))
         return
     info.update(outcome.as_dict())

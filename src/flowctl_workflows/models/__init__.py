@@ -6,10 +6,11 @@ Nothing here imports temporalio, so the CLI can read schemas without loading the
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowctl_workflows.money import Money as Money  # re-exported: the models' amounts
 
 CompensationState = Literal["pending", "done", "failed"]
 # Every FlowStatus a kind sets: while it runs, while it waits for a person, and how it ended.
@@ -31,17 +32,6 @@ SETTLED = "saga-settled-steps"
 # run shows its waits as a live watch showed them.
 WAITS_IN_MEMO = "flow-waits-in-memo"
 WAITING_MEMO = "waiting"
-
-
-def _whole_cents(value: float) -> float:
-    # Rounding would change what was asked for: 0.001 would cost nothing, 999.995 would be 1000.00.
-    exponent = Decimal(repr(value)).as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
-        raise ValueError(f"{value!r} has more than two decimals; money is counted in whole cents, e.g. 12.50")
-    return value
-
-
-Money = Annotated[float, AfterValidator(_whole_cents)]
 
 
 class Compensation(BaseModel):

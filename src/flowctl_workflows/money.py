@@ -1,0 +1,35 @@
+"""Amounts of money as every layer takes them: floats in whole cents, read as written.
+
+A module of its own so the CLI's settings can use it without building the workflow models.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
+
+
+def _whole_cents(value: float) -> float:
+    # Rounding would change what was asked for: 0.001 would cost nothing, 999.995 would be 1000.00.
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError(f"{value!r} has more than two decimals; money is counted in whole cents, e.g. 12.50")
+    return value
+
+
+def _as_written(value: Any) -> Any:
+    # Text ("999.9999999999999999" from an environment variable) is read by pydantic as the
+    # nearest float, 1000.0: another amount than the one written.
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value  # not a number: pydantic says so
+        if number == number and Decimal(value.strip().replace("_", "")) != Decimal(repr(number)):
+            raise ValueError(f"{value!r} has more digits than an amount holds; money is counted in cents, e.g. 12.50")
+    return value
+
+
+Money = Annotated[float, BeforeValidator(_as_written), AfterValidator(_whole_cents)]
