@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import random
 import sqlite3
 import threading
@@ -495,7 +496,11 @@ def _rows(conn: sqlite3.Connection, ref: str | None) -> dict[str, list[dict[str,
 
 
 def _with_time(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with its `at` as an ISO 8601 UTC time, as flowctl prints every time."""
+    """The row with its `at` as an ISO 8601 UTC time, as flowctl prints every time (and any
+    number JSON cannot hold, written into the file by hand, as text)."""
+    for key, value in row.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            row[key] = str(value)
     if isinstance(row.get("at"), int | float):
         with contextlib.suppress(OverflowError, OSError, ValueError):  # a time no calendar holds: as stored
             row["at"] = datetime.fromtimestamp(row["at"], UTC).isoformat()
