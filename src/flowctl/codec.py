@@ -43,14 +43,6 @@ _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 KEYS_SETTING = "set FLOWCTL_CODEC__KEYS (or codec.keys / codec.keys_file) to the keys the worker uses"
 
 
-class CodecKeyError(KeyMissingError):
-    """A payload this process cannot open: no key of its id, or it does not authenticate.
-
-    Exit 5, like other credentials the server side needs: the server was reached, so
-    exit 2's "nothing was sent" would be untrue.
-    """
-
-
 @dataclass(frozen=True)
 class KeyRing:
     """Named AES keys; the first seals. Key bytes never appear in its repr."""
@@ -112,18 +104,18 @@ class KeyRing:
         key_id = sealed_key_id(payload)
         key = self._keys.get(key_id)
         if key is None:
-            raise CodecKeyError(
+            raise KeyMissingError(
                 f"payload sealed with codec key {key_id!r}, which is not among the configured keys "
                 f"({', '.join(self.ids)})",
                 hint=KEYS_SETTING,
             )
         if len(payload.data) < NONCE_BYTES + TAG_BYTES:
-            raise CodecKeyError(f"payload sealed with codec key {key_id!r} is truncated ({len(payload.data)} bytes)")
+            raise KeyMissingError(f"payload sealed with codec key {key_id!r} is truncated ({len(payload.data)} bytes)")
         try:
             plain = AESGCM(key).decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], key_id.encode())
             return Payload.FromString(plain)
         except (InvalidTag, ValueError):
-            raise CodecKeyError(
+            raise KeyMissingError(
                 f"payload sealed with codec key {key_id!r} does not open with the configured key of that id",
                 hint="the key with that id differs from the one that sealed it, or the payload was altered",
             ) from None
@@ -178,7 +170,7 @@ def payload_codec(ring: KeyRing | None) -> PayloadCodec:
                 return [ring.open(p) for p in payloads]
             for payload in payloads:
                 if is_sealed(payload):
-                    raise CodecKeyError(
+                    raise KeyMissingError(
                         f"payload encrypted with codec key {sealed_key_id(payload)!r}, and no codec keys are configured",
                         hint=KEYS_SETTING,
                     )

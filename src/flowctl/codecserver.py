@@ -31,7 +31,8 @@ def transform(keys: KeyRing, action: str, body: bytes, log: Callable[[str], None
     from google.protobuf.json_format import MessageToJson, Parse, ParseError
     from temporalio.api.common.v1 import Payloads
 
-    from flowctl.codec import CodecKeyError, sealed_key_id
+    from flowctl.codec import sealed_key_id
+    from flowctl.errors import KeyMissingError
 
     try:
         payloads = Parse(body.decode("utf-8"), Payloads())
@@ -44,7 +45,7 @@ def transform(keys: KeyRing, action: str, body: bytes, log: Callable[[str], None
             continue
         try:
             out.payloads.append(keys.open(payload))
-        except CodecKeyError:
+        except KeyMissingError:
             # Left sealed: the UI shows it as it is stored rather than failing the whole page.
             log(
                 f"left sealed: a payload of key {sealed_key_id(payload)!r} (no such key here, or it fails authentication)"

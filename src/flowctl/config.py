@@ -247,8 +247,8 @@ def validate_settings(data: dict[str, Any], origin: str) -> Settings:
         ) from None
 
 
-def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings from file, environment and flags, in rising precedence."""
+def load(path: Path | None = None) -> Settings:
+    """Settings from the file and the environment, in rising precedence (flags are the commands')."""
     file = config_path(path)
     named = "--config" if path is not None else CONFIG_ENV if os.environ.get(CONFIG_ENV) else None
     if named is not None and not file.exists():
@@ -260,7 +260,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None) -> S
     data = read_file(file)
     env = _env_overrides(dict(os.environ))
     origin = f"{file}" + (" and FLOWCTL_* variables" if env else "")
-    return validate_settings(_merge(_merge(data, env), overrides or {}), origin)
+    return validate_settings(_merge(data, env), origin)
 
 
 def ledger_path(settings: Settings) -> Path:

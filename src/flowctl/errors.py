@@ -87,7 +87,9 @@ class InterruptedByUser(FlowctlError):
 
 
 class KeyMissingError(FlowctlError):
-    """Data from the server is encrypted with a key this process lacks (the server was reached)."""
+    """A payload from the server this process cannot open: no key of its id, or it does not
+    authenticate. Exit 5, like other credentials the server side needs: the server was
+    reached, so exit 2's "nothing was sent" would be untrue."""
 
     code = ExitCode.UNREACHABLE
     slug = "codec_key"

@@ -41,14 +41,15 @@ def _type_name(event: HistoryEvent) -> str:
 
 def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH, keys: KeyRing | None = None) -> str:
     """Payloads as compact JSON, cut to `width`; sealed ones opened with `keys`, binary ones by encoding."""
-    from flowctl.codec import CodecKeyError, is_sealed, sealed_key_id
+    from flowctl.codec import is_sealed, sealed_key_id
+    from flowctl.errors import KeyMissingError
 
     parts = []
     for payload in payloads.payloads:
         if is_sealed(payload):
             try:
                 opened = keys.open(payload) if keys is not None else None
-            except CodecKeyError:
+            except KeyMissingError:
                 opened = None
             if opened is None:
                 parts.append(f"<encrypted with key {sealed_key_id(payload)!r}>")

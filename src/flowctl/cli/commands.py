@@ -7,7 +7,7 @@ Decide, Operate (see `flowctl.cli.app`).
 from flowctl.cli import (  # noqa: F401, I001 - help lists commands in this order
     start,
     watch,
-    inspect,
+    inspection,
     kinds,
     ledger,
     messages,

@@ -28,7 +28,7 @@ WORKER_READY_TIMEOUT = 60.0
 def demo(ctx: typer.Context) -> None:
     """Run three orders: one succeeds, one is declined and compensated, one is held for review and released."""
     from flowctl import devserver, ops
-    from flowctl.errors import UnreachableError
+    from flowctl.errors import ExitCode, UnreachableError
 
     app_ = state(ctx)
     settings = app_.settings()
@@ -55,7 +55,7 @@ def demo(ctx: typer.Context) -> None:
             out.info("stopped the embedded server this demo started")
     ok = all(r["outcome"] == r["expected"] for r in results)
     out.data({"orders": results, "ok": ok}, lambda o: o.print("\n[bold]demo ok[/bold]" if ok else "\ndemo FAILED"))
-    fail(0 if ok else 1)
+    fail(ExitCode.OK if ok else ExitCode.INTERNAL)  # the demo runs what flowctl promises: a miss is a bug
 
 
 async def _check_server(target: Target, *, quiet: bool) -> None:

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from flowctl.cli.app import OPERATE, app, require_subcommand, state
+from flowctl.cli.app import OPERATE, app, fail, require_subcommand, state
+from flowctl.errors import ExitCode
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -62,7 +63,7 @@ def status(ctx: typer.Context) -> None:
     info = devserver.status(app_.settings())
     app_.output.data(info, lambda out: _print(out, info))
     if not info["answering"]:
-        raise typer.Exit(5)  # scripts can branch on it, as the help says
+        fail(ExitCode.UNREACHABLE)  # scripts can branch on it, as the help says
 
 
 @server_app.command(epilog="Example: flowctl --address temporal.internal:7233 --namespace orders server setup")

@@ -181,9 +181,12 @@ def _print_started(out: Any, info: dict[str, Any]) -> None:
 def print_outcome(out: Any, outcome: Outcome) -> None:
     from rich.markup import escape
 
+    from flowctl.errors import ExitCode
     from flowctl.output import to_json
 
-    colour = {0: "green", 10: "yellow", 20: "cyan"}.get(int(outcome.code), "red")
+    colour = {ExitCode.OK: "green", ExitCode.BUSINESS_FAILURE: "yellow", ExitCode.STILL_RUNNING: "cyan"}.get(
+        outcome.code, "red"
+    )
     out.print(f"[{colour}]{outcome.status}[/{colour}] {escape(outcome.workflow_id)}")
     if outcome.error:
         out.print(f"  {outcome.error}", markup=False)
