@@ -439,12 +439,12 @@ def test_piped_tables_keep_every_value_whole(local_cli: Cli) -> None:
 
 
 def test_the_global_options_are_declared_where_they_are_listed() -> None:
-    """flowctl.entry lists the global options (moved to the front from anywhere on the line);
+    """flowctl.argv lists the global options (moved to the front from anywhere on the line);
     the root command declares them: the two must name the same options."""
     import typer.main
 
+    from flowctl.argv import FLAGS, NOTE, VALUED
     from flowctl.cli.app import app
-    from flowctl.entry import FLAGS, NOTE, VALUED
 
     root = typer.main.get_command(app)
     declared = {opt for param in root.params for opt in param.opts}

@@ -22,15 +22,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowctl.errors import KeyMissingError, UsageError
 
 if TYPE_CHECKING:
     from temporalio.api.common.v1 import Payload
     from temporalio.converter import PayloadCodec
-
-    from flowctl.config import CodecSettings
 
 ENCODING = b"binary/encrypted"
 KEY_ID_META = "encryption-key-id"
@@ -142,7 +140,17 @@ def new_key_line(key_id: str) -> str:
     return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
 
 
-def keyring(settings: CodecSettings) -> KeyRing | None:
+class KeySettings(Protocol):
+    """Where the keys are configured (config.CodecSettings): named here, so codec needs no config."""
+
+    @property
+    def keys(self) -> Any: ...  # a SecretStr, or None
+
+    @property
+    def keys_file(self) -> Any: ...  # a path, or None
+
+
+def keyring(settings: KeySettings) -> KeyRing | None:
     """The configured keys: `codec.keys` (as from FLOWCTL_CODEC__KEYS) wins over `codec.keys_file`."""
     if settings.keys is not None and settings.keys.get_secret_value().strip():
         return KeyRing.parse(settings.keys.get_secret_value(), "codec.keys or FLOWCTL_CODEC__KEYS")

@@ -13,7 +13,7 @@ import sys
 import traceback
 from typing import Any
 
-from flowctl.entry import FLAGS, VALUED, output_format
+from flowctl.argv import FLAGS, VALUED, output_format
 from flowctl.errors import ExitCode, FlowctlError, UsageError
 from flowctl.output import Output
 

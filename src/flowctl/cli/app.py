@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from flowctl.entry import NOTE
+from flowctl.argv import NOTE
 from flowctl.output import Output
 
 if TYPE_CHECKING:
