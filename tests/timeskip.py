@@ -10,17 +10,15 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from flowctl import catalog, searchattrs
-from flowctl_workflows import activities
-from flowctl_workflows.kinds import KINDS
+from flowctl import catalog, searchattrs, worker
 from flowctl_workflows.services.local import LocalServices
 
 TEST_SERVER = str(Path(sys.executable).parent / "temporal-test-server")
@@ -66,10 +64,5 @@ async def time_skipping(ledger: Path, **services: Any) -> AsyncIterator[Env]:
         test_server_existing_path=TEST_SERVER, data_converter=pydantic_data_converter
     ) as env:
         await searchattrs.register(env.client)
-        async with Worker(
-            env.client,
-            task_queue=TASK_QUEUE,
-            workflows=[catalog.workflow_class(kind) for kind in KINDS.values()],
-            activities=activities.build(local, review_timeout_seconds=24 * 3600),
-        ):
+        async with worker.build(env.client, local, task_queue=TASK_QUEUE, review_timeout=timedelta(days=1)):
             yield Env(env, local)

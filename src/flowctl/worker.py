@@ -124,6 +124,22 @@ class PrintableFormatter(logging.Formatter):
         return printable(super().format(record), lines=True)
 
 
+def workflow_classes() -> list[type]:
+    """Every kind's workflow class: what a worker hosts and what a replay checks."""
+    return [catalog.workflow_class(kind) for kind in KINDS.values()]
+
+
+def build(client: Any, bridge: Bridge, *, task_queue: str, review_timeout: timedelta, **options: Any) -> Any:
+    """The Worker hosting every kind and its activities through `bridge`, for `flowctl worker`
+    and the tests alike; `options` are the SDK Worker's own (concurrency, cache, shutdown)."""
+    from temporalio.worker import Worker
+
+    from flowctl_workflows import activities
+
+    built = activities.build(bridge, review_timeout_seconds=review_timeout.total_seconds())
+    return Worker(client, task_queue=task_queue, workflows=workflow_classes(), activities=built, **options)
+
+
 def configure_logging() -> None:
     """The worker's log on stderr: time, level, source, message."""
     handler = logging.StreamHandler()
@@ -179,9 +195,6 @@ async def run(
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then shut down gracefully."""
     from temporalio.runtime import LogForwardingConfig, LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig
-    from temporalio.worker import Worker
-
-    from flowctl_workflows import activities
 
     # Core's warnings (polls retried while the server is away) go through Python logging, so
     # the log has one format and no colour codes; Core would write its own to stderr.
@@ -198,11 +211,11 @@ async def run(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    worker = Worker(
+    worker = build(
         client,
+        bridge,
         task_queue=options.task_queue,
-        workflows=[catalog.workflow_class(kind) for kind in KINDS.values()],
-        activities=activities.build(bridge, review_timeout_seconds=settings.order.review_timeout.total_seconds()),
+        review_timeout=settings.order.review_timeout,
         max_concurrent_activities=options.max_activities,
         max_cached_workflows=options.max_cached_workflows,
         graceful_shutdown_timeout=options.shutdown_grace,
