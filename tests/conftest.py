@@ -206,3 +206,19 @@ def local_cli(tmp_path: Path) -> Cli:
     port = free_port()
     config = write_config(tmp_path, port=port, task_queue="local")
     return Cli(isolated_env(tmp_path, config), tmp_path)
+
+
+def start(flowctl: Cli, kind: str, data: dict[str, Any]) -> str:
+    run = flowctl("start", kind, "-i", json.dumps(data), "-o", "json")
+    assert run.code == 0, str(run)
+    return str(run.json()["workflow_id"])
+
+
+def wait_for_status(flowctl: Cli, workflow_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = flowctl("query", workflow_id, "-o", "json")
+        if run.code == 0 and run.json()["status"] == status:
+            return run.json()  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"{workflow_id} never reached {status}: {run}"
+        time.sleep(0.2)

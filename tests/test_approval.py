@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from conftest import Cli, order_input, uid
+from conftest import Cli, order_input, start, uid, wait_for_status
 
 
 def approval_input(request_id: str, **extra: Any) -> dict[str, Any]:
@@ -18,22 +17,6 @@ def approval_input(request_id: str, **extra: Any) -> dict[str, Any]:
         "approvers": ["bob", "carol"],
         **extra,
     }
-
-
-def start(flowctl: Cli, kind: str, data: dict[str, Any]) -> str:
-    run = flowctl("start", kind, "-i", json.dumps(data), "-o", "json")
-    assert run.code == 0, str(run)
-    return str(run.json()["workflow_id"])
-
-
-def wait_for_status(flowctl: Cli, workflow_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = flowctl("query", workflow_id, "-o", "json")
-        if run.code == 0 and run.json()["status"] == status:
-            return run.json()  # type: ignore[no-any-return]
-        assert time.monotonic() < deadline, f"{workflow_id} never reached {status}: {run}"
-        time.sleep(0.2)
 
 
 def inbox(flowctl: Cli, *args: str) -> set[str]:

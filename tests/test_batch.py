@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import Cli, Run, order_input, read_terminal, uid
-from test_approval import wait_for_status
+from conftest import Cli, Run, order_input, read_terminal, uid, wait_for_status
 
 
 def events(flowctl: Cli, workflow_id: str) -> list[str]:

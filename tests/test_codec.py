@@ -20,9 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FLOWCTL, Cli, Stack, free_port, isolated_env, order_input, stop_process, uid, write_config
-from test_approval import start, wait_for_status
-from test_ui_link import CHROMIUM, rendered
+from browser import CHROMIUM, rendered
+from conftest import (
+    FLOWCTL,
+    Cli,
+    Stack,
+    free_port,
+    isolated_env,
+    order_input,
+    start,
+    stop_process,
+    uid,
+    wait_for_status,
+    write_config,
+)
 
 K1 = "k1:" + base64.b64encode(bytes(range(32))).decode()
 K2 = "k2:" + base64.b64encode(bytes(range(32, 64))).decode()

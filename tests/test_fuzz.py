@@ -10,10 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import Cli, Stack, order_input, uid
+from conftest import Cli, Stack, order_input, start, uid, wait_for_status
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_approval import start, wait_for_status
 
 from flowctl import catalog, inputs
 from flowctl.errors import UsageError

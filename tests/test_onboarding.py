@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import Cli, uid
-from test_approval import start, wait_for_status
+from conftest import Cli, start, uid, wait_for_status
 
 
 def user(user_id: str, **extra: object) -> dict[str, object]:

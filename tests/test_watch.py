@@ -10,8 +10,7 @@ import select
 import subprocess
 import time
 
-from conftest import FLOWCTL, Cli, order_input, uid
-from test_approval import wait_for_status
+from conftest import FLOWCTL, Cli, order_input, uid, wait_for_status
 
 
 def declined_order(flowctl: Cli) -> str:

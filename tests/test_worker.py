@@ -97,8 +97,7 @@ def cache_metrics(port: int) -> dict[str, float]:
 def test_the_workflow_cache_bounds_what_a_worker_holds_and_evicted_workflows_finish(flowctl: Cli) -> None:
     """--max-cached-workflows caps the workflows a worker keeps in memory; the ones it had to
     let go are replayed from their history when their signal comes, and finish."""
-    from conftest import free_port
-    from test_approval import wait_for_status
+    from conftest import free_port, wait_for_status
 
     queue = uid("tq-cache-")
     env = {"FLOWCTL_TASK_QUEUE": queue}
