@@ -327,6 +327,17 @@ def _status(status: Any) -> str:
     return "unknown" if status is None else status_word(status.name)
 
 
+# Temporal's execution statuses by their enum names: flowctl's word for each (`status_word`),
+# the visibility query's (`TimedOut`) and the closing event's type all follow from these.
+EXECUTION_STATUSES = ("RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT")
+CLOSED_BY_EVENT = {f"WORKFLOW_EXECUTION_{name}": name for name in EXECUTION_STATUSES if name != "RUNNING"}
+
+
+def visibility_status(name: str) -> str:
+    """The name a visibility query gives a status: TIMED_OUT → TimedOut."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 def status_word(name: str) -> str:
     """A Temporal execution status as flowctl says it: `CANCELED` → `cancelled`, `TIMED_OUT` → `timed_out`."""
     word = name.removeprefix("WORKFLOW_EXECUTION_STATUS_").lower()
@@ -770,16 +781,8 @@ def list_query(kind: str | None, status: str | None, query: str | None) -> str |
         if status.lower() in RUNNING_PHASES:  # a workflow terminated while waiting keeps that FlowStatus
             clauses.append("ExecutionStatus = 'Running'")
     elif status:
-        statuses = {
-            "running": "Running",
-            "completed": "Completed",
-            "failed": "Failed",
-            "cancelled": "Canceled",
-            "canceled": "Canceled",
-            "terminated": "Terminated",
-            "timed_out": "TimedOut",
-            "continued_as_new": "ContinuedAsNew",
-        }
+        statuses = {status_word(name): visibility_status(name) for name in EXECUTION_STATUSES}
+        statuses["canceled"] = statuses["cancelled"]  # Temporal's spelling too
         if status.lower() not in statuses:
             business = [s for s in FLOW_STATUSES if s not in statuses]
             raise UsageError(

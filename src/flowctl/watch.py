@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flowctl.ops import CLOSED_BY_EVENT, status_word
 from flowctl_workflows import attributes
 
 if TYPE_CHECKING:
@@ -30,14 +31,7 @@ ACTIVITY_CLOSED = {
     "ACTIVITY_TASK_TIMED_OUT": "activity_task_timed_out_event_attributes",
     "ACTIVITY_TASK_CANCELED": "activity_task_canceled_event_attributes",
 }
-CLOSED = {
-    "WORKFLOW_EXECUTION_COMPLETED": "completed",
-    "WORKFLOW_EXECUTION_FAILED": "failed",
-    "WORKFLOW_EXECUTION_TIMED_OUT": "timed_out",
-    "WORKFLOW_EXECUTION_CANCELED": "cancelled",
-    "WORKFLOW_EXECUTION_TERMINATED": "terminated",
-    "WORKFLOW_EXECUTION_CONTINUED_AS_NEW": "continued_as_new",
-}
+CLOSED = {event: status_word(name) for event, name in CLOSED_BY_EVENT.items()}  # closing event → status
 
 
 @dataclass
