@@ -9,14 +9,14 @@ import time
 
 from conftest import FLOWCTL, TEMPORAL, Cli, Stack, order_input, uid
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from flowctl.connect import data_converter
 from flowctl_workflows.order import OrderWorkflow
 
 
 def replay(history: WorkflowHistory) -> None:
-    replayer = Replayer(workflows=[OrderWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[OrderWorkflow], data_converter=data_converter())
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
     assert result.replay_failure is None, result.replay_failure
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from record_histories import HISTORIES, SCENARIOS
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from flowctl import worker
+from flowctl.connect import data_converter
 from flowctl_workflows.kinds import KINDS
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
@@ -31,6 +31,6 @@ def test_every_kind_and_major_path_has_a_recorded_history() -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=lambda path: path.stem)
 def test_recorded_history_replays_on_current_code(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # the file is named by workflow id
-    replayer = Replayer(workflows=worker.workflow_classes(), data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=worker.workflow_classes(), data_converter=data_converter())
     result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
     assert result.replay_failure is None, f"{path.stem}: {result.replay_failure}"

@@ -854,3 +854,56 @@ def test_a_money_setting_is_read_as_written(local_cli: Cli, tmp_path: Path) -> N
                 local_cli("config", "show", env={"FLOWCTL_APPROVAL__AUTO_APPROVE_BELOW": number})):  # fmt: skip
         assert run.code == 2 and number in run.stderr and len(run.stderr.splitlines()) == 1, str(run)
     assert local_cli("config", "set", "approval.auto_approve_below", "999.99").code == 0
+
+
+def test_an_order_from_another_client_is_read_as_written_or_not_at_all(flowctl: Cli, stack: Stack) -> None:
+    """Started with the temporal CLI, 4.9999999999999999999 was charged as 5.00 and a price given
+    twice as the last one: the worker refuses such input as flowctl does (its task fails, describe
+    says so), and nothing is charged."""
+    base = json.dumps(order_input("X"))[:-1]
+    inputs = {
+        "digits": json.dumps(order_input("X")).replace('"unit_price": 5.0', '"unit_price": 4.9999999999999999999'),
+        "twice": base.replace('"unit_price": 5.0', '"unit_price": 5.0, "unit_price": 2000.0') + "}",
+    }
+    for name, text in inputs.items():
+        key = uid(name)
+        text = text.replace('"order_id": "X"', f'"order_id": "{key}"')
+        wid = f"order-{key}"
+        subprocess.run([TEMPORAL_BIN, "workflow", "start", "--type", "Order", "--task-queue", stack.task_queue,
+                        "--workflow-id", wid, "--input", text, "--address", stack.address],
+                       check=True, capture_output=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while "workflow_task" not in (info := flowctl("describe", wid, "-o", "json").json()):
+            assert time.monotonic() < deadline, info
+            time.sleep(0.5)
+        assert info["workflow_task"]["failing"], info
+        assert flowctl("ledger", "--order", key, "-o", "json").json()["charges"] == []
+        flowctl("terminate", wid, "--reason", "cleanup")
+
+
+def test_what_a_fourth_adversarial_pass_found(local_cli: Cli, tmp_path: Path) -> None:
+    # A state file of a running server whose fields are not of the types flowctl writes is no
+    # record (the server is then not flowctl's to report on), not exit 1.
+    assert local_cli("server", "start", timeout=120).code == 0
+    record_file = tmp_path / "state" / "flowctl" / "server.json"
+    record = json.loads(record_file.read_text())
+    try:
+        for ui_port in ("x", None, [1], 1.5):
+            record_file.write_text(json.dumps({**record, "ui_port": ui_port}))
+            status = local_cli("server", "status")
+            assert status.code in (0, 5) and "internal error" not in status.stderr, (ui_port, str(status))
+    finally:
+        record_file.write_text(json.dumps(record))
+        assert local_cli("server", "stop").code == 0
+    # config set of a whole table is checked as a key of it is; so are profiles, as Temporal reads them.
+    config = tmp_path / "c.toml"
+    for key, value in (("codec", '{keys="bad:SECRETKEYBAD"}'), ("profile.prod.address", "5"),
+                       ("profile.prod.bogus", "1"), ("codec.keys_file", "/nonexistent"),
+                       ("profile.prod.grpc_meta.x-token-bin", "S")):  # fmt: skip
+        run = local_cli("--config", str(config), "config", "set", key, value)
+        assert run.code == 2 and "SECRETKEYBAD" not in run.stdout + run.stderr, str(run)
+        assert not config.exists() or local_cli("--config", str(config), "config", "show").code == 0
+    # JSON output escapes what a terminal would act on, bidi and line separators included.
+    from flowctl.output import to_json
+
+    assert to_json({"r": "a\u202eb\u2028c\x9b"}) == '{"r": "a\\u202eb\\u2028c\\u009b"}'

@@ -253,13 +253,13 @@ def _watched(name: str) -> list[str]:
     from types import SimpleNamespace
 
     from temporalio.client import WorkflowHistory
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
+    from flowctl.connect import data_converter
     from flowctl.watch import View, _Reader, describe_change
 
     path = Path(__file__).parent / "histories" / f"{name}.json"
     history = WorkflowHistory.from_json(name, path.read_text())
-    reader = _Reader(SimpleNamespace(data_converter=pydantic_data_converter), View(name))  # type: ignore[arg-type]
+    reader = _Reader(SimpleNamespace(data_converter=data_converter()), View(name))  # type: ignore[arg-type]
 
     async def read() -> list[str]:
         return [describe_change(change) for event in history.events for change in await reader.read(event)]

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from flowctl import catalog, searchattrs, worker
+from flowctl.connect import data_converter
 from flowctl_workflows.services.local import LocalServices
 
 TEST_SERVER = str(Path(sys.executable).parent / "temporal-test-server")
@@ -61,7 +61,7 @@ async def time_skipping(ledger: Path, **services: Any) -> AsyncIterator[Env]:
     """A time-skipping server with flowctl's search attributes and a worker for every kind."""
     local = LocalServices(ledger, **services)
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=TEST_SERVER, data_converter=pydantic_data_converter
+        test_server_existing_path=TEST_SERVER, data_converter=data_converter()
     ) as env:
         await searchattrs.register(env.client)
         async with worker.build(env.client, local, task_queue=TASK_QUEUE, review_timeout=timedelta(days=1)):

@@ -285,8 +285,8 @@ def check_metadata(headers: dict[str, Any]) -> None:
         where = f"gRPC metadata header {name!r} ([profile.NAME.grpc_meta] or TEMPORAL_GRPC_META_*)"
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(name)):
             raise UsageError(f"{where}: a header name is letters, digits, '-', '_' and '.'")
-        if str(name).endswith("-bin"):
-            continue
+        if str(name).lower().endswith("-bin"):  # the SDK takes these as ASCII headers and refuses them
+            raise UsageError(f"{where}: a '-bin' header carries bytes, which a text setting cannot hold")
         if not isinstance(value, str) or not re.fullmatch(r"[\x20-\x7e]*", value):
             raise UsageError(f"{where}: its value must be printable ASCII text (no newline or control character)")
 
@@ -331,6 +331,23 @@ def set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
         return _set_key(path, key, raw)
 
 
+def _check_profiles(profiles: Any, key: str) -> None:
+    """The connection profiles as Temporal's own loader will read them: a value of the wrong
+    type or an unknown key is refused now, not by every later command."""
+    import tomli_w
+    from temporalio.envconfig import ClientConfigProfile
+
+    if not isinstance(profiles, dict):
+        raise UsageError(f"config key {key!r}: profile is a table of connection profiles", hint="set profile.NAME.KEY")
+    text = tomli_w.dumps({"profile": profiles}).encode()
+    for name in profiles:
+        try:
+            ClientConfigProfile.load(name, config_source=text, disable_env=True, config_file_strict=True)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises its bridge's ConfigError, not exported
+            why = " ".join(str(exc).split("\n")[-2:]).strip() or str(exc)
+            raise UsageError(f"config key {key!r}: profile {name!r}: {why}", hint="see config.example.toml") from None
+
+
 def _set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
     import tomli_w
 
@@ -355,10 +372,12 @@ def _set_key(path: Path, key: str, raw: str) -> dict[str, Any]:
     if len(parts) > 1 and parts[-2] in HEADER_TABLES:
         check_metadata({parts[-1]: target[parts[-1]]})
     settings = validate_settings(data, f"{path} after setting {key}")
-    if key == "codec.keys":
+    if parts[0] == "codec":
         from flowctl.codec import keyring
 
-        keyring(settings.codec)  # the keys must parse, as every later command will need them to
+        keyring(settings.codec)  # the keys must parse (and a keys file be there), as every later command needs
+    if parts[0] == "profile":
+        _check_profiles(data.get("profile"), key)
     write_text(path, tomli_w.dumps(data), "config")
     if is_secret(parts):
         path.chmod(0o600)  # the file now holds a secret: readable by its owner only

@@ -187,14 +187,14 @@ def _without_source(message: str) -> str:
 
 
 def data_converter(keys: KeyRing | None = None) -> DataConverter:
-    """Pydantic-aware conversion; with codec keys, every payload is sealed before it leaves."""
-    import dataclasses
-
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    """Pydantic-aware conversion reading numbers as written; with codec keys, every payload is
+    sealed before it leaves."""
+    from temporalio.converter import DataConverter
 
     from flowctl.codec import payload_codec
+    from flowctl_workflows.converter import ExactPayloadConverter
 
-    return dataclasses.replace(pydantic_data_converter, payload_codec=payload_codec(keys))
+    return DataConverter(payload_converter_class=ExactPayloadConverter, payload_codec=payload_codec(keys))
 
 
 @functools.cache

@@ -134,7 +134,20 @@ def _record(layout: Layout) -> dict[str, Any] | None:
         record: dict[str, Any] = json.loads(layout.pid_file.read_text())
     except (OSError, ValueError, RecursionError):  # not what flowctl wrote: no record
         return None
-    return record if isinstance(record, dict) else None
+    return record if isinstance(record, dict) and _as_written(record) else None
+
+
+# What flowctl writes in the state file, each field's type: a record that differs is not flowctl's.
+RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "pid": int, "port": int, "ui_port": int, "db_file": str, "ip": str, "starttime": (int, type(None)),
+}  # fmt: skip
+
+
+def _as_written(record: dict[str, Any]) -> bool:
+    return all(
+        key not in record or (isinstance(record[key], kind) and not isinstance(record[key], bool))
+        for key, kind in RECORD_FIELDS.items()
+    ) and isinstance(record.get("pid"), int)
 
 
 def status(settings: Settings) -> dict[str, Any]:

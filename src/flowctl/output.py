@@ -37,7 +37,7 @@ _INVISIBLE = "\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff"
 UNSHOWABLE = f"\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}"  # a regex class body: what never reaches a terminal raw
 _CONTROL = re.compile(f"[{UNSHOWABLE}]")
 _CONTROL_BUT_LINES = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
-_C1 = re.compile("[\x7f-\x9f]")
+_RAW_IN_JSON = re.compile(f"[\x7f-\x9f{_INVISIBLE}]")  # what JSON leaves raw and a terminal would act on
 
 
 def printable(text: str, *, lines: bool = False) -> str:
@@ -58,9 +58,10 @@ def text_value(value: Any) -> str:
 
 
 def to_json(value: Any, *, indent: int | None = None) -> str:
-    """JSON as flowctl prints it: non-ASCII kept, but 8-bit controls escaped too (json leaves them)."""
+    """JSON as flowctl prints it: non-ASCII kept, but 8-bit controls and invisible reordering or
+    line-breaking characters escaped too (json leaves them raw; the data is the same)."""
     text = json.dumps(value, default=_default, indent=indent, ensure_ascii=False)
-    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class Output:
