@@ -907,3 +907,9 @@ def test_what_a_fourth_adversarial_pass_found(local_cli: Cli, tmp_path: Path) ->
     from flowctl.output import to_json
 
     assert to_json({"r": "a\u202eb\u2028c\x9b"}) == '{"r": "a\\u202eb\\u2028c\\u009b"}'
+
+
+def test_an_amount_written_with_underscores_is_refused() -> None:
+    """Python reads "5_0" as 50: as text (an environment variable, a TOML string) it is no amount."""
+    assert_refused(*in_process("start", "approval", "-i", json.dumps({"request_id": "r1", "requester": "a",
+                   "title": "t", "amount": "5_0", "approvers": ["b"]}), *NOBODY), "'5_0'")  # fmt: skip

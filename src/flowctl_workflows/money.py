@@ -27,7 +27,9 @@ def _as_written(value: Any) -> Any:
             number = float(value)
         except ValueError:
             return value  # not a number: pydantic says so
-        if number == number and Decimal(value.strip().replace("_", "")) != Decimal(repr(number)):
+        if "_" in value:  # Python reads "5_0" as 50
+            raise ValueError(f"{value!r} is not an amount as written: digits and a point, e.g. 12.50")
+        if number == number and Decimal(value.strip()) != Decimal(repr(number)):
             raise ValueError(f"{value!r} has more digits than an amount holds; money is counted in cents, e.g. 12.50")
     return value
 
