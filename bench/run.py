@@ -3,8 +3,11 @@
     make bench            # or: .venv/bin/python bench/run.py [--rounds N]
 
 - `flowctl --help` latency, and that of `python -c pass` on the same interpreter;
-- a one-call command (`describe`, `query`) beside a bare SDK script making the same call,
-  interleaved round by round so machine noise hits both alike (target: ratio <= 1.15);
+- a one-call command (`describe`, `query`) beside the minimal SDK script a user would write
+  for the same call (default converter, `os._exit` so it pays no interpreter teardown),
+  interleaved round by round so machine noise hits both alike (target: ratio <= 1.25), and
+  where flowctl's time goes: Python's start, typer, pydantic, flowctl's own imports and
+  config, the connection, the call;
 - `flowctl demo` wall time from nothing (it starts and stops its own server and worker).
 """
 
@@ -26,18 +29,32 @@ BIN = Path(sys.executable).parent
 FLOWCTL = str(BIN / "flowctl")
 
 BARE = """
-import asyncio, sys
+import asyncio, os, sys
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 async def main(address, workflow_id, call):
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address)
+    if call == "connect":
+        return
     handle = client.get_workflow_handle(workflow_id)
     result = await (handle.describe() if call == "describe" else handle.query("status"))
     print(result.id if call == "describe" else result)
 
 asyncio.run(main(*sys.argv[1:]))
+sys.stdout.flush()
+os._exit(0)
 """
+
+# Where a one-call command's time goes, each stage a process of its own (medians, differences
+# between consecutive stages are what a stage adds).
+STAGES = {
+    "python": "pass",
+    "typer": "import typer",
+    "pydantic": "import typer, pydantic",
+    "flowctl_imports_and_config": (
+        "from flowctl.cli import inspection; from flowctl import config, ops; config.load(); import os; os._exit(0)"
+    ),
+}
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
@@ -101,6 +118,12 @@ def main() -> None:
             report[f"{call}_bare_sdk_ms"] = round(median_ms(theirs), 1)
             report[f"{call}_ratio"] = round(median_ms(ours) / median_ms(theirs), 3)
             report[f"{call}_bare_sdk_crashed_at_exit"] = crashes
+        breakdown: dict[str, list[float]] = {name: [] for name in [*STAGES, "sdk_connect"]}
+        for _ in range(args.rounds):
+            for name, snippet in STAGES.items():
+                breakdown[name].append(timed([sys.executable, "-c", snippet], env)[0])
+            breakdown["sdk_connect"].append(timed([sys.executable, str(bare), address, "-", "connect"], env)[0])
+        report["one_call_stages_ms"] = {name: round(median_ms(samples), 1) for name, samples in breakdown.items()}
     finally:
         worker.terminate()
         worker.wait(timeout=60)
