@@ -21,6 +21,7 @@ from flowctl.inputs import SECRET_KEYS as SECRET_KEYS  # re-exported: redaction 
 from flowctl.inputs import describe_validation_error, shortened
 from flowctl_workflows.durations import Duration
 from flowctl_workflows.money import Money
+from flowctl_workflows.numbers import as_written
 
 ENV_PREFIX = "FLOWCTL_"
 # The embedded server's addresses that mean this machine: a client reaches them as localhost.
@@ -169,10 +170,9 @@ class UnfitNumber(ValueError):
 
 
 def _exact_float(text: str) -> float:
-    from decimal import Decimal
-
+    # TOML's inf and nan go on to the settings' own checks, which name the setting.
     value = float(text)
-    if value == value and abs(value) != float("inf") and Decimal(text.replace("_", "")) != Decimal(repr(value)):
+    if value == value and abs(value) != float("inf") and not as_written(text.replace("_", ""), value):
         raise UnfitNumber(f"the number {text[:40]} has more digits than a setting holds (it would be {value!r})")
     return value
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowctl.errors import UsageError
 from flowctl.files import BULK_LIMIT, INPUT_LIMIT, decode, is_text, read_bytes, read_text, within
+from flowctl_workflows.numbers import NotAsWrittenError, exact_float, keys_once, not_a_number
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -51,40 +52,15 @@ class JSONRefusedError(ValueError):
         super().__init__(why)
 
 
-def _float(text: str) -> float:
-    from decimal import Decimal
-
-    value = float(text)
-    shown = text if len(text) <= 40 else text[:39] + "…"
-    if value in (float("inf"), float("-inf")):
-        raise JSONRefusedError(f"JSON with the number {shown}, outside what a number here can hold")
-    if Decimal(text) != Decimal(repr(value)):
-        # 1e-400 would be 0.0 and 4.9999999999999999999 would be 5.0: not the number written.
-        raise JSONRefusedError(f"JSON with the number {shown}, more digits than a number here can hold")
-    return value
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:  # Python's reader keeps the last: {"order_id": "A", "order_id": "B"} started B
-            shown = key if len(key) <= 40 else key[:39] + "…"
-            raise JSONRefusedError(f"JSON with the key {shown!r} twice: which one was meant?")
-        seen.add(key)
-    return dict(pairs)
-
-
-def _constant(name: str) -> Any:
-    raise JSONRefusedError(f"JSON with {name}, which is not a JSON number; write a number")
-
-
 def loads(text: str) -> Any:
     """`json.loads`, raising `JSONRefusedError` for what no model could take (see there)."""
     try:
-        value = json.loads(text, parse_float=_float, parse_constant=_constant, object_pairs_hook=_no_duplicates)
+        value = json.loads(text, parse_float=exact_float, parse_constant=not_a_number, object_pairs_hook=keys_once)
     except RecursionError:
         raise JSONRefusedError from None
-    except (json.JSONDecodeError, JSONRefusedError):
+    except NotAsWrittenError as exc:
+        raise JSONRefusedError(f"JSON with {exc}") from None
+    except json.JSONDecodeError:
         raise
     except ValueError:  # an integer of thousands of digits, which Python refuses to convert
         raise JSONRefusedError("JSON with a number of thousands of digits") from None

@@ -11,42 +11,19 @@ library and the SDK only.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DefaultPayloadConverter, JSONPlainPayloadConverter
 
-
-class UnfitPayloadError(ValueError):
-    """JSON that pydantic would read as something else than what was written."""
-
-
-def _exact(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")) or Decimal(text) != Decimal(repr(value)):
-        raise UnfitPayloadError(f"the number {text[:40]} has more digits than a number here can hold")
-    return value
-
-
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise UnfitPayloadError(f"the key {key[:40]!r} appears twice")
-        seen.add(key)
-    return dict(pairs)
-
-
-def _not_json(name: str) -> Any:
-    raise UnfitPayloadError(f"{name} is not a JSON number")
+from flowctl_workflows.numbers import exact_float, keys_once, not_a_number
 
 
 class ExactJSONPayloadConverter(PydanticJSONPlainPayloadConverter):
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
         try:
-            json.loads(payload.data, parse_float=_exact, parse_constant=_not_json, object_pairs_hook=_once)
+            json.loads(payload.data, parse_float=exact_float, parse_constant=not_a_number, object_pairs_hook=keys_once)
         except (json.JSONDecodeError, RecursionError):
             pass  # pydantic says what is wrong with it
         return super().from_payload(payload, type_hint)

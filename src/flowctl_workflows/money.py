@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator
 
+from flowctl_workflows.numbers import as_written
+
 
 def _whole_cents(value: float) -> float:
     # Rounding would change what was asked for: 0.001 would cost nothing, 999.995 would be 1000.00.
@@ -29,7 +31,7 @@ def _as_written(value: Any) -> Any:
             return value  # not a number: pydantic says so
         if "_" in value:  # Python reads "5_0" as 50
             raise ValueError(f"{value!r} is not an amount as written: digits and a point, e.g. 12.50")
-        if number == number and Decimal(value.strip()) != Decimal(repr(number)):
+        if number == number and not as_written(value.strip(), number):
             raise ValueError(f"{value!r} has more digits than an amount holds; money is counted in cents, e.g. 12.50")
     return value
 
