@@ -282,7 +282,7 @@ async def start(
                 raise refuse_rerun(workflow_id, status, desc.run_id) from None
             refuse_unsettled(workflow_id, _search_attributes(desc), desc.run_id)
             first = await anext(
-                aiter(client.get_workflow_handle(workflow_id, run_id=desc.run_id).fetch_history_events())
+                aiter(client.get_workflow_handle(workflow_id, run_id=desc.run_id).fetch_history_events(page_size=1))
             )
             stopped_with = first.workflow_execution_started_event_attributes.input.payloads
             refuse_changed_input(

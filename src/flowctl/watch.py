@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flowctl.history import event_type
 from flowctl.ops import CLOSED_BY_EVENT, status_word
 from flowctl_workflows import attributes
 
@@ -127,8 +128,6 @@ class _Reader:
 
     async def read(self, event: HistoryEvent) -> list[dict[str, Any]]:
         at = event.event_time.ToDatetime(tzinfo=UTC)
-        from flowctl.history import event_type
-
         found = await self._changes(event, event_type(event), at)
         return [{**change, "elapsed": self.elapsed(at)} for change in found]
 
