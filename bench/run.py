@@ -52,7 +52,7 @@ STAGES = {
     "typer": "import typer",
     "pydantic": "import typer, pydantic",
     "flowctl_imports_and_config": (
-        "from flowctl.cli import inspection; from flowctl import config, ops; config.load(); import os; os._exit(0)"
+        "from flowctl.cli import inspection; from flowctl import config; from flowctl.ops import runs; config.load(); import os; os._exit(0)"
     ),
 }
 

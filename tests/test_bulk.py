@@ -141,9 +141,10 @@ def test_a_server_error_flowctl_cannot_place_fails_its_line_only() -> None:
     from temporalio.api.workflowservice.v1 import StartWorkflowExecutionResponse
     from temporalio.service import RPCError, RPCStatusCode
 
-    from flowctl import catalog, ops
+    from flowctl import catalog
     from flowctl.connect import data_converter
     from flowctl.inputs import BulkLine
+    from flowctl.ops import bulk
 
     kind = catalog.get("order")
     lines = [BulkLine(n, payload=kind.input_model.model_validate(order_input(f"srv-{n}"))) for n in (1, 2, 3)]
@@ -159,7 +160,7 @@ def test_a_server_error_flowctl_cannot_place_fails_its_line_only() -> None:
     )
     reported: list[dict[str, object]] = []
     outcomes = asyncio.run(
-        ops.bulk_start(
+        bulk.bulk_start(
             service,  # type: ignore[arg-type]
             "default",
             data_converter(None),

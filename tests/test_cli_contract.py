@@ -143,7 +143,7 @@ def test_a_server_turning_requests_away_is_exit_5_not_a_crash() -> None:
     from temporalio.service import RPCError, RPCStatusCode
 
     from flowctl.errors import ExitCode, UnreachableError
-    from flowctl.ops import rpc_errors
+    from flowctl.ops.rpc import rpc_errors
 
     with pytest.raises(UnreachableError) as caught, rpc_errors("order-1"):
         raise RPCError("namespace rate limit exceeded", RPCStatusCode.RESOURCE_EXHAUSTED, b"")

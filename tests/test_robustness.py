@@ -562,7 +562,7 @@ def test_an_approver_with_a_quote_or_a_backslash_is_found(flowctl: Cli) -> None:
 
 def test_a_run_from_before_resumable_keys_is_not_resumed() -> None:
     from flowctl.errors import ConflictError
-    from flowctl.ops import refuse_unsettled
+    from flowctl.ops.runs import refuse_unsettled
     from flowctl_workflows.models import SETTLED
 
     refuse_unsettled("order-1", {}, "r")  # it never ran: nothing to recognise

@@ -29,6 +29,14 @@ def for_workflow_type(workflow_type: str) -> Kind | None:
     return BY_WORKFLOW_TYPE.get(workflow_type)
 
 
+def by_type(workflow_type: str) -> Kind:
+    """The kind that runs `workflow_type`, or `NotFoundError`."""
+    kind = BY_WORKFLOW_TYPE.get(workflow_type)
+    if kind is None:
+        raise NotFoundError(f"workflow type {workflow_type!r} is not a flowctl kind")
+    return kind
+
+
 def kind_for_id(workflow_id: str) -> Kind | None:
     """The kind whose id template fits `workflow_id` (`order-A-1` → order), if one does."""
     for kind in KINDS.values():

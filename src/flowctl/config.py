@@ -19,8 +19,7 @@ from flowctl.errors import UsageError
 from flowctl.files import is_text, read_text, write_text
 from flowctl.inputs import SECRET_KEYS as SECRET_KEYS  # re-exported: redaction lives here
 from flowctl.inputs import describe_validation_error, shortened
-from flowctl_workflows.durations import Duration
-from flowctl_workflows.money import Money
+from flowctl_workflows.fields import Duration, Money
 from flowctl_workflows.numbers import as_written
 
 ENV_PREFIX = "FLOWCTL_"

@@ -1,4 +1,5 @@
-"""Readable one-line summaries of history events, for `history`, `start --follow` and `demo`.
+"""A workflow's history: read from the server (whole, or followed as it grows), and summarised
+in one readable line per event for `history`, `start --follow` and `demo`.
 
 Activities are named with their attempts, payloads summarised as short JSON, signals and
 updates shown with who sent them, timers with their durations.
@@ -12,12 +13,68 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from temporalio.api.common.v1 import Payloads
     from temporalio.api.history.v1 import HistoryEvent
+    from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
     from flowctl.codec import KeyRing
+    from flowctl.ops.rpc import Patience
 
 SUMMARY_WIDTH = 80
+
+
+async def fetch(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHistory:
+    from flowctl.ops.rpc import rpc_errors
+
+    with rpc_errors(workflow_id):
+        return await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+
+
+async def events(
+    client: Client, workflow_id: str, *, follow: bool, patience: Patience | None = None, run_id: str | None = None
+) -> AsyncIterator[HistoryEvent]:
+    """Events as they are recorded; with `follow`, long-polls until the workflow closes."""
+    async for page in pages(client, workflow_id, follow=follow, patience=patience, run_id=run_id):
+        for event in page:
+            yield event
+
+
+async def pages(
+    client: Client,
+    workflow_id: str,
+    *,
+    follow: bool = True,
+    patience: Patience | None = None,
+    run_id: str | None = None,
+) -> AsyncIterator[list[HistoryEvent]]:
+    """New events as the server returns them (long-polled with `follow`), a page at a time,
+    until the close; an outage of the server is ridden out, resuming after the last page."""
+    from temporalio.service import RPCError
+
+    from flowctl.ops.rpc import Outage, is_outage, rpc_errors
+
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, run_id=run_id)
+    token: bytes | None = None
+    outage = Outage(client, f"following {workflow_id}", patience, None)
+    with rpc_errors(workflow_id):
+        while True:
+            iterator = handle.fetch_history_events(wait_new_event=follow, next_page_token=token)
+            try:
+                await iterator.fetch_next_page()
+            except RPCError as exc:
+                if not (follow and is_outage(exc)):
+                    raise
+                await outage.ride(exc)
+                continue
+            outage.over()
+            page = list(iterator.current_page or [])
+            if page:
+                yield page
+            token = iterator.next_page_token
+            if not token:
+                return
 
 
 def event_dict(event: HistoryEvent) -> dict[str, Any]:
@@ -68,9 +125,9 @@ def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH, keys: KeyRing | No
 
 
 def _spell(seconds: float) -> str:
-    from flowctl.inputs import format_duration
+    from flowctl_workflows import durations
 
-    return format_duration(timedelta(seconds=max(seconds, 0.0)))
+    return durations.format(timedelta(seconds=max(seconds, 0.0)))
 
 
 @dataclass

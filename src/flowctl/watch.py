@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flowctl.history import event_type
-from flowctl.ops import CLOSED_BY_EVENT, status_word
+from flowctl.ops.statuses import CLOSED_BY_EVENT, status_word
 from flowctl_workflows import attributes
 
 if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
     from temporalio.client import Client
 
-    from flowctl.ops import Patience
+    from flowctl.ops.rpc import Patience
 
 RETRY_POLL = timedelta(seconds=0.5)  # the first retry comes 1s after a failure
 ACTIVITY_CLOSED = {
@@ -256,11 +256,11 @@ async def changes(
     event until its activity ends, so while an activity is out, its attempts are read from
     the workflow's description every RETRY_POLL (and only then: an idle watch makes no calls).
     """
-    from flowctl import ops
+    from flowctl import history
 
     view = View(workflow_id)
     reader = _Reader(client, view)
-    pages = aiter(ops.history_pages(client, workflow_id, patience=patience, run_id=run_id))
+    pages = aiter(history.pages(client, workflow_id, patience=patience, run_id=run_id))
     next_page: asyncio.Future[list[HistoryEvent]] = asyncio.ensure_future(anext(pages))
     try:
         while True:
@@ -305,11 +305,11 @@ def _retry(view: View, activity_id: str, activity: str, attempt: int, last_failu
 
 async def _retries(client: Client, reader: _Reader) -> list[dict[str, Any]]:
     """Retries of the activities that are out, from the workflow's description."""
-    from flowctl import ops
+    from flowctl.ops import runs
 
     out = {activity.activity_id for activity in reader.out.values()}
     found: list[dict[str, Any]] = []
-    for p in await ops.pending_activities(client, reader.view.workflow_id):
+    for p in await runs.pending_activities(client, reader.view.workflow_id):
         # An attempt is said as soon as it is known, timed at its start, as its history event
         # will time it: while it waits out its backoff, at the start it is scheduled for.
         if p["activity_id"] in out:

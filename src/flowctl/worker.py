@@ -96,7 +96,7 @@ SERVER_CHECK_SECONDS = 2.0
 
 async def watch_server(client: Any, address: str) -> None:
     """Log when the server stops answering and when it answers again."""
-    from flowctl.ops import server_silence
+    from flowctl.ops.rpc import server_silence
 
     log = logging.getLogger("flowctl.worker")
     while True:

@@ -1,12 +1,12 @@
-"""Durations as people write them (`30s`, `5m`, `24h`, `7d`, `1h30m`), shared by CLI and models."""
+"""Durations as people write them (`30s`, `5m`, `24h`, `7d`, `1h30m`), shared by CLI and models.
+
+Parsing and spelling only, no pydantic: `fields.Duration` is the pydantic type built from them.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
-
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -49,11 +49,3 @@ def format(delta: timedelta) -> str:  # noqa: A001 - the module's own name for i
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse),
-    PlainSerializer(format, return_type=str),
-    WithJsonSchema({"type": "string", "description": "a duration like 30s, 5m, 24h, 7d", "examples": ["7d"]}),
-]

@@ -1,19 +1,17 @@
 """Amounts of money as every layer takes them: floats in whole cents, read as written.
 
-A module of its own so the CLI's settings can use it without building the workflow models.
+The checks only; `fields.Money` is the pydantic type built from them.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, BeforeValidator
+from typing import Any
 
 from flowctl_workflows.numbers import as_written
 
 
-def _whole_cents(value: float) -> float:
+def whole_cents(value: float) -> float:
     # Rounding would change what was asked for: 0.001 would cost nothing, 999.995 would be 1000.00.
     exponent = Decimal(repr(value)).as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
@@ -21,7 +19,7 @@ def _whole_cents(value: float) -> float:
     return value
 
 
-def _as_written(value: Any) -> Any:
+def as_written_amount(value: Any) -> Any:
     # Text ("999.9999999999999999" from an environment variable) is read by pydantic as the
     # nearest float, 1000.0: another amount than the one written.
     if isinstance(value, str):
@@ -34,6 +32,3 @@ def _as_written(value: Any) -> Any:
         if number == number and not as_written(value.strip(), number):
             raise ValueError(f"{value!r} has more digits than an amount holds; money is counted in cents, e.g. 12.50")
     return value
-
-
-Money = Annotated[float, BeforeValidator(_as_written), AfterValidator(_whole_cents)]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from flowctl.config import Settings
     from flowctl.connect import Target
-    from flowctl.ops import Patience
+    from flowctl.ops.rpc import Patience
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -83,7 +83,7 @@ class App:
 
     def patience(self) -> Patience:
         """How a waiting command rides out an unreachable server: warned on stderr, up to outage_limit."""
-        from flowctl.ops import Patience
+        from flowctl.ops.rpc import Patience
 
         return Patience(tell=self.output.warn, limit=self.settings().outage_limit)
 

@@ -13,6 +13,8 @@ from flowctl.cli.app import App, fail
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+    from flowctl.ops.visibility import Execution
+
 QueryOpt = Annotated[
     str | None,
     typer.Option("--query", help="act on every running workflow this visibility query selects", show_default=False),
@@ -44,30 +46,27 @@ def run(
     dry_run: bool,
     yes: bool,
     limit: int,
-    check: Callable[[list[dict[str, Any]]], None] | None = None,
+    check: Callable[[list[Execution]], None] | None = None,
 ) -> None:
     """Select, check, confirm, act, report: one JSON line (or table row) per workflow touched.
 
     `check` sees every match before anything is touched, --dry-run included: what it refuses
     (a signal one of their kinds lacks, a payload it would reject) fails the whole batch.
     """
-    from flowctl import ops
     from flowctl.errors import InterruptedByUser, UsageError
+    from flowctl.ops import bulk, visibility
 
     out = app_.output
 
-    async def select(client: Client) -> list[dict[str, Any]]:
-        return await ops.running_matches(client, query, limit)
+    async def select(client: Client) -> list[Execution]:
+        return await visibility.running_matches(client, query, limit)
 
     matches = app_.run(select)
     if check is not None:
         check(matches)
-    ids = [row["workflow_id"] for row in matches]
+    ids = [row.workflow_id for row in matches]
     if dry_run or not ids:
-        rows = [
-            {"workflow_id": r["workflow_id"], "kind": r["kind"], "status": r["flow_status"], "would": verb}
-            for r in matches
-        ]
+        rows = [{"workflow_id": r.workflow_id, "kind": r.kind, "status": r.flow_status, "would": verb} for r in matches]
         out.info(
             f"{len(ids)} running workflow(s) match; {'nothing touched (--dry-run)' if dry_run else 'nothing to do'}"
         )
@@ -79,8 +78,8 @@ def run(
                 f"refusing to {verb} {len(ids)} workflow(s) without --yes", hint="check them with --dry-run first"
             )
         for row in matches[:PROMPT_SHOWS]:
-            about = ", ".join(str(v) for v in (row["kind"], row["flow_status"]) if v)
-            out.info(f"  {row['workflow_id']}  ({about})" if about else f"  {row['workflow_id']}")
+            about = ", ".join(str(v) for v in (row.kind, row.flow_status) if v)
+            out.info(f"  {row.workflow_id}  ({about})" if about else f"  {row.workflow_id}")
         if len(matches) > PROMPT_SHOWS:
             out.info(f"  ... and {len(matches) - PROMPT_SHOWS} more (--dry-run lists them all)")
         if not typer.confirm(f"{verb} {len(ids)} workflow(s)?", err=True):
@@ -89,7 +88,7 @@ def run(
             )
 
     async def act(client: Client) -> list[dict[str, Any]]:
-        return await ops.for_each(ids, lambda wid: action(client, wid))
+        return await bulk.for_each(ids, lambda wid: action(client, wid))
 
     app_.doing = f"sending {verb} to {len(ids)} workflow(s): those it reached keep it; 'flowctl list' shows each"
 
@@ -112,7 +111,7 @@ def dispatch(
     dry_run: bool,
     yes: bool,
     limit: int,
-    check: Callable[[list[dict[str, Any]]], None] | None = None,
+    check: Callable[[list[Execution]], None] | None = None,
 ) -> None:
     """Run `action` on one workflow, or on every running one `query` selects."""
     if query is not None:

@@ -31,13 +31,13 @@ def cancel(
     limit: batch.LimitOpt = 1000,
 ) -> None:
     """Ask running workflows to cancel; sagas run their compensations first."""
-    from flowctl import ops
+    from flowctl.ops import runs
 
     batch.target(workflow_id, query)
     app_ = state(ctx)
 
     async def one(client: Client, wid: str) -> None:
-        await ops.cancel(client, wid, reason)
+        await runs.cancel(client, wid, reason)
 
     batch.dispatch(
         app_, "cancel", workflow_id, query, one,
@@ -61,8 +61,8 @@ def terminate(
     limit: batch.LimitOpt = 1000,
 ) -> None:
     """Stop running workflows at once, without compensation (needs --reason)."""
-    from flowctl import ops
     from flowctl.errors import UsageError
+    from flowctl.ops import runs
 
     batch.target(workflow_id, query)
     if not reason.strip():
@@ -70,7 +70,7 @@ def terminate(
     app_ = state(ctx)
 
     async def one(client: Client, wid: str) -> None:
-        await ops.terminate(client, wid, reason)
+        await runs.terminate(client, wid, reason)
 
     batch.dispatch(
         app_, "terminate", workflow_id, query, one,

@@ -33,20 +33,21 @@ def update(
     timeout: DecisionTimeoutOpt = None,
 ) -> None:
     """Send an update, validated against the kind's update model; waits for and prints its result."""
-    from flowctl import inputs, ops
+    from flowctl import inputs
+    from flowctl.ops import messages, runs
 
     app_ = state(ctx)
     raw = inputs.read_json_input(input) if input is not None else None  # malformed JSON: exit 2 before any RPC
-    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else ops.DECISION_TIMEOUT
+    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else messages.DECISION_TIMEOUT
 
     async def action(client: Client) -> Any:
-        info = await ops.describe(client, workflow_id)
-        payload = ops.payload_for(ops.kind_of(info), "update", name, raw, set_ or [])
-        ops.refuse_closed(info)
+        info = await runs.describe(client, workflow_id)
+        payload = messages.payload_for(runs.kind_of(info), "update", name, raw, set_ or [])
+        runs.refuse_closed(info)
         app_.doing = f"sending update {name!r} to {workflow_id}: it may have been taken or not ('flowctl query' says)"
-        return await ops.update(
+        return await messages.update(
             client, workflow_id, name, payload, update_id=f"{name}-{uuid.uuid4()}",
-            timeout=wait_for, task_queue=info["task_queue"],
+            timeout=wait_for, task_queue=info.task_queue,
         )  # fmt: skip
 
     app_.output.data(app_.run(action))
@@ -61,15 +62,15 @@ def approvals(
     ] = None,
 ) -> None:
     """List workflows waiting for a human decision: approvals, fraud reviews, email verifications."""
-    from flowctl import ops
     from flowctl.errors import UsageError
+    from flowctl.ops import visibility
 
     app_ = state(ctx)
     if approver is not None and not approver.strip():
         raise UsageError("--approver is empty", hint="name a person, e.g. --approver bob, or leave it out to list all")
 
     async def action(client: Client) -> list[dict[str, Any]]:
-        return await ops.approvals(client, approver)
+        return [row.as_dict() for row in await visibility.approvals(client, approver)]
 
     rows = app_.run(action)
 
@@ -100,8 +101,9 @@ def _decide(
 
     from pydantic import ValidationError
 
-    from flowctl import inputs, ops
+    from flowctl import inputs
     from flowctl.errors import ConflictError, UsageError
+    from flowctl.ops import messages, runs
     from flowctl_workflows.models import Decision
     from flowctl_workflows.models.approval import Vote
     from flowctl_workflows.models.onboarding import VerifyEmail
@@ -111,7 +113,7 @@ def _decide(
         raise UsageError("--as must name who decides", hint="e.g. --as bob")
     if not person.isprintable():
         raise UsageError("--as must be a name on one line, without control characters", hint="e.g. --as bob")
-    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else ops.DECISION_TIMEOUT
+    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else messages.DECISION_TIMEOUT
     # Both payloads are checked before anything is sent: a name or comment too long is exit 2.
     flags = {"approver": "--as", "reviewer": "--as", "comment": "--comment"}
     try:
@@ -125,12 +127,12 @@ def _decide(
 
     async def action(client: Client) -> Any:
         began = time.monotonic()
-        info = await ops.require_running(client, workflow_id)
-        kind = ops.kind_of(info)
-        queue = info["task_queue"]
-        waiting = info["search_attributes"].get(attributes.WAITING_FOR)
+        info = await runs.require_running(client, workflow_id)
+        kind = runs.kind_of(info)
+        queue = info.task_queue
+        waiting = info.search_attributes.get(attributes.WAITING_FOR)
         if not waiting:
-            now = info["flow_status"] or "its first task has not run"
+            now = info.flow_status or "its first task has not run"
             raise ConflictError(f"workflow {workflow_id!r} is not waiting for a decision ({now})")
 
         app_.doing = f"sending the decision to {workflow_id}: it may have been sent or not ('flowctl query' says)"
@@ -141,7 +143,7 @@ def _decide(
         if kind.name == "approval":
             # The update answers with the state its handler left; a deciding vote hands over to
             # the run, which moves on in the same task, so the query after it is what is true now.
-            await ops.update(
+            await messages.update(
                 client,
                 workflow_id,
                 "decide",
@@ -152,10 +154,10 @@ def _decide(
             )
             what = f"{person}'s vote"
         elif kind.name == "order":
-            await ops.signal(client, workflow_id, "review", review)
+            await messages.signal(client, workflow_id, "review", review)
             what = f"{person}'s review"
         elif decision == "approve":
-            await ops.signal(client, workflow_id, "verify-email", VerifyEmail(verified_by=person))
+            await messages.signal(client, workflow_id, "verify-email", VerifyEmail(verified_by=person))
             what = f"{person}'s verification"
         else:
             raise UsageError(
@@ -163,7 +165,7 @@ def _decide(
                 hint=f"to stop the onboarding: flowctl cancel {workflow_id}",
             )
         app_.doing = f"waiting for a worker to apply {what}, sent to {workflow_id}: it takes effect when one does"
-        return await ops.confirm(client, workflow_id, what, timeout=left(), task_queue=queue)
+        return await messages.confirm(client, workflow_id, what, timeout=left(), task_queue=queue)
 
     new_state = app_.run(action)
     app_.output.data(

@@ -27,8 +27,9 @@ WORKER_READY_TIMEOUT = 60.0
 @app.command(rich_help_panel=RUN, epilog="Example: flowctl demo   (what 'make demo' runs)")
 def demo(ctx: typer.Context) -> None:
     """Run three orders: one succeeds, one is declined and compensated, one is held for review and released."""
-    from flowctl import devserver, ops
+    from flowctl import devserver
     from flowctl.errors import ExitCode, UnreachableError
+    from flowctl.ops import runs
 
     app_ = state(ctx)
     settings = app_.settings()
@@ -43,7 +44,7 @@ def demo(ctx: typer.Context) -> None:
             out.info(f"no Temporal server at {target.address}: starting the embedded one")
             # Only a server this demo started is stopped by it: one already running is the user's.
             started_server = bool(devserver.start(settings)["started"])
-        if not app_.run(lambda client: ops.has_worker(client, settings.task_queue)):
+        if not app_.run(lambda client: runs.has_worker(client, settings.task_queue)):
             out.info(f"no worker on task queue {settings.task_queue!r}: starting one")
             worker = _start_worker(app_)
         results = app_.run(lambda client: _run_orders(app_, client, settings))
@@ -137,7 +138,8 @@ def _orders(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dict[str, Any]]:
-    from flowctl import catalog, ops, watch
+    from flowctl import catalog, watch
+    from flowctl.ops import messages, runs
     from flowctl_workflows.models import Decision
 
     kind = catalog.get("order")
@@ -147,8 +149,8 @@ async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dic
         payload = kind.input_model.model_validate(data)
         workflow_id = kind.workflow_id(payload)
         out.info(f"\n{number}. {title}: {workflow_id}")
-        await ops.start(client, kind, payload, workflow_id=workflow_id, task_queue=settings.task_queue)
-        out.info(f"   {ops.ui_url(app_.ui_base(), client.namespace, workflow_id)}")
+        await runs.start(client, kind, payload, workflow_id=workflow_id, task_queue=settings.task_queue)
+        out.info(f"   {runs.ui_url(app_.ui_base(), client.namespace, workflow_id)}")
         async for _view, change in watch.changes(client, workflow_id):
             if change["change"] == "step":
                 out.info(f"   ✓ {change['step']}")
@@ -158,8 +160,8 @@ async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dic
             elif change["change"] == "waiting":
                 out.info(f"   … waiting for {change['waiting_for']}; sending it: approve, as demo-reviewer")
                 decision = Decision(decision="approve", reviewer="demo-reviewer", comment="looks fine")
-                await ops.signal(client, workflow_id, "review", decision)
-        outcome = await ops.wait_result(client, workflow_id)
+                await messages.signal(client, workflow_id, "review", decision)
+        outcome = await runs.wait_result(client, workflow_id)
         result = outcome.result or {}
         out.info(f"   → {outcome.status}" + (f": {result.get('reason')}" if result.get("reason") else ""))
         results.append(

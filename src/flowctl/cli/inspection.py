@@ -12,7 +12,7 @@ from flowctl.cli.options import RunIdOpt, TimeoutOpt, WorkflowIdArg
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from flowctl.ops import Outcome
+    from flowctl.ops.runs import Outcome
 
 
 @app.command(
@@ -23,14 +23,15 @@ if TYPE_CHECKING:
 )
 def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt = None, run_id: RunIdOpt = None) -> None:
     """Wait for a workflow's result; the exit code says how it ended."""
-    from flowctl import inputs, ops
+    from flowctl import inputs
     from flowctl.cli.start import print_outcome
+    from flowctl.ops import runs
 
     app_ = state(ctx)
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
 
     async def action(client: Client) -> Outcome:
-        return await ops.wait_result(client, workflow_id, timeout=wait_for, patience=app_.patience(), run_id=run_id)
+        return await runs.wait_result(client, workflow_id, timeout=wait_for, patience=app_.patience(), run_id=run_id)
 
     app_.doing = f"waiting for {workflow_id} to end; the workflow was not changed and goes on"
     outcome = app_.run(action)
@@ -41,13 +42,13 @@ def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt =
 @app.command(rich_help_panel=INSPECT, epilog="Example: flowctl describe order-A-1001 -o json")
 def describe(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = None) -> None:
     """Show a workflow's type, status, times, search attributes and Web UI link."""
-    from flowctl import ops
+    from flowctl.ops import runs
 
     app_ = state(ctx)
 
     async def action(client: Client) -> dict[str, Any]:
-        info = await ops.describe(client, workflow_id, run_id)
-        info["ui_url"] = ops.ui_url(app_.ui_base(), client.namespace, workflow_id, info["run_id"])
+        info = (await runs.describe(client, workflow_id, run_id)).as_dict()
+        info["ui_url"] = runs.ui_url(app_.ui_base(), client.namespace, workflow_id, info["run_id"])
         return info
 
     app_.output.data(app_.run(action))
@@ -75,15 +76,15 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, max=10_000, help="at most this many")] = 50,
 ) -> None:
     """List workflows, newest first, filtered by kind, status or a visibility query."""
-    from flowctl import ops
+    from flowctl.ops import visibility
 
     app_ = state(ctx)
-    visibility = ops.list_query(kind, status, query)
+    selected = visibility.list_query(kind, status, query)
 
     async def action(client: Client) -> list[dict[str, Any]]:
-        rows = await ops.list_workflows(client, visibility, limit, user_query=query)
+        rows = [e.as_dict() for e in await visibility.list_workflows(client, selected, limit, user_query=query)]
         if len(rows) == limit:
-            total = await ops.count_matching(client, visibility)
+            total = await visibility.count_matching(client, selected)
             if total > limit:
                 app_.output.warn(f"{limit} of {total} shown, {total - limit} left out: raise --limit to see them")
         return rows
@@ -113,9 +114,10 @@ def history(
     run_id: RunIdOpt = None,
 ) -> None:
     """Print the event history: readable text, proto-JSON (-o json, replayable) or a JSON line per event."""
-    from flowctl import ops
+    from flowctl import history
     from flowctl.errors import UsageError
     from flowctl.history import Summarizer, event_dict
+    from flowctl.ops import runs
     from flowctl.output import printable
 
     if time_format not in ("relative", "iso"):
@@ -127,12 +129,12 @@ def history(
         if out.format == "json":
             # One document: the standard history JSON that replayers and `temporal` read.
             if follow:
-                await ops.wait_result(client, workflow_id, patience=app_.patience(), run_id=run_id)
-            history_ = await ops.history(client, workflow_id, run_id)
+                await runs.wait_result(client, workflow_id, patience=app_.patience(), run_id=run_id)
+            history_ = await history.fetch(client, workflow_id, run_id)
             print(history_.to_json(), flush=True)
             return
         summarizer = Summarizer(time_format, keys=app_.target().keys)
-        events = ops.history_events(client, workflow_id, follow=follow, patience=app_.patience(), run_id=run_id)
+        events = history.events(client, workflow_id, follow=follow, patience=app_.patience(), run_id=run_id)
         async for event in events:
             if out.format == "jsonl":
                 out.line(event_dict(event))

@@ -13,6 +13,8 @@ from flowctl.cli.options import InputOpt, SetOpt, WorkflowIdArg, complete_messag
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+    from flowctl.ops.visibility import Execution
+
 
 def _signal_names(ctx: typer.Context, incomplete: str) -> list[str]:
     return complete_message("signal", ctx, incomplete)
@@ -41,8 +43,9 @@ def signal(
     limit: batch.LimitOpt = 1000,
 ) -> None:
     """Send a signal, validated against the signal model of each workflow's kind."""
-    from flowctl import inputs, ops
+    from flowctl import catalog, inputs
     from flowctl.errors import UsageError
+    from flowctl.ops import messages
 
     if query is not None and name is None:
         workflow_id, name = None, workflow_id  # `signal --query Q NAME`: the one word is the signal
@@ -54,13 +57,13 @@ def signal(
     raw = inputs.read_json_input(input) if input is not None else None  # malformed JSON: exit 2 before any RPC
 
     async def one(client: Client, wid: str) -> None:
-        payload = await ops.message_payload(client, wid, "signal", signal_name, raw, set_ or [])
-        await ops.signal(client, wid, signal_name, payload)
+        payload = await messages.message_payload(client, wid, "signal", signal_name, raw, set_ or [])
+        await messages.signal(client, wid, signal_name, payload)
 
-    def check(matches: list[dict[str, Any]]) -> None:
+    def check(matches: list[Execution]) -> None:
         """The signal and its payload fit the kind of every workflow the query selected."""
-        for workflow_type in sorted({row["workflow_type"] for row in matches}):
-            ops.payload_for(ops.kind_by_type(workflow_type), "signal", signal_name, raw, set_ or [])
+        for workflow_type in sorted({row.workflow_type for row in matches}):
+            messages.payload_for(catalog.by_type(workflow_type), "signal", signal_name, raw, set_ or [])
 
     batch.dispatch(
         app_, f"signal {name}", workflow_id, query, one,
@@ -79,10 +82,11 @@ def query(
     ] = None,
 ) -> None:
     """Ask a workflow a query (default: status) and print its answer; a worker must be running."""
-    from flowctl import catalog, inputs, ops
+    from flowctl import catalog, inputs
+    from flowctl.ops import messages, runs
 
     app_ = state(ctx)
-    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else ops.QUERY_TIMEOUT
+    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else messages.QUERY_TIMEOUT
 
     async def action(client: Client) -> Any:
         from flowctl.errors import NoWorkerError
@@ -91,15 +95,15 @@ def query(
         # missing workflow is exit 3 all the same). Otherwise the workflow's type decides first.
         guessed = catalog.kind_for_id(workflow_id)
         if guessed is None or all(query.name != name for query in guessed.queries):
-            info = await ops.describe(client, workflow_id)
-            kind = catalog.for_workflow_type(info["workflow_type"])
+            info = await runs.describe(client, workflow_id)
+            kind = catalog.for_workflow_type(info.workflow_type)
             if kind is not None:
                 catalog.message(kind, "query", name)
-            return await ops.query(client, workflow_id, name, timeout=wait_for, task_queue=info["task_queue"])
+            return await messages.query(client, workflow_id, name, timeout=wait_for, task_queue=info.task_queue)
         try:
-            return await ops.query(client, workflow_id, name, timeout=wait_for)
+            return await messages.query(client, workflow_id, name, timeout=wait_for)
         except NoWorkerError as err:  # name the queue nobody serves, as after a describe
-            queue = (await ops.describe(client, workflow_id))["task_queue"]
+            queue = (await runs.describe(client, workflow_id)).task_queue
             raise NoWorkerError(err.message, hint=f"is 'flowctl worker' running on task queue {queue!r}?") from None
 
     app_.output.data(app_.run(action))

@@ -69,13 +69,14 @@ def status(ctx: typer.Context) -> None:
 @server_app.command(epilog="Example: flowctl --address temporal.internal:7233 --namespace orders server setup")
 def setup(ctx: typer.Context) -> None:
     """Register flowctl's search attributes on the configured cluster (the embedded server has them)."""
-    from flowctl import ops, searchattrs
+    from flowctl import searchattrs
+    from flowctl.ops import rpc
     from flowctl_workflows.attributes import TYPES as SEARCH_ATTRIBUTES
 
     app_ = state(ctx)
 
     async def action(client: Client) -> list[str]:
-        with ops.rpc_errors():
+        with rpc.rpc_errors():
             return await searchattrs.register(client)
 
     added = app_.run(action)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from temporalio.service import ServiceClient
 
     from flowctl.inputs import BulkLine
-    from flowctl.ops import Outcome
+    from flowctl.ops.runs import Outcome
     from flowctl_workflows.kinds import Kind
 
 # No whitespace, slash, backslash, control or invisible character: an id is shown in tables and URLs.
@@ -83,8 +83,9 @@ def start(
     ] = None,
 ) -> None:
     """Start a workflow of KIND with a validated input, or one per line of a JSONL file (--from)."""
-    from flowctl import catalog, inputs, ops
+    from flowctl import catalog, inputs
     from flowctl.errors import UsageError
+    from flowctl.ops import runs
 
     app_ = state(ctx)
     spec = catalog.get(kind)
@@ -124,7 +125,7 @@ def start(
         return
 
     async def action(client: Client) -> tuple[dict[str, Any], Outcome | None]:
-        started = await ops.start(
+        started = await runs.start(
             client, spec, payload, workflow_id=wid, task_queue=settings.task_queue, if_running=if_running.value
         )
         app_.doing = f"waiting for {wid}, which was started and goes on"
@@ -133,7 +134,7 @@ def start(
             "run_id": started.run_id,
             "kind": kind,
             "attached": started.attached,
-            "ui_url": ops.ui_url(app_.ui_base(), client.namespace, started.workflow_id, started.run_id),
+            "ui_url": runs.ui_url(app_.ui_base(), client.namespace, started.workflow_id, started.run_id),
         }
         if started.resumes:
             info["resumes"] = started.resumes
@@ -143,7 +144,7 @@ def start(
         app_.output.info(f"{what} {started.workflow_id} (run {started.run_id})\n  {info['ui_url']}")
         if started.resumes:
             app_.output.info(f"  {RESUMES.format(run=started.resumes)}")
-        if not await ops.has_worker(client, settings.task_queue):
+        if not await runs.has_worker(client, settings.task_queue):
             app_.output.warn(
                 f"no worker polls task queue {settings.task_queue!r}: the workflow waits until one starts "
                 "(flowctl worker)"
@@ -152,7 +153,7 @@ def start(
             from flowctl.cli.watch import follow as follow_live
 
             await follow_live(app_, client, started.workflow_id)
-        return info, await ops.wait_result(client, started.workflow_id, timeout=wait_for, patience=app_.patience())
+        return info, await runs.wait_result(client, started.workflow_id, timeout=wait_for, patience=app_.patience())
 
     app_.doing = f"starting {wid}: it may have started or not ('flowctl describe {wid}' says)"
     info, outcome = app_.run(action)
@@ -201,9 +202,9 @@ def start_from_file(
     import sys
     import time
 
-    from flowctl import ops
     from flowctl.connect import data_converter
     from flowctl.errors import ExitCode
+    from flowctl.ops import bulk
 
     out = app_.output
     if dry_run or all(item.payload is None for item in lines):  # nothing valid: nothing is sent either
@@ -238,7 +239,7 @@ def start_from_file(
         converter = data_converter(target.keys)
         began = time.perf_counter()
         try:
-            return await ops.bulk_start(
+            return await bulk.bulk_start(
                 service,
                 target.namespace,
                 converter,

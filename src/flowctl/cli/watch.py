@@ -12,7 +12,7 @@ from flowctl.cli.options import RunIdOpt, WorkflowIdArg
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from flowctl.ops import Outcome
+    from flowctl.ops.runs import Outcome
     from flowctl.watch import View
 
 
@@ -22,14 +22,14 @@ if TYPE_CHECKING:
 )
 def watch(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = None) -> None:
     """Show a workflow's steps, compensations, retries and waits live; the exit code is its outcome."""
-    from flowctl import ops
+    from flowctl.ops import runs
 
     app_ = state(ctx)
 
     async def action(client: Client) -> Outcome:
-        await ops.describe(client, workflow_id, run_id)  # a missing workflow exits 3 before anything is drawn
+        await runs.describe(client, workflow_id, run_id)  # a missing workflow exits 3 before anything is drawn
         await follow(app_, client, workflow_id, run_id=run_id)
-        return await ops.wait_result(client, workflow_id, patience=app_.patience(), run_id=run_id)
+        return await runs.wait_result(client, workflow_id, patience=app_.patience(), run_id=run_id)
 
     app_.doing = f"watching {workflow_id}; the workflow was not changed and goes on"
     outcome = app_.run(action)

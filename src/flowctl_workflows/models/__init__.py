@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flowctl_workflows.money import Money as Money  # re-exported: the models' amounts
+from flowctl_workflows.fields import Money as Money  # re-exported: the models' amounts
 
 CompensationState = Literal["pending", "done", "failed"]
 # Every FlowStatus a kind sets: while it runs, while it waits for a person, and how it ended.

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flowctl_workflows.durations import Duration
+from flowctl_workflows.fields import Duration
 
 from . import Compensation, Money
 from .order import ID_PATTERN

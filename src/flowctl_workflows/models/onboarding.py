@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from flowctl_workflows.durations import Duration
+from flowctl_workflows.fields import Duration
 
 from . import Compensation
 from .order import EMAIL_PATTERN, ID_PATTERN
