@@ -60,3 +60,13 @@ def test_show_completion_prints_a_script() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "_FLOWCTL_COMPLETE" in proc.stdout
+
+
+@pytest.mark.parametrize(("shell", "mark"), [("zsh", "#compdef flowctl"), ("fish", "complete --command flowctl")])
+def test_show_completion_prints_the_script_of_the_shell_named(shell: str, mark: str) -> None:
+    # Not the one it runs under (bash here): typer's flag ignored the name and guessed.
+    for args in (["--show-completion", shell], [f"--show-completion={shell}"]):
+        proc = subprocess.run(
+            [FLOWCTL, *args], capture_output=True, text=True, env={**os.environ, "SHELL": "/bin/bash"}
+        )
+        assert proc.returncode == 0 and mark in proc.stdout, proc

@@ -187,6 +187,8 @@ def run(argv: list[str]) -> int:
     front, rest = split_globals(argv)
     output = _output_for(front)
     debug = "--debug" in front
+    if argv[:1] == ["--show-completion"] or argv[:1] and argv[0].startswith("--show-completion="):
+        return _show_completion(argv, output)
     try:
         install_signal_handlers()  # from here a signal is handled below (before, by flowctl.entry)
         register(_command_of(rest))
@@ -247,6 +249,25 @@ def run(argv: list[str]) -> int:
             f"internal error (a bug in flowctl {__version__}, please report it): {type(exc).__name__}: {exc}",
         )
         return int(ExitCode.INTERNAL)
+
+
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _show_completion(argv: list[str], output: Output) -> int:
+    """`--show-completion [SHELL]`: the script for the shell named, else for the one flowctl runs
+    under (a parent process, then $SHELL). Typer's own flag ignores a name and only guesses from
+    the parent processes, which fails where no shell is among them (a CI runner)."""
+    from typer._completion_shared import _get_shell_name, get_completion_script
+
+    named = argv[0].partition("=")[2] or (argv[1] if len(argv) > 1 else "")
+    shell = named or _get_shell_name() or os.path.basename(os.environ.get("SHELL", ""))
+    if shell not in SHELLS:
+        said = f"shell {shell!r} is not one flowctl completes" if shell else "cannot tell which shell this is"
+        output.error("usage", int(ExitCode.USAGE), f"--show-completion: {said}; name one of: {', '.join(SHELLS)}")
+        return int(ExitCode.USAGE)
+    print(get_completion_script(prog_name="flowctl", complete_var="_FLOWCTL_COMPLETE", shell=shell))
+    return 0
 
 
 def install_signal_handlers() -> None:
