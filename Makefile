@@ -8,7 +8,7 @@ SOURCES := pyproject.toml
 # one process so its module fixtures are shared. About 5 minutes instead of 8 on 2 cores.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: demo test lint bench install clean record-histories system-deps
+.PHONY: demo test lint bench install clean record-histories record-connect-errors system-deps
 
 demo: $(STAMP)
 	$(BIN)/flowctl demo
@@ -49,6 +49,10 @@ install: $(STAMP)
 # Adds a recorded history for each scenario in tests/record_histories.py that has none yet.
 record-histories: $(STAMP)
 	cd tests && ../$(BIN)/python record_histories.py
+
+# Re-records the transport errors each way of failing to connect gives (needs nginx).
+record-connect-errors: $(STAMP)
+	cd tests && ../$(BIN)/python record_connect_errors.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

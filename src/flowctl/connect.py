@@ -11,6 +11,7 @@ import asyncio
 import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,8 +180,6 @@ def _without_source(message: str) -> str:
     The SDK's TOML errors quote the offending line (`| 3 | api_key = sk-...`) and values
     (`integer `5``); the line and column are kept, the text is not.
     """
-    import re
-
     lines = [line.strip() for line in message.splitlines()]
     kept = [line for line in lines if line and not re.match(r"^\d*\s*\|", line)]
     return re.sub(r"\s*`[^`]*`", "", "; ".join(kept))
@@ -309,86 +308,137 @@ _TLS_ON_HINT = "turn TLS on (TEMPORAL_TLS=true, or server_ca_cert_path in [profi
 # How hyper reports a connection the server dropped right after it was made (a broken pipe is
 # spelt both ways in one message).
 _DROPPED = ("BrokenPipe", "broken pipe", "connection closed", "was not ready")
+# How it reports an answer that is not gRPC: a GOAWAY, or an HTTP/1 error page.
+_NOT_GRPC = ("GoAway", "h2 protocol error", "400 Bad Request")
 # TLS alerts a server sends when it refuses the client's certificate (or its absence).
 _CLIENT_CERT_ALERTS = ("CertificateRequired", "UnknownCA", "BadCertificate", "CertificateUnknown", "AccessDenied")
 
 
+# Why a connection failed, read from the transport error's text: each rule recognises one
+# failure by its words and names the setting that fixes it; the first that recognises it
+# answers (their order matters where the words overlap), and a failure none recognises is
+# reported as unreachable. tests/test_connect_rules.py holds a recorded error for each.
+Rule = Callable[[Target, str, str], UnreachableError | None]  # (target, error text, "Temporal at ...")
+
+
+def _refused_credentials(target: Target, detail: str, where: str) -> UnreachableError | None:
+    refused = re.search(r"code: (Unauthenticated|PermissionDenied), message: \"([^\"]*)\"", detail)
+    if not refused:
+        return None
+    has_client_cert = _has_client_cert(target)
+    credentials = "the API key" if target.api_key else "no API key"
+    credentials += " and a client certificate" if has_client_cert else " and no client certificate"
+    reason = refused.group(2) or refused.group(1)
+    # Servers word refusals their own way; past a named certificate problem, the hint follows what was sent.
+    if "certificate" in reason.lower():
+        hint = _CLIENT_CERT_HINT
+    else:
+        hint = _API_KEY_HINT if target.api_key else "set an API key: api_key in [profile.NAME] or TEMPORAL_API_KEY"
+        if not has_client_cert:
+            hint += "; or, if the server requires one, a client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH)"
+    return UnreachableError(f"{where} refused the credentials ({credentials} sent): {reason}", hint=hint)
+
+
+def _client_cert_alert(target: Target, detail: str, where: str) -> UnreachableError | None:
+    alert = re.search(r"fatal alert: (\w+)", detail)
+    if not (alert and alert.group(1) in _CLIENT_CERT_ALERTS):
+        return None
+    sent = "the client certificate" if _has_client_cert(target) else "the connection: no client certificate was sent"
+    return UnreachableError(f"{where} refused {sent} (TLS alert {alert.group(1)})", hint=_CLIENT_CERT_HINT)
+
+
+def _server_certificate(target: Target, detail: str, where: str) -> UnreachableError | None:
+    invalid = re.search(r"InvalidCertificate\((\w+)", detail)
+    if not invalid:
+        return None
+    reason = invalid.group(1)
+    if reason.startswith("NotValidForName"):
+        names = ", ".join(re.findall(r'(?:DnsName|IpAddress)\(\\?"?([^)"\\]+)', detail.split("presented", 1)[-1]))
+        return UnreachableError(
+            f"the TLS certificate of {where} is not valid for the name flowctl checked"
+            + (f"; it names {names}" if names else ""),
+            hint="connect by one of its names, or set server_name in [profile.NAME.tls] (TEMPORAL_TLS_SERVER_NAME)",
+        )
+    if reason == "UnknownIssuer":
+        return UnreachableError(
+            f"cannot verify the TLS certificate of {where}: it is signed by a CA flowctl does not trust", hint=_CA_HINT
+        )
+    return UnreachableError(f"cannot verify the TLS certificate of {where}: {reason}", hint=_CA_HINT)
+
+
+def _tls_to_plain(target: Target, detail: str, where: str) -> UnreachableError | None:
+    if "InvalidContentType" not in detail and "InvalidMessage" not in detail:
+        return None
+    why = " (an API key is set, which turns TLS on)" if target.tls is None and target.api_key else ""
+    return UnreachableError(
+        f"{where} does not speak TLS, but TLS is on{why}",
+        hint="turn TLS off for this address: TEMPORAL_TLS=false or disabled = true in [profile.NAME.tls]",
+    )
+
+
+def _plain_dropped(target: Target, detail: str, where: str) -> UnreachableError | None:
+    # A TLS endpoint or a plain HTTP/1 server (the Web UI's port, say) drops a gRPC preface
+    # alike, right after the connection is made: a GOAWAY, a broken pipe, a close.
+    if not (_plain(target) and "after connection" in detail and any(s in detail for s in (*_NOT_GRPC, *_DROPPED))):
+        return None
+    return UnreachableError(
+        f"{where} did not answer plain gRPC: it may expect TLS, or this is not its gRPC port",
+        hint=f"{_TLS_ON_HINT}; else check the port: the Web UI's port is not the gRPC port",
+    )
+
+
+def _plain_silence(target: Target, detail: str, where: str) -> UnreachableError | None:
+    # Some TLS endpoints wait in silence for a TLS hello that a plain client never sends.
+    if not (_plain(target) and detail.startswith("no answer within")):
+        return None
+    return UnreachableError(
+        f"{where} gave {detail}: it may expect TLS, or be unreachable from here",
+        hint=f"{_TLS_ON_HINT}; else check the address and that the server runs",
+    )
+
+
+def _tls_not_grpc(target: Target, detail: str, where: str) -> UnreachableError | None:
+    # TLS was made, then what answered over it was not gRPC (an HTTPS site, a Web UI behind TLS).
+    if _plain(target) or "after connection" not in detail or not any(sign in detail for sign in _NOT_GRPC):
+        return None
+    return UnreachableError(
+        f"{where} answered over TLS, but not in gRPC: this is not its gRPC port",
+        hint="check the address's port: an HTTPS site or the Web UI is not Temporal's gRPC port",
+    )
+
+
+def _tls_dropped(target: Target, detail: str, where: str) -> UnreachableError | None:
+    # A server refusing the client certificate sends an alert, but the connection may be gone
+    # before the alert is read (seen under load).
+    if not (target.tls and "after connection" in detail and any(sign in detail for sign in _DROPPED)):
+        return None
+    why = (
+        "it may not trust the client certificate"
+        if _has_client_cert(target)
+        else "no client certificate was sent (a server requiring one does this)"
+    )
+    return UnreachableError(f"{where} closed the TLS connection after the handshake: {why}", hint=_CLIENT_CERT_HINT)
+
+
+RULES: tuple[Rule, ...] = (
+    _refused_credentials,
+    _client_cert_alert,
+    _server_certificate,
+    _tls_to_plain,
+    _plain_dropped,
+    _plain_silence,
+    _tls_not_grpc,
+    _tls_dropped,
+)
+
+
 def diagnose(target: Target, detail: str) -> UnreachableError:
     """Name what went wrong connecting (address, TLS, credentials) and the setting that fixes it."""
-    import re
-
     where = f"Temporal at {target.address} (namespace {target.namespace})"
-    has_client_cert = bool(getattr(target.tls, "client_cert", None))
-    refused = re.search(r"code: (Unauthenticated|PermissionDenied), message: \"([^\"]*)\"", detail)
-    if refused:
-        credentials = "the API key" if target.api_key else "no API key"
-        credentials += " and a client certificate" if has_client_cert else " and no client certificate"
-        reason = refused.group(2) or refused.group(1)
-        # Servers word refusals their own way; past a named certificate problem, the hint
-        # follows what was sent.
-        if "certificate" in reason.lower():
-            hint = _CLIENT_CERT_HINT
-        else:
-            hint = _API_KEY_HINT if target.api_key else "set an API key: api_key in [profile.NAME] or TEMPORAL_API_KEY"
-            if not has_client_cert:
-                hint += "; or, if the server requires one, a client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH)"
-        return UnreachableError(f"{where} refused the credentials ({credentials} sent): {reason}", hint=hint)
-    alert = re.search(r"fatal alert: (\w+)", detail)
-    if alert and alert.group(1) in _CLIENT_CERT_ALERTS:
-        sent = "the client certificate" if has_client_cert else "the connection: no client certificate was sent"
-        return UnreachableError(f"{where} refused {sent} (TLS alert {alert.group(1)})", hint=_CLIENT_CERT_HINT)
-    invalid = re.search(r"InvalidCertificate\((\w+)", detail)
-    if invalid:
-        reason = invalid.group(1)
-        if reason.startswith("NotValidForName"):
-            names = ", ".join(re.findall(r'(?:DnsName|IpAddress)\(\\?"?([^)"\\]+)', detail.split("presented", 1)[-1]))
-            return UnreachableError(
-                f"the TLS certificate of {where} is not valid for the name flowctl checked"
-                + (f"; it names {names}" if names else ""),
-                hint="connect by one of its names, or set server_name in [profile.NAME.tls] (TEMPORAL_TLS_SERVER_NAME)",
-            )
-        if reason == "UnknownIssuer":
-            return UnreachableError(
-                f"cannot verify the TLS certificate of {where}: it is signed by a CA flowctl does not trust",
-                hint=_CA_HINT,
-            )
-        return UnreachableError(f"cannot verify the TLS certificate of {where}: {reason}", hint=_CA_HINT)
-    if "InvalidContentType" in detail or "InvalidMessage" in detail:
-        why = " (an API key is set, which turns TLS on)" if target.tls is None and target.api_key else ""
-        return UnreachableError(
-            f"{where} does not speak TLS, but TLS is on{why}",
-            hint="turn TLS off for this address: TEMPORAL_TLS=false or disabled = true in [profile.NAME.tls]",
-        )
-    # A TLS endpoint or a plain HTTP/1 server (the Web UI's port, say) drops a gRPC preface
-    # alike, right after the connection is made: a GOAWAY, an HTTP 400, a broken pipe or a
-    # closed connection (60 tries against the UI port: 46 GOAWAY, 7 broken pipe, 7 closed).
-    not_grpc = ("GoAway", "h2 protocol error", "400 Bad Request", *_DROPPED)
-    plain = target.tls is False or (target.tls is None and not target.api_key)
-    if plain and "after connection" in detail and any(sign in detail for sign in not_grpc):
-        return UnreachableError(
-            f"{where} did not answer plain gRPC: it may expect TLS, or this is not its gRPC port",
-            hint=f"{_TLS_ON_HINT}; else check the port: the Web UI's port is not the gRPC port",
-        )
-    if plain and detail.startswith("no answer within"):
-        # Some TLS endpoints wait in silence for a TLS hello that a plain client never sends.
-        return UnreachableError(
-            f"{where} gave {detail}: it may expect TLS, or be unreachable from here",
-            hint=f"{_TLS_ON_HINT}; else check the address and that the server runs",
-        )
-    if "400 Bad Request" in detail:
-        return UnreachableError(
-            f"{where} answered HTTP 400, not gRPC",
-            hint="check the port: the Web UI's port is not the gRPC port",
-        )
-    # A server refusing the client certificate in the handshake sends an alert, but the
-    # connection may be gone before the alert is read (seen under load).
-    if target.tls and "after connection" in detail and any(sign in detail for sign in _DROPPED):
-        why = (
-            "it may not trust the client certificate"
-            if has_client_cert
-            else "no client certificate was sent (a server requiring one does this)"
-        )
-        return UnreachableError(f"{where} closed the TLS connection after the handshake: {why}", hint=_CLIENT_CERT_HINT)
+    for rule in RULES:
+        found = rule(target, detail, where)
+        if found is not None:
+            return found
     if target.address_from != "default" and not _same_endpoint(target.address, target.embedded):
         hint = (
             f"the address comes from {target.address_from}, while the embedded server listens on "
@@ -399,10 +449,17 @@ def diagnose(target: Target, detail: str) -> UnreachableError:
     return UnreachableError(f"cannot reach {where}: {transport_detail(detail)}", hint=hint)
 
 
+def _has_client_cert(target: Target) -> bool:
+    return bool(getattr(target.tls, "client_cert", None))
+
+
+def _plain(target: Target) -> bool:
+    """No TLS: turned off, or left to the SDK with no API key (which would turn it on)."""
+    return target.tls is False or (target.tls is None and not target.api_key)
+
+
 def transport_detail(text: str) -> str:
     """The readable core of a transport error (the OS's words where the SDK quotes them)."""
-    import re
-
     quoted = re.search(r'(?:message|error): "([^"]+)"', text)
     if quoted:
         return quoted.group(1)
