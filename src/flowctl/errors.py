@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -20,6 +21,16 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
     TERMINATED = 143  # stopped by SIGTERM: 128 + 15, as the shell reports a process it ended
     CLOSED_PIPE = 141  # stdout's reader went away (`| head`): 128 + SIGPIPE, as other CLIs end
+
+
+def overall(codes: Iterable[int]) -> ExitCode:
+    """The exit code of a command that acted on many workflows, from each one's: 0 when none
+    failed; else 5 when the server went away, else 2 when an input was bad, else the lowest."""
+    failed = {ExitCode(code) for code in codes if code}
+    for first in (ExitCode.UNREACHABLE, ExitCode.USAGE):
+        if first in failed:
+            return first
+    return min(failed, default=ExitCode.OK)
 
 
 class FlowctlError(Exception):

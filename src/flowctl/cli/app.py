@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from flowctl.config import Settings
     from flowctl.connect import Target
+    from flowctl.errors import ExitCode
     from flowctl.ops.rpc import Patience
 
 T = TypeVar("T")
@@ -200,7 +201,7 @@ def finishing() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
-def fail(code: int) -> None:
+def fail(code: ExitCode) -> None:
     """End the command with `code` (after its output is written)."""
     if code:
-        raise typer.Exit(code)
+        raise typer.Exit(int(code))

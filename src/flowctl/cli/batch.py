@@ -53,7 +53,7 @@ def run(
     `check` sees every match before anything is touched, --dry-run included: what it refuses
     (a signal one of their kinds lacks, a payload it would reject) fails the whole batch.
     """
-    from flowctl.errors import InterruptedByUser, UsageError
+    from flowctl.errors import InterruptedByUser, UsageError, overall
     from flowctl.ops import bulk, visibility
 
     out = app_.output
@@ -96,7 +96,7 @@ def run(
     failed = [r for r in results if not r["ok"]]
     out.info(f"{verb}: {len(results) - len(failed)} done, {len(failed)} failed")
     out.data(results, lambda o: out.table(results, ["workflow_id", "ok", "error"]))
-    fail(failed[0]["code"] if failed else 0)
+    fail(overall(r["code"] for r in failed))
 
 
 def dispatch(

@@ -203,7 +203,7 @@ def start_from_file(
     import time
 
     from flowctl.connect import data_converter
-    from flowctl.errors import ExitCode
+    from flowctl.errors import ExitCode, overall
     from flowctl.ops import bulk
 
     out = app_.output
@@ -213,7 +213,7 @@ def start_from_file(
                 out.line({"line": item.line, "error": item.error})
             else:
                 out.line({"line": item.line, "workflow_id": spec.workflow_id(item.payload), "dry_run": True})
-        fail(int(ExitCode.USAGE) if any(item.payload is None for item in lines) else 0)
+        fail(ExitCode.USAGE if any(item.payload is None for item in lines) else ExitCode.OK)
         return
     settings = app_.settings()
     progress = None
@@ -270,7 +270,4 @@ def start_from_file(
         f"{started} started{f' ({resumed} resuming a stopped run)' if resumed else ''}, {already} already started,"
         f" {len(outcomes) - started - already} failed in {elapsed:.2f}s{pace}"
     )
-    for code in (ExitCode.UNREACHABLE, ExitCode.USAGE):
-        if code in codes:
-            fail(int(code))
-    fail(min(codes) if codes else 0)
+    fail(overall(codes))
