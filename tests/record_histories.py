@@ -186,6 +186,19 @@ async def approval_approved_waits(env: Env) -> WorkflowHandle[Any, Any]:
     return await finish(handle)
 
 
+async def order_reviewed_policy(env: Env) -> WorkflowHandle[Any, Any]:
+    """Since the order-policy-apart patch: the review timeout is the worker's policy, read by an
+    activity (a local-activity marker), not a field the worker added to the screen's answer."""
+    handle = await env.start("order", {**BIG, "order_id": "h-reviewed-policy"})
+    await env.wait_status(handle, "awaiting_review")
+    await handle.signal("review", {"decision": "approve", "reviewer": "risk", "comment": "known customer"})
+    return await finish(handle)
+
+
+async def order_review_timeout_policy(env: Env) -> WorkflowHandle[Any, Any]:
+    return await finish(await env.start("order", {**BIG, "order_id": "h-review-timeout-policy"}))
+
+
 SCENARIOS: dict[str, Scenario] = {
     "order-h-completed": order_completed,
     "order-h-declined": order_declined,
@@ -209,6 +222,8 @@ SCENARIOS: dict[str, Scenario] = {
     "order-h-reviewed-waits": order_reviewed_waits,
     "onboarding-h-verified-waits": onboarding_verified_waits,
     "approval-h-approved-waits": approval_approved_waits,
+    "order-h-reviewed-policy": order_reviewed_policy,
+    "order-h-review-timeout-policy": order_review_timeout_policy,
 }
 
 

@@ -137,7 +137,8 @@ def test_injected_failures_never_duplicate_work(tmp_path: Path) -> None:
 
 
 def test_async_call_and_missing_key(services: LocalServices) -> None:
-    answer = asyncio.run(services.call("fraud.screen", {"idempotency_key": "f1", "total_cents": 100_000}))
+    screen = {"idempotency_key": "f1", "order_id": "o1", "customer_id": "c", "total_cents": 100_000}
+    answer = asyncio.run(services.call("fraud.screen", screen))
     assert answer["review"] is True
     with pytest.raises(BusinessError) as missing:
         services.call_sync("email.send", {"to": "a@b.c"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,28 @@ def test_order_without_review_decision_for_a_day_is_rejected(tmp_path: Path) -> 
     ledger = read_ledger(tmp_path / "ledger.db")
     assert [c["status"] for c in ledger["charges"]] == ["refunded"]
     assert [r["status"] for r in ledger["reservations"]] == ["released"]
+
+
+def test_the_review_timeout_is_the_workers_policy_and_the_screen_answer_is_the_services_own(tmp_path: Path) -> None:
+    # The worker's order.review_timeout reaches the workflow through its own activity; the
+    # fraud screen's recorded answer is what the service said, nothing added to it.
+    async def scenario() -> tuple[dict[str, Any], Any]:
+        async with time_skipping(tmp_path / "ledger.db", review_timeout=timedelta(hours=2)) as env:
+            order = {"order_id": "big-2", "customer_id": "c", "email": "a@example.com",
+                     "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": 5000}]}  # fmt: skip
+            handle = await env.start("order", order)
+            result = await handle.result()
+            screened = None
+            async for event in handle.fetch_history_events():
+                if event.HasField("activity_task_completed_event_attributes"):
+                    answer = event.activity_task_completed_event_attributes.result.payloads[0].data
+                    if b"threshold_cents" in answer:
+                        screened = json.loads(answer)
+            return result, screened
+
+    result, screened = asyncio.run(scenario())
+    assert result["outcome"] == "rejected" and "no decision within 7200s" in result["reason"]
+    assert screened == {"review": True, "threshold_cents": 100000}
 
 
 def test_onboarding_not_verified_in_7_days_times_out_and_deactivates(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from flowctl import catalog, searchattrs, worker
 from flowctl.connect import data_converter
+from flowctl_workflows.services import Bridge
 from flowctl_workflows.services.local import LocalServices
 
 TEST_SERVER = str(Path(sys.executable).parent / "temporal-test-server")
@@ -57,12 +58,21 @@ class Env:
 
 
 @asynccontextmanager
-async def time_skipping(ledger: Path, **services: Any) -> AsyncIterator[Env]:
-    """A time-skipping server with flowctl's search attributes and a worker for every kind."""
+async def time_skipping(
+    ledger: Path,
+    *,
+    review_timeout: timedelta = timedelta(days=1),
+    bridge: Callable[[LocalServices], Bridge] | None = None,
+    **services: Any,
+) -> AsyncIterator[Env]:
+    """A time-skipping server with flowctl's search attributes and a worker for every kind,
+    calling the local services (through `bridge`, when given, which wraps them)."""
     local = LocalServices(ledger, **services)
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=TEST_SERVER, data_converter=data_converter()
     ) as env:
         await searchattrs.register(env.client)
-        async with worker.build(env.client, local, task_queue=TASK_QUEUE, review_timeout=timedelta(days=1)):
+        async with worker.build(
+            env.client, bridge(local) if bridge else local, task_queue=TASK_QUEUE, review_timeout=review_timeout
+        ):
             yield Env(env, local)

@@ -136,7 +136,7 @@ def build(client: Any, bridge: Bridge, *, task_queue: str, review_timeout: timed
 
     from flowctl_workflows import activities
 
-    built = activities.build(bridge, review_timeout_seconds=review_timeout.total_seconds())
+    built = activities.build(bridge, review_timeout=review_timeout)
     return Worker(client, task_queue=task_queue, workflows=workflow_classes(), activities=built, **options)
 
 

@@ -1,27 +1,35 @@
-"""Activities: one thin activity per service command, each a call through the bridge.
+"""Activities: one thin activity per service command, each a call through the bridge, and the
+worker's policy for the workflows.
 
-Business refusals become non-retryable `ApplicationError`s carrying the service's code and
-message; anything else is left to the activity's retry policy.
+Both sides of a call are held to the command's contract (`services.commands`): the request
+as the workflow built it, the answer as the service gave it. Business refusals become
+non-retryable `ApplicationError`s carrying the service's code and message, and so does an
+answer outside the contract (a retry would get the same); anything else is left to the
+activity's retry policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from .services import BUSINESS_ERROR, COMMANDS, TRANSIENT_ERROR, Bridge, BusinessError, TransientError
+from .models.order import ORDER_POLICY, OrderPolicy
+from .services import BUSINESS_ERROR, CONTRACT_ERROR, TRANSIENT_ERROR, Bridge, BusinessError, TransientError
+from .services.commands import COMMANDS, Command, Request
 
 
-def build(bridge: Bridge, *, review_timeout_seconds: float) -> list[Callable[..., Awaitable[dict[str, Any]]]]:
-    """The activities the worker registers, each bound to `bridge`."""
+def build(bridge: Bridge, *, review_timeout: timedelta) -> list[Callable[..., Awaitable[Any]]]:
+    """The activities the worker registers, each bound to `bridge`, and the order policy."""
 
-    def make(command: str) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
-        async def run(payload: dict[str, Any]) -> dict[str, Any]:
+    def make(command: Command[Any, Any]) -> Callable[[Request], Awaitable[dict[str, Any]]]:
+        async def run(request: Request) -> dict[str, Any]:
             try:
-                answer = await bridge.call(command, payload)
+                answer = await bridge.call(command.name, request.model_dump(mode="json"))
             except BusinessError as exc:
                 # A refusal is an expected outcome, not a fault: BENIGN keeps it out of warnings.
                 raise ApplicationError(
@@ -33,11 +41,27 @@ def build(bridge: Bridge, *, review_timeout_seconds: float) -> list[Callable[...
                 ) from None
             except TransientError as exc:
                 raise ApplicationError(str(exc), type=TRANSIENT_ERROR) from None
-            if command == "fraud.screen":
-                answer = {**answer, "review_timeout_seconds": review_timeout_seconds}
-            return answer
+            try:
+                command.answer.model_validate(answer)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or "answer"
+                raise ApplicationError(
+                    f"{command.name} answered outside its contract: {where}: {first['msg']}",
+                    {"answer": answer},
+                    type=CONTRACT_ERROR,
+                    non_retryable=True,
+                ) from None
+            return answer  # as the service said it: the history keeps its own words
 
-        run.__name__ = run.__qualname__ = command.replace(".", "_")
-        return activity.defn(name=command)(run)
+        run.__name__ = run.__qualname__ = command.name.replace(".", "_")
+        # The converter reads the request as the command's model; the workflow reads the answer so.
+        run.__annotations__ = {"request": command.request, "return": dict[str, Any]}
+        return activity.defn(name=command.name)(run)
 
-    return [make(command) for command in COMMANDS]
+    @activity.defn(name=ORDER_POLICY)
+    async def order_policy() -> OrderPolicy:
+        """The worker's order policy (config `order.*`), recorded in the history where it is used."""
+        return OrderPolicy(review_timeout_seconds=review_timeout.total_seconds())
+
+    return [*(make(command) for command in COMMANDS.values()), order_policy]

@@ -19,13 +19,14 @@ with workflow.unsafe.imports_passed_through():
     from . import attributes
     from .models import FlowState
     from .models.approval import ApprovalInput, ApprovalOutcome, ApprovalResult, RecordedVote, Vote
+    from .services import commands as c
 
 from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
 
 
 def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a table, spelled as one
     """The undoable step of an approval and its compensation."""
-    return {"execute": ("revoke_execution", "approvals.revoke", {"execution_key": key("execute")})}
+    return {"execute": ("revoke_execution", c.APPROVALS_REVOKE, c.RevokeExecution(execution_key=key("execute")))}
 
 
 SUCCESS: frozenset[str] = frozenset({"approved", "auto_approved"})
@@ -71,20 +72,20 @@ class ApprovalWorkflow:
         flow = self._flow
         screen = await flow.step(
             "prescreen",
-            "approvals.prescreen",
-            {
-                "request_id": request.request_id,
-                "requester": request.requester,
-                "title": request.title,
-                "amount_cents": round(request.amount * 100),
-            },
+            c.APPROVALS_PRESCREEN,
+            c.Prescreen(
+                request_id=request.request_id,
+                requester=request.requester,
+                title=request.title,
+                amount_cents=round(request.amount * 100),
+            ),
         )
-        if screen["decision"] == "approve":
+        if screen.decision == "approve":
             await self._execute()
-            return await self._finish("auto_approved", f"pre-screen: {screen['reason']}")
-        if screen["decision"] == "reject":
+            return await self._finish("auto_approved", f"pre-screen: {screen.reason}")
+        if screen.decision == "reject":
             await self._tell_requester("approval_rejected", "was rejected")
-            return await self._finish("auto_rejected", f"pre-screen: {screen['reason']}")
+            return await self._finish("auto_rejected", f"pre-screen: {screen.reason}")
         await self._notify(request.approvers, "request_review", "approval_request", "needs your decision")
         self._open = True
         flow.state.step = "await_decisions"
@@ -149,16 +150,16 @@ class ApprovalWorkflow:
     async def _notify(self, to: list[str], step: str, template: str, what: str) -> None:
         request = self._request
         subject = f"Request {request.request_id} ({request.title}, {request.amount:.2f}) {what}"
-        payload = {"to": to, "template": template, "subject": subject, "ref": request.request_id}
-        await self._flow.step(step, "notify.send", payload)
+        notice = c.Notify(to=to, template=template, subject=subject, ref=request.request_id)
+        await self._flow.step(step, c.NOTIFY_SEND, notice)
 
     async def _tell_requester(self, template: str, what: str) -> None:
         await self._notify([self._request.requester], "notify_requester", template, what)
 
     async def _execute(self) -> None:
         request = self._request
-        payload = {"request_id": request.request_id, "amount_cents": round(request.amount * 100)}
-        await self._flow.step("execute", "approvals.execute", payload)
+        execute = c.ExecuteRequest(request_id=request.request_id, amount_cents=round(request.amount * 100))
+        await self._flow.step("execute", c.APPROVALS_EXECUTE, execute)
 
     async def _finish(self, outcome: ApprovalOutcome, reason: str) -> ApprovalResult:
         """Finish with `outcome`; a cancelled run raises instead, keeping this result in its memo."""

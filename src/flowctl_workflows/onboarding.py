@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from . import attributes
     from .models import FlowState
     from .models.onboarding import ROLE_BY_PLAN, OnboardingInput, OnboardingOutcome, OnboardingResult, VerifyEmail
+    from .services import commands as c
 
 from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
 
@@ -25,9 +26,17 @@ from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
 def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a table, spelled as one
     """Each undoable step of an onboarding and its compensation."""
     return {
-        "create_account": ("deactivate_account", "accounts.deactivate", {"account_key": key("create_account")}),
-        "setup_workspace": ("delete_workspace", "workspace.delete", {"workspace_key": key("setup_workspace")}),
-        "assign_role": ("revoke_role", "accounts.revoke_role", {"role_key": key("assign_role")}),
+        "create_account": (
+            "deactivate_account",
+            c.ACCOUNTS_DEACTIVATE,
+            c.DeactivateAccount(account_key=key("create_account")),
+        ),
+        "setup_workspace": (
+            "delete_workspace",
+            c.WORKSPACE_DELETE,
+            c.DeleteWorkspace(workspace_key=key("setup_workspace")),
+        ),
+        "assign_role": ("revoke_role", c.ACCOUNTS_REVOKE_ROLE, c.RevokeRole(role_key=key("assign_role"))),
     }
 
 
@@ -50,30 +59,28 @@ class OnboardingWorkflow:
         try:
             await flow.step(
                 "create_account",
-                "accounts.create",
-                {"user_id": user.user_id, "email": user.email, "name": user.name},
+                c.ACCOUNTS_CREATE,
+                c.CreateAccount(user_id=user.user_id, email=user.email, name=user.name),
             )
             await self._email(user, "send_verification_email", "verify_email", "Please confirm your email address")
             if not await self._await_verification(user):
-                await flow.step("deactivate_account", "accounts.deactivate", {"account_key": account_key})
+                await flow.step(
+                    "deactivate_account", c.ACCOUNTS_DEACTIVATE, c.DeactivateAccount(account_key=account_key)
+                )
                 reason = f"email not verified within {int(user.verify_within.total_seconds())}s"
                 return self._result(user, "timed_out", reason)
             await flow.step(
                 "setup_workspace",
-                "workspace.create",
-                {"user_id": user.user_id, "name": f"{user.name}'s workspace"},
+                c.WORKSPACE_CREATE,
+                c.CreateWorkspace(user_id=user.user_id, name=f"{user.name}'s workspace"),
             )
             role = ROLE_BY_PLAN[user.plan]
-            await flow.step(
-                "assign_role",
-                "accounts.assign_role",
-                {"account_key": account_key, "role": role},
-            )
+            await flow.step("assign_role", c.ACCOUNTS_ASSIGN_ROLE, c.AssignRole(account_key=account_key, role=role))
             await self._email(user, "send_welcome_email", "welcome", f"Welcome, {user.name}")
             await flow.step(
                 "notify_admin",
-                "notify.admin",
-                {"template": "new_user", "subject": f"New {user.plan} user: {user.email}", "ref": user.user_id},
+                c.NOTIFY_ADMIN,
+                c.NotifyAdmin(template="new_user", subject=f"New {user.plan} user: {user.email}", ref=user.user_id),
             )
         except ActivityError as err:
             reason = f"{flow.state.step} failed: {failure_reason(err)}"
@@ -92,8 +99,8 @@ class OnboardingWorkflow:
         return self._result(user, "completed", None)
 
     async def _email(self, user: OnboardingInput, step: str, template: str, subject: str) -> None:
-        payload = {"to": user.email, "template": template, "subject": subject, "ref": user.user_id}
-        await self._flow.step(step, "email.send", payload)
+        email = c.SendEmail(to=user.email, template=template, subject=subject, ref=user.user_id)
+        await self._flow.step(step, c.EMAIL_SEND, email)
 
     async def _await_verification(self, user: OnboardingInput) -> bool:
         """Wait for `verify-email`, reminding the user part-way; False if the time ran out."""
@@ -127,16 +134,16 @@ class OnboardingWorkflow:
         flow = self._flow
         outcome, reason = flow.concluded(outcome, reason)  # type: ignore[assignment]
         flow.finish(outcome, reason)
-        account = flow.answers.get("create_account", {})
-        workspace = flow.answers.get("setup_workspace", {})
+        account = flow.answers.get("create_account")
+        workspace = flow.answers.get("setup_workspace")
         completed = outcome == "completed"
         result = OnboardingResult(
             user_id=user.user_id,
             outcome=outcome,
             succeeded=completed,
             reason=reason,
-            account_id=str(account["account_id"]) if account else None,
-            workspace_id=str(workspace["workspace_id"]) if workspace and completed else None,
+            account_id=account.account_id if isinstance(account, c.Account) else None,
+            workspace_id=workspace.workspace_id if isinstance(workspace, c.Workspace) and completed else None,
             role=ROLE_BY_PLAN[user.plan] if "assign_role" in flow.answers and completed else None,
             verified_by=self._verified.verified_by if self._verified else None,
             reminders_sent=self._reminders,

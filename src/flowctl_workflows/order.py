@@ -11,8 +11,9 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from . import attributes
-    from .models import Decision, FlowState
-    from .models.order import OrderInput, OrderOutcome, OrderResult
+    from .models import POLICY_APART, Decision, FlowState
+    from .models.order import ORDER_POLICY, OrderInput, OrderOutcome, OrderPolicy, OrderResult
+    from .services import commands as c
 
 from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
 
@@ -20,9 +21,17 @@ from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
 def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a table, spelled as one
     """Each undoable step of an order and its compensation."""
     return {
-        "reserve_inventory": ("release_inventory", "inventory.release", {"reservation_key": key("reserve_inventory")}),
-        "charge_payment": ("refund_payment", "payment.refund", {"charge_key": key("charge_payment")}),
-        "create_shipment": ("cancel_shipment", "shipping.cancel", {"shipment_key": key("create_shipment")}),
+        "reserve_inventory": (
+            "release_inventory",
+            c.INVENTORY_RELEASE,
+            c.ReleaseInventory(reservation_key=key("reserve_inventory")),
+        ),
+        "charge_payment": ("refund_payment", c.PAYMENT_REFUND, c.RefundPayment(charge_key=key("charge_payment"))),
+        "create_shipment": (
+            "cancel_shipment",
+            c.SHIPPING_CANCEL,
+            c.CancelShipment(shipment_key=key("create_shipment")),
+        ),
     }
 
 
@@ -38,28 +47,21 @@ class OrderWorkflow:
         flow = self._flow
         flow.begin(UNDOES)
         try:
+            lines = [c.Line.model_validate(item.model_dump()) for item in order.items]
             await flow.step(
-                "reserve_inventory",
-                "inventory.reserve",
-                {"order_id": order.order_id, "items": [i.model_dump() for i in order.items]},
+                "reserve_inventory", c.INVENTORY_RESERVE, c.ReserveInventory(order_id=order.order_id, items=lines)
             )
-            await flow.step(
-                "charge_payment",
-                "payment.charge",
-                {
-                    "order_id": order.order_id,
-                    "customer_id": order.customer_id,
-                    "amount_cents": order.total_cents,
-                    "card": order.card,
-                },
+            charge = c.ChargePayment(
+                order_id=order.order_id, customer_id=order.customer_id, amount_cents=order.total_cents, card=order.card
             )
+            await flow.step("charge_payment", c.PAYMENT_CHARGE, charge)
             screen = await flow.step(
                 "fraud_screen",
-                "fraud.screen",
-                {"order_id": order.order_id, "customer_id": order.customer_id, "total_cents": order.total_cents},
+                c.FRAUD_SCREEN,
+                c.ScreenOrder(order_id=order.order_id, customer_id=order.customer_id, total_cents=order.total_cents),
             )
-            if screen["review"]:
-                decision = await self._await_review(timedelta(seconds=float(screen["review_timeout_seconds"])))
+            if screen.review:
+                decision = await self._await_review(await self._review_timeout(screen))
                 if decision.decision == "reject":
                     reason = f"rejected in fraud review by {decision.reviewer}"
                     if decision.comment:
@@ -68,19 +70,16 @@ class OrderWorkflow:
                     return self._result(order, "rejected", reason)
             await flow.step(
                 "create_shipment",
-                "shipping.create",
-                {"order_id": order.order_id, "address": order.shipping_address},
+                c.SHIPPING_CREATE,
+                c.CreateShipment(order_id=order.order_id, address=order.shipping_address),
             )
-            await flow.step(
-                "send_confirmation",
-                "email.send",
-                {
-                    "to": order.email,
-                    "template": "order_confirmation",
-                    "subject": f"Order {order.order_id} is on its way",
-                    "ref": order.order_id,
-                },
+            confirmation = c.SendEmail(
+                to=order.email,
+                template="order_confirmation",
+                subject=f"Order {order.order_id} is on its way",
+                ref=order.order_id,
             )
+            await flow.step("send_confirmation", c.EMAIL_SEND, confirmation)
         except ActivityError as err:
             reason = f"{flow.state.step} failed: {failure_reason(err)}"
             await flow.compensate()
@@ -97,6 +96,17 @@ class OrderWorkflow:
             await flow.compensate()
             return self._result(order, "cancelled", None)
         return self._result(order, "completed", None)
+
+    async def _review_timeout(self, screen: c.Screening) -> timedelta:
+        """How long a fraud review may take: the worker's policy, read when a review is needed.
+
+        Runs from before POLICY_APART read it from the screen's answer, where the worker put it."""
+        if not workflow.patched(POLICY_APART):
+            return timedelta(seconds=float((screen.model_extra or {})["review_timeout_seconds"]))
+        policy = await workflow.execute_local_activity(
+            ORDER_POLICY, result_type=OrderPolicy, start_to_close_timeout=timedelta(seconds=10)
+        )
+        return timedelta(seconds=policy.review_timeout_seconds)
 
     async def _await_review(self, timeout: timedelta) -> Decision:
         """Hold the order for a fraud decision; no decision within `timeout` rejects it."""
@@ -129,16 +139,16 @@ class OrderWorkflow:
             failed = [c.action for c in flow.state.compensations if c.state == "failed"]
             reason = f"{reason}; compensation failed: {', '.join(failed)}"
         flow.finish(outcome, reason)
-        charge = flow.answers.get("charge_payment", {})
-        shipment = flow.answers.get("create_shipment", {})
+        charge = flow.answers.get("charge_payment")
+        shipment = flow.answers.get("create_shipment")
         result = OrderResult(
             order_id=order.order_id,
             outcome=outcome,
             succeeded=outcome == "completed",
             reason=reason,
             total_cents=order.total_cents,
-            charge_id=str(charge["charge_id"]) if charge else None,
-            shipment_id=str(shipment["shipment_id"]) if shipment else None,
+            charge_id=charge.charge_id if isinstance(charge, c.Charge) else None,
+            shipment_id=shipment.shipment_id if isinstance(shipment, c.Shipment) else None,
             reviewed_by=self._decision.reviewer if self._decision else None,
             compensations=flow.state.compensations,
         )

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from . import attributes
     from .models import RESULT_MEMO, RESUMES_MEMO, SETTLED, WAITING_MEMO, WAITS_IN_MEMO, Compensation, FlowState
     from .services import BUSINESS_ERROR
+    from .services.commands import Ans, Answer, Command, Req, Request
 
 FLOW_KIND = SearchAttributeKey.for_keyword(attributes.KIND)
 FLOW_STATUS = SearchAttributeKey.for_keyword(attributes.STATUS)
@@ -69,12 +70,12 @@ class Waiting:
 @dataclass
 class _Undo:
     record: Compensation
-    command: str
-    payload: dict[str, Any]
+    command: Command[Any, Any]
+    request: Request
 
 
-# A step's compensation: (action, command, payload), e.g. ("refund_payment", "payment.refund", {...}).
-Undo = tuple[str, str, dict[str, Any]]
+# A step's compensation: (action, command, request), e.g. ("refund_payment", PAYMENT_REFUND, RefundPayment(...)).
+Undo = tuple[str, Command[Any, Any], Request]
 
 
 def failure_reason(err: ActivityError) -> str:
@@ -93,7 +94,7 @@ class Flow:
         self._undo: list[_Undo] = []
         self.approvers_set = False
         self.settled = False  # SETTLED is in force for this run
-        self.answers: dict[str, dict[str, Any]] = {}  # each forward step's answer, by step
+        self.answers: dict[str, Answer] = {}  # each forward step's answer, by step
         self._declared: dict[str, Undo] = {}  # every step that can be undone, in step order
         self._reached: set[str] = set()  # the steps this run started
 
@@ -118,8 +119,8 @@ class Flow:
 
     def _register(self, step: str) -> None:
         if step in self._declared and all(u.record.step != step for u in self._undo):
-            action, command, payload = self._declared[step]
-            self._undo.append(_Undo(Compensation(step=step, action=action), command, payload))
+            action, command, request = self._declared[step]
+            self._undo.append(_Undo(Compensation(step=step, action=action), command, request))
 
     def key(self, step: str) -> str:
         """The idempotency key of one business step: the same for every retry, worker and run."""
@@ -180,12 +181,7 @@ class Flow:
             wait = {"what": state.waiting_for, "deadline": deadline, "then": state.at_deadline}
         workflow.upsert_memo({WAITING_MEMO: wait})
 
-    async def step(
-        self,
-        step: str,
-        command: str,
-        payload: dict[str, Any],
-    ) -> dict[str, Any]:
+    async def step(self, step: str, command: Command[Req, Ans], request: Req) -> Ans:
         """Run one forward step; its compensation (declared at `begin`), if any, is registered before it runs.
 
         A cancel that arrives while the step runs waits for the step's end, then raises
@@ -196,18 +192,19 @@ class Flow:
         self.state.step = step
         self._reached.add(step)
         self._register(step)
-        arg = {**payload, "idempotency_key": self.key(step)}
+        arg = request.model_copy(update={"idempotency_key": self.key(step)})
         options: dict[str, Any] = {
             "start_to_close_timeout": STEP_TIMEOUT,
             "schedule_to_close_timeout": STEP_DEADLINE,
             "retry_policy": STEP_RETRY,
+            "result_type": command.answer,
         }
-        result: dict[str, Any]
+        result: Ans
         if not self.settled:
-            result = await workflow.execute_activity(command, arg, **options)
+            result = await workflow.execute_activity(command.name, arg, **options)
         else:
             try:
-                result = await settle(workflow.start_activity(command, arg, **options))
+                result = await settle(workflow.start_activity(command.name, arg, **options))
             except ActivityError:
                 if self.cancel_requested:
                     raise asyncio.CancelledError from None
@@ -229,23 +226,29 @@ class Flow:
             record = undo.record
             self.state.step = record.action
             self.state.compensations.append(record)
-            arg = {**undo.payload, "idempotency_key": self.key(record.action)}
+            arg = undo.request.model_copy(update={"idempotency_key": self.key(record.action)})
+            answer_type = undo.command.answer
             try:
-                answer: dict[str, Any]
+                answer: Answer
                 if self.settled:
                     handle = workflow.start_activity(
-                        undo.command, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=UNDO_RETRY
+                        undo.command.name,
+                        arg,
+                        start_to_close_timeout=STEP_TIMEOUT,
+                        retry_policy=UNDO_RETRY,
+                        result_type=answer_type,
                     )
                     answer = await settle(handle)
                 else:
                     answer = await workflow.execute_activity(
-                        undo.command,
+                        undo.command.name,
                         arg,
                         start_to_close_timeout=STEP_TIMEOUT,
                         schedule_to_close_timeout=COMPENSATION_DEADLINE,
                         retry_policy=STEP_RETRY,
+                        result_type=answer_type,
                     )
-                record.state, record.note = "done", answer.get("note")
+                record.state, record.note = "done", answer.note
                 if record.note is None and record.step not in self._reached:
                     record.note = "step not reached by this run: now barred from happening later"
             except ActivityError as err:

@@ -31,6 +31,9 @@ SETTLED = "saga-settled-steps"
 # its history says what was waited for, until when and what then: a watch replaying a finished
 # run shows its waits as a live watch showed them.
 WAITS_IN_MEMO = "flow-waits-in-memo"
+# The workflow patch under which an order reads its review timeout from the worker's policy
+# (the ORDER_POLICY activity) rather than from the fraud screen's answer.
+POLICY_APART = "order-policy-apart"
 WAITING_MEMO = "waiting"
 
 

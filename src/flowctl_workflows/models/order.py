@@ -80,3 +80,13 @@ EXAMPLE: dict[str, object] = {
 # What the catalog (flowctl_workflows.kinds) loads for this kind.
 INPUT = OrderInput
 RESULT = OrderResult
+
+
+ORDER_POLICY = "flowctl.order_policy"  # the activity that answers the worker's OrderPolicy
+
+
+class OrderPolicy(BaseModel):
+    """How the worker's settings (`order.*`) want orders run: read by the workflow when it
+    needs them, through an activity, so the history records what a run used."""
+
+    review_timeout_seconds: float = Field(gt=0, description="how long a fraud review may take")

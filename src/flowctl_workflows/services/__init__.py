@@ -1,12 +1,13 @@
 """The bridge through which activities reach business services.
 
 A bridge takes a command name (`service.command`) and a JSON payload carrying an
-`idempotency_key`, and answers a JSON object. It raises `BusinessError` for a refusal that
+`idempotency_key`, and answers a JSON object; `commands` says what each command takes and
+answers. It raises `BusinessError` for a refusal that
 retrying cannot change and `TransientError` for anything worth retrying.
 
 What a service must do with keys, so that no order is charged twice however its workflow is
 retried, cancelled or run again: a repeated key answers what its first call answered and
-changes nothing; and once a step has been undone (see UNDOES), the step itself is refused
+changes nothing; and once a step has been undone (by a command whose `undoes` names it), the step itself is refused
 for that key, even when it arrives after its compensation (an attempt that was still in
 flight on a worker being drained, or a second run of the same business object).
 """
@@ -22,6 +23,7 @@ OUT_OF_STOCK_SKU = "SKU-OUT"  # never in stock
 
 BUSINESS_ERROR = "BusinessError"  # the ApplicationError type of a business refusal
 TRANSIENT_ERROR = "TransientError"  # the ApplicationError type of a fault worth retrying
+CONTRACT_ERROR = "ContractError"  # the ApplicationError type of an answer outside its command's contract
 
 
 class BusinessError(Exception):
@@ -43,38 +45,4 @@ class Bridge(Protocol):
     async def close(self) -> None: ...
 
 
-# Every command the workflows use; the worker registers one activity for each.
-COMMANDS: tuple[str, ...] = (
-    "inventory.reserve",
-    "inventory.release",
-    "payment.charge",
-    "payment.refund",
-    "fraud.screen",
-    "shipping.create",
-    "shipping.cancel",
-    "email.send",
-    "notify.send",
-    "notify.admin",
-    "accounts.create",
-    "accounts.deactivate",
-    "accounts.assign_role",
-    "accounts.revoke_role",
-    "workspace.create",
-    "workspace.delete",
-    "approvals.prescreen",
-    "approvals.execute",
-    "approvals.revoke",
-)
-
-# Each compensating command: the forward command it undoes and the payload field naming that
-# command's idempotency key.
-UNDOES: dict[str, tuple[str, str]] = {
-    "inventory.release": ("inventory.reserve", "reservation_key"),
-    "payment.refund": ("payment.charge", "charge_key"),
-    "shipping.cancel": ("shipping.create", "shipment_key"),
-    "accounts.deactivate": ("accounts.create", "account_key"),
-    "accounts.revoke_role": ("accounts.assign_role", "role_key"),
-    "workspace.delete": ("workspace.create", "workspace_key"),
-    "approvals.revoke": ("approvals.execute", "execution_key"),
-}
 UNDONE = "undone"  # the business error code of a step refused because it was undone

@@ -30,9 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import DECLINED_CARD, FLAKY_CARD, OUT_OF_STOCK_SKU, UNDOES, UNDONE, BusinessError, TransientError
+from pydantic import BaseModel, ValidationError
 
-UNDONE_BY: dict[str, str] = {forward: undo for undo, (forward, _field) in UNDOES.items()}
+from . import DECLINED_CARD, FLAKY_CARD, OUT_OF_STOCK_SKU, UNDONE, BusinessError, TransientError
+from . import commands as c
+
+UNDONE_BY: dict[str, str] = {cmd.undoes: cmd.name for cmd in c.COMMANDS.values() if cmd.undoes}
 
 SEED_STOCK: dict[str, int] = {
     "SKU-1": 1_000_000,
@@ -80,7 +83,7 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE TABLE IF NOT EXISTS faults (idempotency_key TEXT PRIMARY KEY, failures INTEGER NOT NULL);
 """
 
-Handler = Callable[[sqlite3.Connection, dict[str, Any], str], dict[str, Any]]
+Handler = Callable[[sqlite3.Connection, Any, str], BaseModel]  # (connection, request, key) -> answer
 
 
 def _short_id(prefix: str, key: str) -> str:
@@ -91,6 +94,17 @@ def _require(payload: dict[str, Any], name: str) -> Any:
     if name not in payload:
         raise BusinessError("bad_request", f"missing field {name!r}")
     return payload[name]
+
+
+def _request(spec: c.Command[Any, Any], payload: dict[str, Any]) -> BaseModel:
+    """The payload read as the command's request, or a refusal naming the field that is wrong."""
+    try:
+        request: BaseModel = spec.request.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        raise BusinessError("bad_request", f"{spec.name}: {where}: {first['msg']}") from None
+    return request
 
 
 class LedgerError(Exception):
@@ -147,25 +161,25 @@ class LocalServices:
         self._local = threading.local()
         self._random = random.Random()
         self._handlers: dict[str, Handler] = {
-            "inventory.reserve": self._reserve,
-            "inventory.release": self._release,
-            "payment.charge": self._charge,
-            "payment.refund": self._refund,
-            "fraud.screen": self._screen,
-            "shipping.create": self._ship,
-            "shipping.cancel": self._cancel_shipment,
-            "email.send": self._email,
-            "notify.send": self._notify,
-            "notify.admin": self._notify_admin,
-            "accounts.create": self._create_account,
-            "accounts.deactivate": self._deactivate_account,
-            "accounts.assign_role": self._assign_role,
-            "accounts.revoke_role": self._revoke_role,
-            "workspace.create": self._create_workspace,
-            "workspace.delete": self._delete_workspace,
-            "approvals.prescreen": self._prescreen,
-            "approvals.execute": self._execute,
-            "approvals.revoke": self._revoke,
+            c.INVENTORY_RESERVE.name: self._reserve,
+            c.INVENTORY_RELEASE.name: self._release,
+            c.PAYMENT_CHARGE.name: self._charge,
+            c.PAYMENT_REFUND.name: self._refund,
+            c.FRAUD_SCREEN.name: self._screen,
+            c.SHIPPING_CREATE.name: self._ship,
+            c.SHIPPING_CANCEL.name: self._cancel_shipment,
+            c.EMAIL_SEND.name: self._email,
+            c.NOTIFY_SEND.name: self._notify,
+            c.NOTIFY_ADMIN.name: self._notify_admin,
+            c.ACCOUNTS_CREATE.name: self._create_account,
+            c.ACCOUNTS_DEACTIVATE.name: self._deactivate_account,
+            c.ACCOUNTS_ASSIGN_ROLE.name: self._assign_role,
+            c.ACCOUNTS_REVOKE_ROLE.name: self._revoke_role,
+            c.WORKSPACE_CREATE.name: self._create_workspace,
+            c.WORKSPACE_DELETE.name: self._delete_workspace,
+            c.APPROVALS_PRESCREEN.name: self._prescreen,
+            c.APPROVALS_EXECUTE.name: self._execute,
+            c.APPROVALS_REVOKE.name: self._revoke,
         }
         connect(db_path).close()
 
@@ -185,9 +199,11 @@ class LocalServices:
 
     def call_sync(self, command: str, payload: dict[str, Any]) -> dict[str, Any]:
         handler = self._handlers.get(command)
-        if handler is None:
+        spec = c.COMMANDS.get(command)
+        if handler is None or spec is None:
             raise BusinessError("unknown_command", f"no local service answers {command!r}")
         key = str(_require(payload, "idempotency_key"))
+        request = _request(spec, payload)
         conn = self._conn()
         lose_answer = False
         if self.transient_failure_rate and self._random.random() < self.transient_failure_rate:
@@ -196,7 +212,7 @@ class LocalServices:
             lose_answer = True
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if command == "payment.charge" and payload.get("card") == FLAKY_CARD and self._flaky(conn, key):
+            if isinstance(request, c.ChargePayment) and request.card == FLAKY_CARD and self._flaky(conn, key):
                 conn.execute("COMMIT")
                 raise TransientError(f"{command}: card network timeout ({FLAKY_CARD})")
             row = conn.execute(
@@ -217,14 +233,13 @@ class LocalServices:
                 ok, response = bool(row["ok"]), json.loads(row["response"])
             else:
                 try:
-                    response, ok = handler(conn, payload, key), True
+                    response, ok = handler(conn, request, key).model_dump(mode="json", exclude_none=True), True
                 except BusinessError as exc:
                     response, ok = {"code": exc.code, "message": exc.message}, False
-                if command in UNDOES:
-                    forward, field = UNDOES[command]
+                if spec.undoes is not None and spec.key_field is not None:
                     conn.execute(
                         "INSERT OR IGNORE INTO undone (step_key, command, undone_by, at) VALUES (?, ?, ?, ?)",
-                        (str(payload.get(field)), forward, command, time.time()),
+                        (str(getattr(request, spec.key_field)), spec.undoes, command, time.time()),
                     )
                 conn.execute(
                     "INSERT INTO calls (idempotency_key, command, ok, response, at) VALUES (?, ?, ?, ?, ?)",
@@ -250,11 +265,10 @@ class LocalServices:
         conn.execute("INSERT OR REPLACE INTO faults (idempotency_key, failures) VALUES (?, ?)", (key, failures + 1))
         return True
 
-    def _reserve(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        order_id = _require(p, "order_id")
+    def _reserve(self, conn: sqlite3.Connection, p: c.ReserveInventory, key: str) -> c.Reservation:
         wanted: dict[str, int] = {}
-        for item in _require(p, "items"):
-            wanted[item["sku"]] = wanted.get(item["sku"], 0) + int(item["quantity"])
+        for item in p.items:
+            wanted[item.sku] = wanted.get(item.sku, 0) + item.quantity
         for sku, quantity in wanted.items():
             row = conn.execute("SELECT available FROM stock WHERE sku = ?", (sku,)).fetchone()
             if row is None:
@@ -264,112 +278,110 @@ class LocalServices:
         now = time.time()
         for sku, quantity in wanted.items():
             conn.execute("UPDATE stock SET available = available - ? WHERE sku = ?", (quantity, sku))
-            conn.execute("INSERT INTO reservations VALUES (?, ?, ?, ?, 'held', ?)", (key, order_id, sku, quantity, now))
-        return {"reservation_key": key, "lines": len(wanted)}
+            conn.execute(
+                "INSERT INTO reservations VALUES (?, ?, ?, ?, 'held', ?)", (key, p.order_id, sku, quantity, now)
+            )
+        return c.Reservation(reservation_key=key, lines=len(wanted))
 
-    def _release(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        reservation_key = _require(p, "reservation_key")
+    def _release(self, conn: sqlite3.Connection, p: c.ReleaseInventory, key: str) -> c.Released:
         rows = conn.execute(
             "SELECT sku, quantity FROM reservations WHERE reservation_key = ? AND status = 'held'",
-            (reservation_key,),
+            (p.reservation_key,),
         ).fetchall()
         for row in rows:
             conn.execute("UPDATE stock SET available = available + ? WHERE sku = ?", (row["quantity"], row["sku"]))
         conn.execute(
             "UPDATE reservations SET status = 'released' WHERE reservation_key = ? AND status = 'held'",
-            (reservation_key,),
+            (p.reservation_key,),
         )
-        return {"released_lines": len(rows)} if rows else {"released_lines": 0, "note": "no stock was held"}
+        return c.Released(released_lines=len(rows)) if rows else c.Released(released_lines=0, note="no stock was held")
 
-    def _charge(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        amount = int(_require(p, "amount_cents"))
-        if p.get("card") == DECLINED_CARD:
+    def _charge(self, conn: sqlite3.Connection, p: c.ChargePayment, key: str) -> c.Charge:
+        if p.card == DECLINED_CARD:
             raise BusinessError("card_declined", "payment declined by the card issuer")
-        if amount < 0:
+        if p.amount_cents < 0:
             raise BusinessError("bad_request", "amount_cents must not be negative")
-        order_id = _require(p, "order_id")
         kept = conn.execute(
             "SELECT charge_id FROM charges WHERE order_id = ? AND status = 'captured' AND charge_key != ?",
-            (order_id, key),
+            (p.order_id, key),
         ).fetchone()
         if kept is not None:  # one order, one kept charge: a second workflow for it is refused
-            raise BusinessError("already_charged", f"order {order_id} already has a kept charge, {kept['charge_id']}")
+            raise BusinessError("already_charged", f"order {p.order_id} already has a kept charge, {kept['charge_id']}")
         charge_id = _short_id("ch", key)
         conn.execute(
             "INSERT INTO charges VALUES (?, ?, ?, ?, ?, 'captured', ?)",
-            (charge_id, key, order_id, _require(p, "customer_id"), amount, time.time()),
+            (charge_id, key, p.order_id, p.customer_id, p.amount_cents, time.time()),
         )
-        return {"charge_id": charge_id, "amount_cents": amount}
+        return c.Charge(charge_id=charge_id, amount_cents=p.amount_cents)
 
-    def _refund(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+    def _refund(self, conn: sqlite3.Connection, p: c.RefundPayment, key: str) -> c.Refund:
         charge = conn.execute(
-            "SELECT charge_id, order_id, amount_cents, status FROM charges WHERE charge_key = ?",
-            (_require(p, "charge_key"),),
+            "SELECT charge_id, order_id, amount_cents, status FROM charges WHERE charge_key = ?", (p.charge_key,)
         ).fetchone()
         if charge is None:
-            return {"refunded": False, "note": "no charge was taken"}
+            return c.Refund(refunded=False, note="no charge was taken")
         if charge["status"] == "captured":
             conn.execute(
                 "INSERT INTO refunds VALUES (?, ?, ?, ?, ?)",
                 (_short_id("re", key), charge["charge_id"], charge["order_id"], charge["amount_cents"], time.time()),
             )
             conn.execute("UPDATE charges SET status = 'refunded' WHERE charge_id = ?", (charge["charge_id"],))
-        return {"refunded": True, "charge_id": charge["charge_id"], "amount_cents": charge["amount_cents"]}
+        return c.Refund(refunded=True, charge_id=charge["charge_id"], amount_cents=charge["amount_cents"])
 
-    def _screen(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        total = int(_require(p, "total_cents"))
-        return {
-            "review": total >= self.fraud_review_threshold_cents,
-            "threshold_cents": self.fraud_review_threshold_cents,
-        }
+    def _screen(self, conn: sqlite3.Connection, p: c.ScreenOrder, key: str) -> c.Screening:
+        threshold = self.fraud_review_threshold_cents
+        return c.Screening(review=p.total_cents >= threshold, threshold_cents=threshold)
 
-    def _ship(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+    def _ship(self, conn: sqlite3.Connection, p: c.CreateShipment, key: str) -> c.Shipment:
         shipment_id = _short_id("sh", key)
         tracking = _short_id("TRK", key).upper()
         conn.execute(
             "INSERT INTO shipments VALUES (?, ?, ?, ?, ?, 'created', ?)",
-            (shipment_id, key, _require(p, "order_id"), _require(p, "address"), tracking, time.time()),
+            (shipment_id, key, p.order_id, p.address, tracking, time.time()),
         )
-        return {"shipment_id": shipment_id, "tracking": tracking}
+        return c.Shipment(shipment_id=shipment_id, tracking=tracking)
 
-    def _cancel_shipment(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+    def _cancel_shipment(self, conn: sqlite3.Connection, p: c.CancelShipment, key: str) -> c.ShipmentCancelled:
         cursor = conn.execute(
             "UPDATE shipments SET status = 'cancelled' WHERE shipment_key = ? AND status = 'created'",
-            (_require(p, "shipment_key"),),
+            (p.shipment_key,),
         )
-        return {"cancelled": True} if cursor.rowcount else {"cancelled": False, "note": "no shipment was created"}
+        if cursor.rowcount:
+            return c.ShipmentCancelled(cancelled=True)
+        return c.ShipmentCancelled(cancelled=False, note="no shipment was created")
 
-    def _email(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        return {"message_id": self._post(conn, key, _require(p, "to"), p)}
+    def _email(self, conn: sqlite3.Connection, p: c.SendEmail, key: str) -> c.Sent:
+        return c.Sent(message_id=self._post(conn, key, p.to, p.template, p.subject, p.ref))
 
-    def _post(self, conn: sqlite3.Connection, key: str, recipient: str, p: dict[str, Any]) -> str:
+    def _post(
+        self, conn: sqlite3.Connection, key: str, recipient: str, template: str, subject: str, ref: str | None
+    ) -> str:
         message_id = _short_id("msg", key)
         conn.execute(
             "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (message_id, key, recipient, _require(p, "template"), _require(p, "subject"), p.get("ref"), time.time()),
+            (message_id, key, recipient, template, subject, ref, time.time()),
         )
         return message_id
 
-    def _notify(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        recipients = list(_require(p, "to"))
-        return {"message_ids": [self._post(conn, f"{key}#{who}", who, p) for who in recipients]}
+    def _notify(self, conn: sqlite3.Connection, p: c.Notify, key: str) -> c.Notified:
+        ids = [self._post(conn, f"{key}#{who}", who, p.template, p.subject, p.ref) for who in p.to]
+        return c.Notified(message_ids=ids)
 
-    def _notify_admin(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        return {"message_id": self._post(conn, key, self.admin_email, p)}
+    def _notify_admin(self, conn: sqlite3.Connection, p: c.NotifyAdmin, key: str) -> c.Sent:
+        return c.Sent(message_id=self._post(conn, key, self.admin_email, p.template, p.subject, p.ref))
 
-    def _create_account(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        user_id = _require(p, "user_id")
+    def _create_account(self, conn: sqlite3.Connection, p: c.CreateAccount, key: str) -> c.Account:
         taken = conn.execute(
-            "SELECT account_id FROM accounts WHERE email = ? AND status = 'active'", (_require(p, "email"),)
+            "SELECT account_id FROM accounts WHERE email = ? AND status = 'active'", (p.email,)
         ).fetchone()
         if taken is not None:
-            raise BusinessError("email_taken", f"an active account already uses {p['email']}")
+            raise BusinessError("email_taken", f"an active account already uses {p.email}")
         account_id = _short_id("acct", key)
         conn.execute(
             "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, 'active', ?)",
-            (account_id, key, user_id, p["email"], _require(p, "name"), time.time()),
+            (account_id, key, p.user_id, p.email, p.name, time.time()),
         )
-        return {"account_id": account_id}
+        return c.Account(account_id=account_id)
 
     def _account(self, conn: sqlite3.Connection, account_key: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = conn.execute(
@@ -377,82 +389,81 @@ class LocalServices:
         ).fetchone()
         return row
 
-    def _deactivate_account(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        account = self._account(conn, _require(p, "account_key"))
+    def _deactivate_account(self, conn: sqlite3.Connection, p: c.DeactivateAccount, key: str) -> c.Deactivated:
+        account = self._account(conn, p.account_key)
         if account is None:
-            return {"deactivated": False, "note": "no account was created"}
+            return c.Deactivated(deactivated=False, note="no account was created")
         conn.execute("UPDATE accounts SET status = 'deactivated' WHERE account_id = ?", (account["account_id"],))
-        return {"deactivated": True, "account_id": account["account_id"]}
+        return c.Deactivated(deactivated=True, account_id=account["account_id"])
 
-    def _assign_role(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        account = self._account(conn, _require(p, "account_key"))
+    def _assign_role(self, conn: sqlite3.Connection, p: c.AssignRole, key: str) -> c.RoleAssigned:
+        account = self._account(conn, p.account_key)
         if account is None or account["status"] != "active":
             raise BusinessError("no_account", "no active account to assign a role to")
-        role = _require(p, "role")
         conn.execute(
             "INSERT INTO roles VALUES (?, ?, ?, ?, 'granted', ?)",
-            (key, account["account_id"], account["user_id"], role, time.time()),
+            (key, account["account_id"], account["user_id"], p.role, time.time()),
         )
-        return {"role": role, "account_id": account["account_id"]}
+        return c.RoleAssigned(role=p.role, account_id=account["account_id"])
 
-    def _revoke_role(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+    def _revoke_role(self, conn: sqlite3.Connection, p: c.RevokeRole, key: str) -> c.Revoked:
         cursor = conn.execute(
-            "UPDATE roles SET status = 'revoked' WHERE role_key = ? AND status = 'granted'", (_require(p, "role_key"),)
+            "UPDATE roles SET status = 'revoked' WHERE role_key = ? AND status = 'granted'", (p.role_key,)
         )
-        return {"revoked": True} if cursor.rowcount else {"revoked": False, "note": "no role was granted"}
+        return c.Revoked(revoked=True) if cursor.rowcount else c.Revoked(revoked=False, note="no role was granted")
 
-    def _create_workspace(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+    def _create_workspace(self, conn: sqlite3.Connection, p: c.CreateWorkspace, key: str) -> c.Workspace:
         workspace_id = _short_id("ws", key)
         conn.execute(
             "INSERT INTO workspaces VALUES (?, ?, ?, ?, 'active', ?)",
-            (workspace_id, key, _require(p, "user_id"), _require(p, "name"), time.time()),
+            (workspace_id, key, p.user_id, p.name, time.time()),
         )
-        return {"workspace_id": workspace_id}
+        return c.Workspace(workspace_id=workspace_id)
 
-    def _delete_workspace(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+    def _delete_workspace(self, conn: sqlite3.Connection, p: c.DeleteWorkspace, key: str) -> c.WorkspaceDeleted:
         cursor = conn.execute(
             "UPDATE workspaces SET status = 'deleted' WHERE workspace_key = ? AND status = 'active'",
-            (_require(p, "workspace_key"),),
+            (p.workspace_key,),
         )
-        return {"deleted": True} if cursor.rowcount else {"deleted": False, "note": "no workspace was created"}
+        if cursor.rowcount:
+            return c.WorkspaceDeleted(deleted=True)
+        return c.WorkspaceDeleted(deleted=False, note="no workspace was created")
 
-    def _prescreen(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        amount = int(_require(p, "amount_cents"))
-        requester = _require(p, "requester")
-        if requester in self.blocked_requesters:
-            return {"decision": "reject", "reason": f"requester {requester} may not file requests"}
-        if amount > self.reject_above_cents:
-            return {"decision": "reject", "reason": f"amount above the limit of {self.reject_above_cents / 100:.2f}"}
-        if amount < self.auto_approve_below_cents:
-            return {"decision": "approve", "reason": f"amount below {self.auto_approve_below_cents / 100:.2f}"}
-        return {"decision": "review", "reason": "needs a human decision"}
+    def _prescreen(self, conn: sqlite3.Connection, p: c.Prescreen, key: str) -> c.Prescreening:
+        if p.requester in self.blocked_requesters:
+            return c.Prescreening(decision="reject", reason=f"requester {p.requester} may not file requests")
+        if p.amount_cents > self.reject_above_cents:
+            reason = f"amount above the limit of {self.reject_above_cents / 100:.2f}"
+            return c.Prescreening(decision="reject", reason=reason)
+        if p.amount_cents < self.auto_approve_below_cents:
+            return c.Prescreening(decision="approve", reason=f"amount below {self.auto_approve_below_cents / 100:.2f}")
+        return c.Prescreening(decision="review", reason="needs a human decision")
 
-    def _execute(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
-        request_id = _require(p, "request_id")
+    def _execute(self, conn: sqlite3.Connection, p: c.ExecuteRequest, key: str) -> c.Execution:
         kept = conn.execute(
             "SELECT execution_id FROM executions WHERE request_id = ? AND status = 'executed' AND execution_key != ?",
-            (request_id, key),
+            (p.request_id, key),
         ).fetchone()
         if kept is not None:
             raise BusinessError(
-                "already_executed", f"request {request_id} is already executed ({kept['execution_id']})"
+                "already_executed", f"request {p.request_id} is already executed ({kept['execution_id']})"
             )
         execution_id = _short_id("ex", key)
         conn.execute(
             "INSERT INTO executions (execution_id, execution_key, request_id, amount_cents, at, status)"
             " VALUES (?, ?, ?, ?, ?, 'executed')",
-            (execution_id, key, request_id, int(_require(p, "amount_cents")), time.time()),
+            (execution_id, key, p.request_id, p.amount_cents, time.time()),
         )
-        return {"execution_id": execution_id}
+        return c.Execution(execution_id=execution_id)
 
-    def _revoke(self, conn: sqlite3.Connection, p: dict[str, Any], key: str) -> dict[str, Any]:
+    def _revoke(self, conn: sqlite3.Connection, p: c.RevokeExecution, key: str) -> c.Revoked:
         cursor = conn.execute(
             "UPDATE executions SET status = 'revoked' WHERE execution_key = ? AND status = 'executed'",
-            (_require(p, "execution_key"),),
+            (p.execution_key,),
         )
         if cursor.rowcount == 0:
-            return {"revoked": False, "note": "nothing was executed"}
-        return {"revoked": True}
+            return c.Revoked(revoked=False, note="nothing was executed")
+        return c.Revoked(revoked=True)
 
 
 # Each ledger table and the column that names the business object a row belongs to.
