@@ -56,7 +56,7 @@ def message(kind: Kind, group: str, name: str) -> Message:
 
 
 def workflow_class(kind: Kind) -> type:
-    cls: type = load(kind.workflow_class)
+    cls: type = load(kind.workflow_path)
     return cls
 
 

@@ -134,7 +134,7 @@ def _record(layout: Layout) -> dict[str, Any] | None:
         record: dict[str, Any] = json.loads(layout.pid_file.read_text())
     except (OSError, ValueError, RecursionError):  # not what flowctl wrote: no record
         return None
-    return record if isinstance(record, dict) and _as_written(record) else None
+    return record if isinstance(record, dict) and _is_flowctls(record) else None
 
 
 # What flowctl writes in the state file, each field's type: a record that differs is not flowctl's.
@@ -143,7 +143,7 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 }  # fmt: skip
 
 
-def _as_written(record: dict[str, Any]) -> bool:
+def _is_flowctls(record: dict[str, Any]) -> bool:
     return all(
         key not in record or (isinstance(record[key], kind) and not isinstance(record[key], bool))
         for key, kind in RECORD_FIELDS.items()

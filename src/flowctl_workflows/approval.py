@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from .models.approval import ApprovalInput, ApprovalOutcome, ApprovalResult, RecordedVote, Vote
     from .services import commands as c
 
-from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
+from .flow import Cancelled, Flow, Undo, Waiting, failure_reason
 
 
 def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a table, spelled as one

@@ -42,7 +42,7 @@ class Kind:
 
     name: str
     workflow_type: str
-    workflow_class: str  # "module:Class", imported by the worker only
+    workflow_path: str  # "module:Class": where the worker imports the class from (the CLI never does)
     description: str
     models: str  # the module holding the kind's INPUT, RESULT and EXAMPLE
     id_template: str
@@ -82,7 +82,7 @@ STATUS_QUERY = Message(
 ORDER = Kind(
     name="order",
     workflow_type="Order",
-    workflow_class="flowctl_workflows.order:OrderWorkflow",
+    workflow_path="flowctl_workflows.order:OrderWorkflow",
     description="reserve stock, charge, fraud review for large totals, ship, confirm; compensates on failure",
     models=f"{MODELS}.order",
     id_template="order-{order_id}",
@@ -99,7 +99,7 @@ ORDER = Kind(
 ONBOARDING = Kind(
     name="onboarding",
     workflow_type="Onboarding",
-    workflow_class="flowctl_workflows.onboarding:OnboardingWorkflow",
+    workflow_path="flowctl_workflows.onboarding:OnboardingWorkflow",
     description="account, email verification (reminder part-way), workspace, role by plan, welcome, admin notice",
     models=f"{MODELS}.onboarding",
     id_template="onboarding-{user_id}",
@@ -114,7 +114,7 @@ ONBOARDING = Kind(
 APPROVAL = Kind(
     name="approval",
     workflow_type="Approval",
-    workflow_class="flowctl_workflows.approval:ApprovalWorkflow",
+    workflow_path="flowctl_workflows.approval:ApprovalWorkflow",
     description="pre-screen, ask approvers, decisions by update, escalate, expire; execute or notify rejection",
     models=f"{MODELS}.approval",
     id_template="approval-{request_id}",

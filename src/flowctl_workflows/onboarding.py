@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from .models.onboarding import ROLE_BY_PLAN, OnboardingInput, OnboardingOutcome, OnboardingResult, VerifyEmail
     from .services import commands as c
 
-from .saga import Cancelled, Flow, Undo, Waiting, failure_reason
+from .flow import Cancelled, Flow, Undo, Waiting, failure_reason
 
 
 def UNDOES(key: Callable[[str], str]) -> dict[str, Undo]:  # noqa: N802 - a table, spelled as one

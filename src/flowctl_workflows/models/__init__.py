@@ -25,7 +25,7 @@ RUNNING_PHASES = frozenset(
 RESULT_MEMO = "result"  # the memo key where a cancelled run keeps its result: a cancel carries none
 RESUMES_MEMO = "resumes"  # the memo key naming the stopped run a new run takes over from
 # The workflow patch under which keys name the business step (so a run can be resumed), a cancel
-# waits for the step in flight and compensations cannot be abandoned (see saga.py).
+# waits for the step in flight and compensations cannot be abandoned (see flow.py).
 SETTLED = "saga-settled-steps"
 # The workflow patch under which a run also keeps what it waits for in the memo (WAITING_MEMO), so
 # its history says what was waited for, until when and what then: a watch replaying a finished

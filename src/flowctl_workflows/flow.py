@@ -1,4 +1,5 @@
-"""Workflow-side bookkeeping shared by every kind: steps, status, search attributes, saga.
+"""A run's progress, shared by every kind (`Flow`): its steps and their idempotency keys, its
+status and search attributes, what it waits for, and the compensations that undo its steps.
 
 Runs inside the workflow sandbox: deterministic code only.
 """
