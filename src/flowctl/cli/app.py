@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +105,8 @@ class App:
         return self._run(connect_service, action)
 
     def _run(self, connect: Callable[..., Awaitable[C]], action: Callable[[C], Awaitable[T]]) -> T:
+        import asyncio  # here, not at the top: `--help` and completion need none of it
+
         from flowctl.connect import quiet_runtime
 
         target = self.target()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -27,6 +26,8 @@ WORKER_READY_TIMEOUT = 60.0
 @app.command(rich_help_panel=RUN, epilog="Example: flowctl demo   (what 'make demo' runs)")
 def demo(ctx: typer.Context) -> None:
     """Run three orders: one succeeds, one is declined and compensated, one is held for review and released."""
+    import asyncio  # here, not at the top: `--help` loads this module
+
     from flowctl import devserver
     from flowctl.errors import ExitCode, UnreachableError
     from flowctl.ops import runs

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Annotated
 
@@ -64,5 +63,7 @@ def worker(
         print(line, file=sys.stderr, flush=True)
 
     worker_core.configure_logging()
+    import asyncio  # here, not at the top: `--help` loads this module
+
     asyncio.run(worker_core.run(settings, target, options, on_ready=ready))
     print("flowctl worker stopped", file=sys.stderr, flush=True)
