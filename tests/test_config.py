@@ -98,7 +98,8 @@ def test_init_set_path_and_secrets_never_shown(tmp_path: Path) -> None:
 def test_durations() -> None:
     from datetime import timedelta
 
-    from flowctl.inputs import format_duration, parse_duration
+    from flowctl.inputs import parse_duration
+    from flowctl_workflows.durations import format as format_duration
 
     assert parse_duration("30s") == timedelta(seconds=30)
     assert parse_duration("1h30m") == timedelta(minutes=90)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from flowctl import catalog, inputs
 from flowctl.errors import UsageError
+from flowctl_workflows import durations
 from flowctl_workflows.kinds import KINDS
 
 FAST = settings(max_examples=300, derandomize=True, deadline=None)
@@ -97,7 +98,7 @@ def test_durations_parse_or_explain(text: str) -> None:
 @given(seconds=st.integers(0, 3650 * 86400))
 def test_durations_round_trip(seconds: int) -> None:
     delta = timedelta(seconds=seconds)
-    assert inputs.parse_duration(inputs.format_duration(delta)) == delta
+    assert inputs.parse_duration(durations.format(delta)) == delta
 
 
 def invalid_order(example: dict[str, Any], field: str, value: Any, drop: bool) -> dict[str, Any]:

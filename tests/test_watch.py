@@ -29,8 +29,8 @@ def test_piped_watch_has_one_plain_line_per_change(flowctl: Cli) -> None:
     assert all(line.startswith(f"{wid} +") for line in lines)
     changes = [line.split(" ", 2)[2] for line in lines]
     assert len(changes) == len(set(changes))  # a line per change, none repeated
-    assert "↩ compensation refund_payment done: no charge was taken" in changes
-    assert "↩ compensation release_inventory done" in changes
+    assert "↩ refund_payment (done: no charge was taken)" in changes  # as demo and the live view say it
+    assert "↩ release_inventory (done)" in changes
     assert changes[-1].startswith("■ compensated: charge_payment failed")
 
 
@@ -297,14 +297,14 @@ def test_runs_from_before_the_waits_memo_still_read_in_order() -> None:
         "✓ fraud_screen",
         "… waiting for review",
         "✗ cancel requested: customer asked",
-        "↩ compensation cancel_shipment done",
-        "↩ compensation refund_payment done",
-        "↩ compensation release_inventory done",
+        "↩ cancel_shipment (done)",
+        "↩ refund_payment (done)",
+        "↩ release_inventory (done)",
         "■ cancelled: customer asked",
     ]
     declined = _watched("order-h-declined")
     assert declined[-3:] == [
-        "↩ compensation refund_payment done: no charge was taken",
-        "↩ compensation release_inventory done",
+        "↩ refund_payment (done: no charge was taken)",
+        "↩ release_inventory (done)",
         "■ compensated: charge_payment failed: payment declined by the card issuer",
     ], declined

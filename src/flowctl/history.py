@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flowctl_workflows import durations
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -124,12 +126,6 @@ def summarize(payloads: Payloads, width: int = SUMMARY_WIDTH, keys: KeyRing | No
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _spell(seconds: float) -> str:
-    from flowctl_workflows import durations
-
-    return durations.format(timedelta(seconds=max(seconds, 0.0)))
-
-
 @dataclass
 class Summarizer:
     """Turns events into summaries, remembering what earlier events named (activities, timers)."""
@@ -150,7 +146,7 @@ class Summarizer:
         return {
             "event_id": event.event_id,
             "time": at.isoformat(timespec="milliseconds") + "Z",
-            "elapsed": "+" + _spell((at - self.started_at).total_seconds()),
+            "elapsed": "+" + durations.format(max(at - self.started_at, timedelta(0))),
             "type": kind,
             "detail": self._detail(event, kind, a),
         }
@@ -187,7 +183,7 @@ class Summarizer:
             )
             return f"{a.meta.update_id} → {result}"
         if kind == "TimerStarted":
-            duration = _spell(a.start_to_fire_timeout.ToTimedelta().total_seconds())
+            duration = durations.format(a.start_to_fire_timeout.ToTimedelta())
             self.timers[event.event_id] = duration
             return f"{duration} timer"
         if kind in ("TimerFired", "TimerCanceled"):

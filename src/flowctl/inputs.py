@@ -33,12 +33,6 @@ def parse_duration(text: str | float | int | timedelta, *, field: str = "duratio
         raise UsageError(f"{field}: {exc}") from None
 
 
-def format_duration(delta: timedelta) -> str:
-    from flowctl_workflows import durations
-
-    return durations.format(delta)
-
-
 # No input model nests more than a few levels; deeper documents are refused before they are
 # parsed into models (pydantic and json.dumps recurse, and a few thousand levels overflow).
 MAX_JSON_DEPTH = 100

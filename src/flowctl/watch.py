@@ -67,10 +67,10 @@ class View:
 
 def left_text(view: View, now: datetime | None = None) -> str | None:
     """Time left until the wait's deadline, to the second, as a duration (`23h59m59s`)."""
-    from flowctl.inputs import format_duration
+    from flowctl_workflows import durations
 
     left = view.timer_left(now)
-    return format_duration(timedelta(seconds=round(left.total_seconds()))) if left is not None else None
+    return durations.format(timedelta(seconds=round(left.total_seconds()))) if left is not None else None
 
 
 def _closing(event: HistoryEvent, name: str) -> dict[str, Any]:
@@ -321,13 +321,14 @@ async def _retries(client: Client, reader: _Reader) -> list[dict[str, Any]]:
 
 
 def describe_change(change: dict[str, Any]) -> str:
-    """One plain line for a change (piped output and the live view's log)."""
+    """A change as one line of text: what piped `watch` prints and `demo` tells as it goes (the
+    live view draws the same marks: ✓ a step, ↩ an undo and how it went, … a wait)."""
     kind = change["change"]
     if kind == "step":
         return f"✓ {change['step']}"
     if kind == "compensation":
         note = f": {change['note']}" if change.get("note") else ""
-        return f"↩ compensation {change['action']} {change['state']}{note}"
+        return f"↩ {change['action']} ({change['state']}{note})"
     if kind == "retry":
         failure = f" ({change['last_failure']})" if change.get("last_failure") else ""
         return f"↻ retry {change['activity']} attempt {change['attempt']}{failure}"

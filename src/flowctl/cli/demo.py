@@ -153,13 +153,10 @@ async def _run_orders(app_: App, client: Client, settings: Settings) -> list[dic
         await runs.start(client, kind, payload, workflow_id=workflow_id, task_queue=settings.task_queue)
         out.info(f"   {runs.ui_url(app_.ui_base(), client.namespace, workflow_id)}")
         async for _view, change in watch.changes(client, workflow_id):
-            if change["change"] == "step":
-                out.info(f"   ✓ {change['step']}")
-            elif change["change"] == "compensation":
-                note = f": {change['note']}" if change.get("note") else ""
-                out.info(f"   ↩ {change['action']} ({change['state']}{note})")
+            if change["change"] in ("step", "compensation"):
+                out.info(f"   {watch.describe_change(change)}")
             elif change["change"] == "waiting":
-                out.info(f"   … waiting for {change['waiting_for']}; sending it: approve, as demo-reviewer")
+                out.info(f"   {watch.describe_change(change)}; sending it: approve, as demo-reviewer")
                 decision = Decision(decision="approve", reviewer="demo-reviewer", comment="looks fine")
                 await messages.signal(client, workflow_id, "review", decision)
         outcome = await runs.wait_result(client, workflow_id)

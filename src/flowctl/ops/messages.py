@@ -19,7 +19,8 @@ from flowctl.errors import (
 )
 from flowctl.ops import statuses
 from flowctl.ops.rpc import rpc_errors, timed_out
-from flowctl.ops.runs import describe, failing_task, kind_of, refuse_closed, spell
+from flowctl.ops.runs import describe, failing_task, kind_of, refuse_closed
+from flowctl_workflows import durations
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
@@ -138,7 +139,7 @@ async def update(
             raise UnreachableError(f"update {name!r} on {workflow_id!r}: the server did not take it in time")
         queue = f"task queue {task_queue!r}" if task_queue else "the workflow's task queue"
         raise PendingError(
-            f"update {name!r} reached {workflow_id!r}, but no worker took it within {spell(patience)}: "
+            f"update {name!r} reached {workflow_id!r}, but no worker took it within {durations.format(patience)}: "
             "it takes effect when one does, unless the workflow's checks refuse it then",
             hint=f"is 'flowctl worker' running on {queue}? Until a worker takes it, only the server's memory holds it",
         )
@@ -180,7 +181,7 @@ async def confirm(client: Client, workflow_id: str, what: str, *, timeout: timed
     except NoWorkerError:
         raise PendingError(
             f"{what} was delivered to {workflow_id!r} and is recorded in its history, but no worker has applied it "
-            f"within {spell(timedelta(seconds=round(timeout.total_seconds())))}: a worker applies it when one runs "
+            f"within {durations.format(timedelta(seconds=round(timeout.total_seconds())))}: a worker applies it when one runs "
             "(unless an earlier decision was applied first: the first counts)",
             hint=f"is 'flowctl worker' running on task queue {task_queue!r}?",
         ) from None

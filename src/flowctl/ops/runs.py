@@ -191,7 +191,10 @@ async def wait_result(
 
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, run_id=run_id)
     still_running = Outcome(
-        workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {spell(timeout)}"
+        workflow_id,
+        "running",
+        ExitCode.STILL_RUNNING,
+        error=f"still running after {durations.format(timeout) if timeout is not None else 'waiting'}",
     )
     with rpc_errors(workflow_id):
         outage = Outage(client, f"waiting for {workflow_id}", patience, timeout or None)
@@ -235,10 +238,6 @@ async def wait_result(
         return Outcome(workflow_id, str(result.get("outcome", "unsuccessful")), ExitCode.BUSINESS_FAILURE, result)
     status = str(result.get("outcome", "completed")) if isinstance(result, dict) else "completed"
     return Outcome(workflow_id, status, ExitCode.OK, result)
-
-
-def spell(timeout: timedelta | None) -> str:
-    return durations.format(timeout) if timeout is not None else "waiting"
 
 
 async def kept_result(handle: WorkflowHandle[Any, Any]) -> Any:
