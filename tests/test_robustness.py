@@ -233,6 +233,20 @@ def test_a_bad_environment_is_exit_2_naming_it(local_cli: Cli, env: dict[str, st
         assert run.code == 2 and fragment in run.stderr and len(run.stderr.splitlines()) == 1, str(run)
 
 
+@pytest.mark.parametrize(
+    ("flag", "fragment"),
+    [
+        (["--task-queue="], "--task-queue: String should have at least 1 character"),  # was: the config's queue
+        (["--shutdown-grace", "abc"], "--shutdown-grace: 'abc' is not a duration"),
+        (["--shutdown-grace", "4000d"], "--shutdown-grace: '4000d' is out of range"),
+    ],
+)
+def test_a_bad_worker_flag_is_exit_2_naming_the_flag(local_cli: Cli, flag: list[str], fragment: str) -> None:
+    # Checked as the setting it stands for is, before the worker connects to anything.
+    run = local_cli("worker", *flag, timeout=30)
+    assert run.code == 2 and fragment in run.stderr and len(run.stderr.splitlines()) == 1, str(run)
+
+
 def test_a_server_port_with_no_room_for_the_ui_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "flowctl.toml"
     config.write_text("[server]\nport = 65000\n")

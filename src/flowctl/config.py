@@ -246,6 +246,26 @@ def validate_settings(data: dict[str, Any], origin: str) -> Settings:
         ) from None
 
 
+def with_flags(settings: Settings, flags: dict[str, tuple[str, Any]]) -> Settings:
+    """`settings` with each flag that was given (not None) in place of the setting it stands for,
+    by dotted key: `{"worker.max_activities": ("--max-activities", 4)}`. So a flag outranks the
+    environment and the file, and its value is checked as the setting's is (exit 2 naming the flag)."""
+    result = settings.model_copy(deep=True)
+    for key, (flag, value) in flags.items():
+        if value is None:
+            continue
+        *path, name = key.split(".")
+        section: BaseModel = result
+        for part in path:
+            section = getattr(section, part)
+        try:
+            setattr(section, name, value)  # the sections validate what is assigned
+        except ValidationError as exc:
+            reason = describe_validation_error(exc, flag).removeprefix(f"invalid {flag}: {name}: ")
+            raise UsageError(f"{flag}: {reason}") from None
+    return result
+
+
 def load(path: Path | None = None) -> Settings:
     """Settings from the file and the environment, in rising precedence (flags are the commands')."""
     file = config_path(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -41,29 +40,32 @@ def worker(
     ] = None,
 ) -> None:
     """Host every kind's workflow and activities; SIGINT/SIGTERM drain it gracefully."""
+    from flowctl import config
     from flowctl import worker as worker_core
-    from flowctl.inputs import parse_duration
 
     app_ = state(ctx)
-    settings = app_.settings()
+    flags = {
+        "task_queue": ("--task-queue", task_queue),
+        "worker.max_activities": ("--max-activities", max_activities),
+        "worker.max_cached_workflows": ("--max-cached-workflows", max_cached_workflows),
+        "worker.shutdown_grace": ("--shutdown-grace", shutdown_grace),
+        "worker.metrics_port": ("--metrics-port", metrics_port),
+    }
+    settings = config.with_flags(app_.settings(), flags)
     options = worker_core.WorkerOptions(
-        task_queue=task_queue or settings.task_queue,
-        max_activities=max_activities or settings.worker.max_activities,
-        max_cached_workflows=settings.worker.max_cached_workflows
-        if max_cached_workflows is None
-        else max_cached_workflows,
-        shutdown_grace=parse_duration(shutdown_grace, field="--shutdown-grace")
-        if shutdown_grace
-        else settings.worker.shutdown_grace,
-        metrics_port=metrics_port or settings.worker.metrics_port,
+        task_queue=settings.task_queue,
+        max_activities=settings.worker.max_activities,
+        max_cached_workflows=settings.worker.max_cached_workflows,
+        shutdown_grace=settings.worker.shutdown_grace,
+        metrics_port=settings.worker.metrics_port,
     )
     target = app_.target()
 
     def ready(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        app_.output.say(line)
 
     worker_core.configure_logging()
     import asyncio  # here, not at the top: `--help` loads this module
 
     asyncio.run(worker_core.run(settings, target, options, on_ready=ready))
-    print("flowctl worker stopped", file=sys.stderr, flush=True)
+    app_.output.say("flowctl worker stopped")
