@@ -2,7 +2,8 @@
 
 `json` prints one document, `jsonl` one object per line (flushed as it happens); neither
 passes through rich. `text` uses rich, which drops colour when stdout is not a terminal or
-NO_COLOR is set.
+NO_COLOR is set. The streams are the process's unless others are given (an in-process test).
+A command's text view is a `Renderer`; the shared ones are in `flowctl.cli.render`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,12 +66,31 @@ def to_json(value: Any, *, indent: int | None = None) -> str:
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+@dataclass(frozen=True)
+class Streams:
+    """Where a command writes, when not the process's own stdout and stderr (an in-process test)."""
+
+    stdout: TextIO | None = None
+    stderr: TextIO | None = None
+
+
 class Output:
-    def __init__(self, fmt: str = "text", *, no_color: bool = False) -> None:
+    def __init__(
+        self, fmt: str = "text", *, no_color: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None
+    ) -> None:
         self.format = fmt
         self.no_color = no_color or "NO_COLOR" in os.environ
+        self._stdout, self._stderr = stdout, stderr
         self._out: Console | None = None
         self._err: Console | None = None
+
+    @property
+    def stdout(self) -> TextIO:
+        return self._stdout or sys.stdout  # looked up when written: a redirect meanwhile is honoured
+
+    @property
+    def stderr(self) -> TextIO:
+        return self._stderr or sys.stderr
 
     @property
     def machine(self) -> bool:
@@ -80,33 +101,42 @@ class Output:
         if self._out is None:
             # Piped, rich would lay tables out for 80 columns and cut their cells; a script
             # reading them wants every value whole (COLUMNS, if set, still rules).
-            wide = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 1_000
-            self._out = _console(file=sys.stdout, no_color=self.no_color, highlight=False, soft_wrap=True, width=wide)
+            wide = None if self.stdout.isatty() or "COLUMNS" in os.environ else 1_000
+            self._out = _console(file=self.stdout, no_color=self.no_color, highlight=False, soft_wrap=True, width=wide)
         return self._out
 
     @property
     def err(self) -> Console:
         if self._err is None:
-            self._err = _console(file=sys.stderr, no_color=self.no_color, highlight=False, soft_wrap=True)
+            self._err = _console(file=self.stderr, no_color=self.no_color, highlight=False, soft_wrap=True)
         return self._err
 
     def line(self, value: Any) -> None:
         """One JSON object on its own line, flushed now (jsonl streams)."""
-        sys.stdout.write(to_json(value) + "\n")
-        sys.stdout.flush()
+        self.stdout.write(to_json(value) + "\n")
+        self.stdout.flush()
 
-    def data(self, value: Any, text: Callable[[Console], None] | None = None) -> None:
+    def write(self, text: str) -> None:
+        """A document as it is, on stdout (a history's JSON, a completion script, a key entry)."""
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def data(self, value: Any, text: Renderer | None = None) -> None:
         """Print a result: JSON as is, or `text` (a key/value listing if none is given)."""
         if self.format == "json":
-            sys.stdout.write(to_json(value, indent=2) + "\n")
+            self.stdout.write(to_json(value, indent=2) + "\n")
         elif self.format == "jsonl":
             for item in value if isinstance(value, list) else [value]:
                 self.line(item)
         elif text is not None:
-            text(self.out)
+            text(self)
         else:
             self.fields(value)
-        sys.stdout.flush()
+        self.stdout.flush()
+
+    def print(self, *objects: Any, markup: bool = True) -> None:
+        """Text (rich markup unless `markup` is False) on stdout; control characters escaped."""
+        self.out.print(*objects, markup=markup)
 
     def fields(self, value: Any) -> None:
         if not isinstance(value, dict):
@@ -133,13 +163,17 @@ class Output:
     def info(self, message: str) -> None:
         """Progress for people, on stderr; quiet under -o json|jsonl."""
         if not self.machine:  # plain text: rich would only cost its import here
-            sys.stderr.write(printable(message, lines=True) + "\n")
-            sys.stderr.flush()
+            self.say(message)
+
+    def say(self, message: str) -> None:
+        """A line for people on stderr, in every output format (a long-running command's log)."""
+        self.stderr.write(printable(message, lines=True) + "\n")
+        self.stderr.flush()
 
     def warn(self, message: str) -> None:
         """A warning on stderr, in every output format."""
-        sys.stderr.write(f"flowctl: warning: {printable(message)}\n")
-        sys.stderr.flush()
+        self.stderr.write(f"flowctl: warning: {printable(message)}\n")
+        self.stderr.flush()
 
     def error(self, slug: str, code: int, message: str) -> None:
         """One line on stderr, whatever the message holds (user text can carry newlines)."""
@@ -149,10 +183,13 @@ class Output:
         else:
             line = f"flowctl: error: {printable(message)}\n"
         try:
-            sys.stderr.write(line)
-            sys.stderr.flush()
+            self.stderr.write(line)
+            self.stderr.flush()
         except (BrokenPipeError, OSError, ValueError):  # nobody reads stderr any more: the exit code says it
             pass
+
+
+Renderer = Callable[[Output], None]  # a result's text view
 
 
 def _console(**options: Any) -> Console:

@@ -15,7 +15,7 @@ from typing import Any
 
 from flowctl.argv import FLAGS, VALUED, output_format
 from flowctl.errors import ExitCode, FlowctlError, UsageError
-from flowctl.output import Output
+from flowctl.output import Output, Streams
 
 
 def hoist_globals(argv: list[str], valued: frozenset[str] = frozenset()) -> list[str]:
@@ -71,9 +71,9 @@ def valued_options(command: Any, words: list[str]) -> frozenset[str]:
     return frozenset(found - VALUED - FLAGS)
 
 
-def _output_for(front: list[str]) -> Output:
+def _output_for(front: list[str], streams: Streams) -> Output:
     """The output settings the global options (`split_globals`) asked for, known even when parsing fails."""
-    return Output(output_format(front), no_color="--no-color" in front)
+    return Output(output_format(front), no_color="--no-color" in front, stdout=streams.stdout, stderr=streams.stderr)
 
 
 # The module that defines each command. A command line imports only the one it runs: building
@@ -176,16 +176,18 @@ def _interrupted(output: Output) -> int:
     return int(code)
 
 
-def run(argv: list[str]) -> int:
-    """Run one command line and return its exit code; never raises."""
+def run(argv: list[str], streams: Streams | None = None) -> int:
+    """Run one command line and return its exit code; never raises. Output goes to `streams`
+    when given (a test's buffers), else to the process's stdout and stderr."""
     import typer.main
     from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
     from typer.exceptions import Abort, Exit
 
     from flowctl.cli.app import app
 
+    streams = streams or Streams()
     front, rest = split_globals(argv)
-    output = _output_for(front)
+    output = _output_for(front, streams)
     debug = "--debug" in front
     if argv[:1] == ["--show-completion"] or argv[:1] and argv[0].startswith("--show-completion="):
         return _show_completion(argv, output)
@@ -197,10 +199,10 @@ def run(argv: list[str]) -> int:
         # Split again knowing the command's own options: a value of theirs is never a global.
         front, rest = split_globals(argv, valued_options(command, [w for w in rest if not w.startswith("-")][:2]))
         argv = front + rest
-        output = _output_for(front)
+        output = _output_for(front, streams)
         debug = "--debug" in front
         name_placeholders(command)
-        result = command.main(args=argv, prog_name="flowctl", standalone_mode=False)
+        result = command.main(args=argv, prog_name="flowctl", standalone_mode=False, obj=streams)
         if result == ExitCode.INTERRUPTED or (result and _signalled):  # typer returns a Ctrl-C outside a
             return _interrupted(output)  # server call as 130; no command of flowctl exits 130 itself
         return result if isinstance(result, int) else 0
@@ -266,7 +268,7 @@ def _show_completion(argv: list[str], output: Output) -> int:
         said = f"shell {shell!r} is not one flowctl completes" if shell else "cannot tell which shell this is"
         output.error("usage", int(ExitCode.USAGE), f"--show-completion: {said}; name one of: {', '.join(SHELLS)}")
         return int(ExitCode.USAGE)
-    print(get_completion_script(prog_name="flowctl", complete_var="_FLOWCTL_COMPLETE", shell=shell))
+    output.write(get_completion_script(prog_name="flowctl", complete_var="_FLOWCTL_COMPLETE", shell=shell))
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from flowctl.argv import NOTE
-from flowctl.output import Output
+from flowctl.output import Output, Streams
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -144,11 +144,18 @@ def state(ctx: typer.Context) -> App:
     return obj
 
 
-def _print_version(wanted: bool) -> None:
+def _output_of(ctx: typer.Context, fmt: str = "text", no_color: bool = False) -> Output:
+    """The command's output, on the streams `flowctl.cli.run` was given (its `obj`), if any."""
+    given = ctx.find_root().obj
+    streams = given if isinstance(given, Streams) else Streams()
+    return Output(fmt, no_color=no_color, stdout=streams.stdout, stderr=streams.stderr)
+
+
+def _print_version(ctx: typer.Context, wanted: bool) -> None:
     if wanted:
         from flowctl import __version__
 
-        print(f"flowctl {__version__}")
+        _output_of(ctx).write(f"flowctl {__version__}")
         raise typer.Exit()
 
 
@@ -181,7 +188,7 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = App(
-        output=Output(output, no_color=no_color),
+        output=_output_of(ctx, output, no_color),
         config_file=config_file,
         profile=profile,
         address=address,

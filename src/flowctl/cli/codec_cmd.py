@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -49,6 +48,11 @@ def codec_server(
             "codec-server: no codec keys configured", hint=f"{KEYS_SETTING}; 'flowctl codec-key' makes one"
         )
     origins = frozenset(_origin(o) for o in origin) if origin else _ui_origins(settings)
+
+    def log(line: str) -> None:
+        """One line per request or event on stderr; never a payload or a key."""
+        app_.output.say(f"codec-server: {line}")
+
     try:
         server = codecserver.make_server(keys, host, port, origins, log)
     except OSError as exc:
@@ -64,21 +68,14 @@ def codec_server(
     bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     if not ipaddress.ip_address(socket.gethostbyname(bound_host)).is_loopback:
         log(f"warning: listening on {bound_host}, not loopback: anyone who reaches it can decrypt payloads")
-    print(
+    app_.output.say(
         f"codec server listening on http://{bound_host}:{bound_port} "
-        f"(CORS: {', '.join(sorted(origins))}; sealing with key {keys.active!r})",
-        file=sys.stderr,
-        flush=True,
+        f"(CORS: {', '.join(sorted(origins))}; sealing with key {keys.active!r})"
     )
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
-
-
-def log(line: str) -> None:
-    """One line per request or event on stderr; never a payload or a key."""
-    print(f"codec-server: {line}", file=sys.stderr, flush=True)
 
 
 def _ui_origins(settings: Settings) -> frozenset[str]:
@@ -117,4 +114,4 @@ def codec_key(
 
     line = new_key_line(key_id)
     app_ = state(ctx)
-    app_.output.data({"id": key_id, "entry": line}, lambda out: print(line, flush=True))
+    app_.output.data({"id": key_id, "entry": line}, lambda out: out.write(line))

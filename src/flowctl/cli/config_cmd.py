@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from flowctl.cli import render
 from flowctl.cli.app import OPERATE, app, finishing, require_subcommand, state
 
 config_app = typer.Typer(
@@ -68,18 +69,7 @@ def show(ctx: typer.Context) -> None:
         "connection": app_.target().summary(),
         "settings": redact(settings.model_dump(mode="json")),
     }
-    app_.output.data(data, lambda out: _print_flat(out, data))
-
-
-def _print_flat(out: Any, data: dict[str, Any], prefix: str = "") -> None:
-    """Nested settings as `a.b.c  value` lines, one per key."""
-    from flowctl.output import text_value
-
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            _print_flat(out, value, f"{prefix}{key}.")
-        else:
-            out.print(f"{prefix}{key} = {text_value(value)}", markup=False)
+    app_.output.data(data, lambda out: render.settings(out, data))
 
 
 @config_app.command(

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flowctl.cli import render
 from flowctl.cli.app import DECIDE, SEND, app, state
 from flowctl.cli.options import DecisionTimeoutOpt, InputOpt, SetOpt, WorkflowIdArg, complete_message
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+    from flowctl.output import Output
 
 AsOpt = Annotated[str, typer.Option("--as", help="who decides (must be one of the approvers)", show_default=False)]
 
@@ -74,7 +77,7 @@ def approvals(
 
     rows = app_.run(action)
 
-    def text(out: Any) -> None:
+    def text(out: Output) -> None:
         if not rows:
             out.print("nothing waits for a decision", markup=False)
             return
@@ -82,8 +85,8 @@ def approvals(
             {**row, "approvers": ", ".join(row["approvers"])}  # times as list shows them, with their zone
             for row in rows
         ]
-        app_.output.table(shown, ["workflow_id", "kind", "waiting_for", "since", "approvers"])
-        app_.output.info("decide with: flowctl approve|reject ID --as NAME [--comment C]")
+        out.table(shown, ["workflow_id", "kind", "waiting_for", "since", "approvers"])
+        out.info("decide with: flowctl approve|reject ID --as NAME [--comment C]")
 
     app_.output.data(rows, text)
 
@@ -170,15 +173,8 @@ def _decide(
     new_state = app_.run(action)
     app_.output.data(
         {"workflow_id": workflow_id, "decision": decision, "by": person, "state": new_state},
-        lambda out: _print_state(app_.output, workflow_id, decision, person, new_state),
+        lambda out: render.decision(out, workflow_id, decision, person, new_state),
     )
-
-
-def _print_state(output: Any, workflow_id: str, decision: str, person: str, new_state: dict[str, Any]) -> None:
-    # What was sent, then where the workflow stands: one vote of several decides nothing yet.
-    what = "approval" if decision == "approve" else "rejection"
-    output.out.print(f"{person}'s {what} sent to {workflow_id}; now:", markup=False)
-    output.fields({k: v for k, v in new_state.items() if v not in (None, [], {})})
 
 
 @app.command(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flowctl.cli import render
 from flowctl.cli.app import INSPECT, RUN, app, fail, state
 from flowctl.cli.options import RunIdOpt, TimeoutOpt, WorkflowIdArg
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt = None, run_id: RunIdOpt = None) -> None:
     """Wait for a workflow's result; the exit code says how it ended."""
     from flowctl import inputs
-    from flowctl.cli.start import print_outcome
     from flowctl.ops import runs
 
     app_ = state(ctx)
@@ -35,7 +35,7 @@ def result(ctx: typer.Context, workflow_id: WorkflowIdArg, timeout: TimeoutOpt =
 
     app_.doing = f"waiting for {workflow_id} to end; the workflow was not changed and goes on"
     outcome = app_.run(action)
-    app_.output.data(outcome.as_dict(), lambda out: print_outcome(out, outcome))
+    app_.output.data(outcome.as_dict(), lambda out: render.outcome(out, outcome))
     fail(outcome.code)
 
 
@@ -131,7 +131,7 @@ def history(
             if follow:
                 await runs.wait_result(client, workflow_id, patience=app_.patience(), run_id=run_id)
             history_ = await history.fetch(client, workflow_id, run_id)
-            print(history_.to_json(), flush=True)
+            out.write(history_.to_json())
             return
         summarizer = Summarizer(time_format, keys=app_.target().keys)
         events = history.events(client, workflow_id, follow=follow, patience=app_.patience(), run_id=run_id)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from flowctl.cli import render
 from flowctl.cli.app import INSPECT, app, state
 
 LEDGER_HINT = "fix or move the file, or set services.local.db to another path"
@@ -32,14 +33,5 @@ def ledger(
         data = read_ledger(path, ref)
     except LedgerError as exc:
         raise UsageError(str(exc), hint=LEDGER_HINT) from None
-    output = app_.output
-
-    def text(out: object) -> None:
-        output.out.print(f"ledger {path}", markup=False)
-        for table in ("stock", *LEDGER_TABLES):
-            rows = data[table]
-            output.out.print(f"\n[bold]{table}[/bold] ({len(rows)})")
-            if rows:
-                output.table(rows, [c for c in rows[0] if c not in ("at",)])
-
-    output.data({"ledger": str(path), **data}, text)
+    tables = ("stock", *LEDGER_TABLES)
+    app_.output.data({"ledger": str(path), **data}, lambda out: render.ledger(out, str(path), data, tables))

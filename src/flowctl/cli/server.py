@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
+from flowctl.cli import render
 from flowctl.cli.app import OPERATE, app, fail, require_subcommand, state
 from flowctl.errors import ExitCode
 
@@ -21,15 +22,6 @@ server_app.callback()(require_subcommand)
 app.add_typer(server_app, name="server", rich_help_panel=OPERATE)
 
 
-def _print(out: Any, info: dict[str, Any]) -> None:
-    state_ = "running" if info.get("running") else "stopped"
-    if info.get("running") and not info.get("answering"):
-        state_ = "running, not answering yet"
-    out.print(f"server   {state_}" + (f" (pid {info['pid']})" if info.get("pid") else ""), markup=False)
-    for key in ("address", "ui_url", "db_file", "log_file"):
-        out.print(f"{key:<8} {info[key]}", markup=False)
-
-
 @server_app.command(epilog="Example: flowctl server start -o json")
 def start(ctx: typer.Context) -> None:
     """Start the server unless it runs; return once it answers."""
@@ -39,7 +31,7 @@ def start(ctx: typer.Context) -> None:
     info = devserver.start(app_.settings())
     if not info["started"]:
         app_.output.info("the embedded server was already running")
-    app_.output.data(info, lambda out: _print(out, info))
+    app_.output.data(info, lambda out: render.server(out, info))
 
 
 @server_app.command(epilog="Example: flowctl server stop")
@@ -61,7 +53,7 @@ def status(ctx: typer.Context) -> None:
 
     app_ = state(ctx)
     info = devserver.status(app_.settings())
-    app_.output.data(info, lambda out: _print(out, info))
+    app_.output.data(info, lambda out: render.server(out, info))
     if not info["answering"]:
         fail(ExitCode.UNREACHABLE)  # scripts can branch on it, as the help says
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flowctl.cli import render
 from flowctl.cli.app import RUN, App, app, fail, finishing, state
 from flowctl.cli.options import InputOpt, KindArg, SetOpt, TimeoutOpt
 from flowctl.output import UNSHOWABLE
@@ -143,7 +144,7 @@ def start(
         what = "attached to" if started.attached else "started"
         app_.output.info(f"{what} {started.workflow_id} (run {started.run_id})\n  {info['ui_url']}")
         if started.resumes:
-            app_.output.info(f"  {RESUMES.format(run=started.resumes)}")
+            app_.output.info(f"  {render.RESUMES.format(run=started.resumes)}")
         if not await runs.has_worker(client, settings.task_queue):
             app_.output.warn(
                 f"no worker polls task queue {settings.task_queue!r}: the workflow waits until one starts "
@@ -159,40 +160,11 @@ def start(
     info, outcome = app_.run(action)
     if outcome is None:
         finishing()  # it started: a Ctrl-C now would only cut the line that says so
-        app_.output.data(info, lambda out: _print_started(out, info))
+        app_.output.data(info, lambda out: render.started(out, info))
         return
     info.update(outcome.as_dict())
-    app_.output.data(info, lambda out: print_outcome(out, outcome))
+    app_.output.data(info, lambda out: render.outcome(out, outcome))
     fail(outcome.code)
-
-
-RESUMES = "resumes run {run}, which was stopped: the steps it had done are not done again"
-
-
-def _print_started(out: Any, info: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    what = "attached to" if info["attached"] else "started"
-    out.print(f"{what} [bold]{escape(info['workflow_id'])}[/bold] (run {info['run_id']})")
-    out.print(f"  {info['ui_url']}", markup=False)
-    if info.get("resumes"):
-        out.print(f"  {RESUMES.format(run=info['resumes'])}", markup=False)
-
-
-def print_outcome(out: Any, outcome: Outcome) -> None:
-    from rich.markup import escape
-
-    from flowctl.errors import ExitCode
-    from flowctl.output import to_json
-
-    colour = {ExitCode.OK: "green", ExitCode.BUSINESS_FAILURE: "yellow", ExitCode.STILL_RUNNING: "cyan"}.get(
-        outcome.code, "red"
-    )
-    out.print(f"[{colour}]{outcome.status}[/{colour}] {escape(outcome.workflow_id)}")
-    if outcome.error:
-        out.print(f"  {outcome.error}", markup=False)
-    if outcome.result is not None:
-        out.print(to_json(outcome.result, indent=2), markup=False)
 
 
 def start_from_file(

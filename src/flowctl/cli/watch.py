@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
+from flowctl.cli import render
 from flowctl.cli.app import RUN, App, app, fail, state
 from flowctl.cli.options import RunIdOpt, WorkflowIdArg
 
@@ -13,7 +14,6 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from flowctl.ops.runs import Outcome
-    from flowctl.watch import View
 
 
 @app.command(
@@ -51,7 +51,7 @@ async def follow(app_: App, client: Client, workflow_id: str, *, run_id: str | N
         if out.format == "jsonl":
             out.line({"workflow_id": workflow_id, **change})
         elif out.format == "text":
-            print(printable(f"{workflow_id} +{change['elapsed']:.1f}s {describe_change(change)}"), flush=True)
+            out.write(printable(f"{workflow_id} +{change['elapsed']:.1f}s {describe_change(change)}"))
 
 
 async def _live(app_: App, client: Client, workflow_id: str, run_id: str | None) -> None:
@@ -60,32 +60,6 @@ async def _live(app_: App, client: Client, workflow_id: str, run_id: str | None)
     from flowctl.watch import View, changes
 
     view = View(workflow_id)
-    with Live(get_renderable=lambda: _render(view), console=app_.output.out, refresh_per_second=4):
+    with Live(get_renderable=lambda: render.watch_view(view), console=app_.output.out, refresh_per_second=4):
         async for current, _change in changes(client, workflow_id, patience=app_.patience(), run_id=run_id):
             view = current
-
-
-def _render(view: View) -> Any:
-    from rich.console import Group
-    from rich.text import Text
-
-    from flowctl.output import printable as p
-    from flowctl.watch import left_text
-
-    lines = [Text.assemble((p(view.workflow_id), "bold"), f" ({view.kind or '…'})", f"  step: {p(view.step or '…')}")]
-    lines += [Text(f"  ✓ {p(step)}", style="green") for step in view.completed]
-    for action, state_ in view.compensations.items():
-        lines.append(Text(f"  ↩ {p(action)} ({p(state_)})", style="yellow" if state_ == "done" else "red"))
-    for activity, attempts in view.retries.values():
-        lines.append(Text(f"  ↻ {p(activity)}: {attempts} attempts", style="magenta"))
-    if view.waiting_for and view.outcome is None:
-        left = left_text(view)
-        waiting = f"  … waiting for {p(view.waiting_for)}" + (f" — {left} left" if left else "")
-        waiting += f", then {p(view.at_deadline)}" if view.at_deadline else ""
-        lines.append(Text(waiting, style="cyan"))
-    if view.outcome is not None:
-        done = view.outcome.get("outcome") or view.outcome["status"]
-        good = view.outcome.get("succeeded", view.outcome["status"] == "completed")
-        reason = f": {view.outcome['reason']}" if view.outcome.get("reason") else ""
-        lines.append(Text(p(f"  ■ {done}{reason}"), style="bold green" if good else "bold red"))
-    return Group(*lines)
