@@ -11,6 +11,7 @@ error text and the settings it was made with (never the key or the certificates 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import FLOWCTL, free_port, isolated_env, write_config
-from tlsproxy import Authority, Pair, start_proxy
+from tlsproxy import Authority, Pair, start_proxy, strict_tls_server
 
 from flowctl import connect
 from flowctl.connect import Target
@@ -40,31 +41,6 @@ def settings(target: Target) -> dict[str, Any]:
         "client_cert": bool(getattr(tls, "client_cert", None)),
         "api_key": bool(target.api_key),
     }
-
-
-def strict_tls_port(ca: Authority) -> int:
-    """A TLS server that refuses, in the handshake, a client without a certificate from `ca`."""
-    server = ca.issue("strict", "localhost", server=True)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(server.cert, server.key)
-    context.load_verify_locations(ca.pair.cert)
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.set_alpn_protocols(["h2"])
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            conn, _ = listener.accept()
-            try:
-                with context.wrap_socket(conn, server_side=True) as wrapped:
-                    wrapped.recv(16)
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return int(listener.getsockname()[1])
 
 
 def silent_port() -> int:
@@ -122,7 +98,8 @@ async def record_all(root: Path) -> dict[str, Any]:
         client_ca=ca.pair.cert,
         api_key=API_KEY,
     )
-    strict = strict_tls_port(ca)
+    stack = contextlib.ExitStack()
+    strict = stack.enter_context(strict_tls_server(ca))
     closed = free_port()
     cases = {
         "connection refused": Target(f"127.0.0.1:{closed}", "default"),
@@ -166,6 +143,7 @@ async def record_all(root: Path) -> dict[str, Any]:
                 print(f"{case}: connected (nothing to record)", file=sys.stderr)
     finally:
         connect.diagnose = real
+        stack.close()
         proxy.stop()
         subprocess.run([FLOWCTL, "server", "stop"], env=env, capture_output=True)
     return recorded

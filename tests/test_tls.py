@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Cli, free_port, isolated_env, order_input, stop_process, uid, write_config
-from tlsproxy import Authority, Pair, Proxy, nginx_binary, start_proxy
+from tlsproxy import Authority, Pair, Proxy, nginx_binary, start_proxy, strict_tls_server
 
 pytestmark = pytest.mark.skipif(
     nginx_binary() is None, reason="nginx is not installed (make test installs Debian's nginx where it can)"
@@ -213,44 +213,8 @@ def _json(value: object) -> str:
 
 @pytest.fixture(scope="module")
 def strict_tls_port(tls: TlsStack) -> Iterator[int]:
-    """A TLS server that refuses, in the handshake itself, any client without a certificate from the CA.
-
-    That is how a Temporal server configured for mTLS refuses, rather than with a gRPC status.
-    """
-    import socket
-    import ssl
-    import threading
-
-    server = tls.ca.issue("strict-server", "localhost", server=True)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(server.cert, server.key)
-    context.load_verify_locations(tls.ca.pair.cert)
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.set_alpn_protocols(["h2"])
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            try:
-                with context.wrap_socket(conn, server_side=True) as wrapped:
-                    wrapped.recv(16)
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    stop.set()
-    thread.join(5)
-    listener.close()
+    with strict_tls_server(tls.ca) as port:
+        yield port
 
 
 @pytest.mark.parametrize("cert", ["none", "rogue"])

@@ -7,12 +7,14 @@ header. Everything lives in one directory that the test owns.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,3 +215,44 @@ http {{
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("nginx did not listen within 20s")
+
+
+@contextlib.contextmanager
+def strict_tls_server(ca: Authority) -> Iterator[int]:
+    """A TLS port that refuses, in the handshake itself, any client without a certificate from
+    `ca`: how a Temporal server configured for mTLS refuses, rather than with a gRPC status."""
+    import ssl
+    import threading
+
+    server = ca.issue("strict-server", "localhost", server=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server.cert, server.key)
+    context.load_verify_locations(ca.pair.cert)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["h2"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True) as wrapped:
+                    wrapped.recv(16)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
