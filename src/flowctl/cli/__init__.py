@@ -14,6 +14,7 @@ import traceback
 from typing import Any
 
 from flowctl.argv import FLAGS, VALUED, output_format
+from flowctl.cli.stops import install_signal_handlers, signalled
 from flowctl.errors import ExitCode, FlowctlError, UsageError
 from flowctl.output import Output, Streams
 
@@ -147,30 +148,8 @@ def _require_utf8(argv: list[str]) -> None:
             )
 
 
-# The stop signals received. Library code can swallow the exception a signal raises (pydantic-core
-# reports one raised while it compiles a pattern as "Exception ignored" and goes on): what would
-# then carry on, a call to the server or a failure caused by the stop, asks here first.
-_signalled: list[int] = []
-
-
-def stop_requested() -> bool:
-    return bool(_signalled)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    from flowctl.errors import Terminated
-
-    _signalled.append(signum)
-    raise Terminated
-
-
-def _on_sigint(signum: int, frame: object) -> None:
-    _signalled.append(signum)
-    raise KeyboardInterrupt
-
-
 def _interrupted(output: Output) -> int:
-    terminated = signal.SIGTERM in _signalled
+    terminated = signal.SIGTERM in signalled
     code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
     output.error("interrupted", int(code), "terminated (SIGTERM)" if terminated else "interrupted")
     return int(code)
@@ -203,13 +182,13 @@ def run(argv: list[str], streams: Streams | None = None) -> int:
         debug = "--debug" in front
         name_placeholders(command)
         result = command.main(args=argv, prog_name="flowctl", standalone_mode=False, obj=streams)
-        if result == ExitCode.INTERRUPTED or (result and _signalled):  # typer returns a Ctrl-C outside a
+        if result == ExitCode.INTERRUPTED or (result and signalled):  # typer returns a Ctrl-C outside a
             return _interrupted(output)  # server call as 130; no command of flowctl exits 130 itself
         return result if isinstance(result, int) else 0
     except FlowctlError as err:
         from flowctl.errors import InterruptedByUser
 
-        if _signalled and not isinstance(err, InterruptedByUser):  # it failed because it was stopped
+        if signalled and not isinstance(err, InterruptedByUser):  # it failed because it was stopped
             return _interrupted(output)
         output.error(err.slug, int(err.code), str(err))
         return int(err.code)
@@ -241,7 +220,7 @@ def run(argv: list[str], streams: Streams | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is a bug
         from flowctl import __version__
 
-        if _signalled:  # a stop that library code wrapped in its own error (pydantic-core's SchemaError)
+        if signalled:  # a stop that library code wrapped in its own error (pydantic-core's SchemaError)
             return _interrupted(output)
         if debug:
             traceback.print_exc()
@@ -272,13 +251,6 @@ def _show_completion(argv: list[str], output: Output) -> int:
     return 0
 
 
-def install_signal_handlers() -> None:
-    """SIGTERM stops a command as SIGINT does: with a line saying what it was doing, exit 143.
-    (`flowctl worker` installs its own handlers, which drain it gracefully.)"""
-    signal.signal(signal.SIGINT, _on_sigint)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
-
 def main() -> None:
     # flowctl uses no pydantic plugins; looking for them scans every installed package
     # (importlib.metadata) on the first model built, about 9 ms of each command's start-up.
@@ -287,8 +259,8 @@ def main() -> None:
         code = run(sys.argv[1:])
     except BaseException:  # noqa: BLE001 - nothing may reach the interpreter's exit, which can hang
         code = int(ExitCode.INTERNAL)  # run() handles all else: only a stop during its last words gets here
-        if _signalled:
-            code = int(ExitCode.TERMINATED if signal.SIGTERM in _signalled else ExitCode.INTERRUPTED)
+        if signalled:
+            code = int(ExitCode.TERMINATED if signal.SIGTERM in signalled else ExitCode.INTERRUPTED)
     # From here a stop signal ends the process at once: what is left is flushing what was said.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

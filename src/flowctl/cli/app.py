@@ -114,7 +114,7 @@ class App:
         async def main() -> T:
             return await action(await connect(target, runtime=None if self.debug else quiet_runtime()))
 
-        from flowctl.cli import stop_requested
+        from flowctl.cli.stops import stop_requested
         from flowctl.errors import InterruptedByUser, Terminated
 
         try:
