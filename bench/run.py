@@ -7,7 +7,8 @@
   for the same call (default converter, `os._exit` so it pays no interpreter teardown),
   interleaved round by round so machine noise hits both alike (target: ratio <= 1.25), and
   where flowctl's time goes: Python's start, typer, pydantic, flowctl's own imports and
-  config, the connection, the call;
+  config, the connection, the call; and the same bare script importing only the packages
+  flowctl is built on (typer, pydantic's models), the floor for any CLI made of them;
 - `flowctl demo` wall time from nothing (it starts and stops its own server and worker).
 """
 
@@ -43,6 +44,24 @@ async def main(address, workflow_id, call):
 asyncio.run(main(*sys.argv[1:]))
 sys.stdout.flush()
 os._exit(0)
+"""
+
+# The bare script with flowctl's packages loaded and used as flowctl uses them: typer parses
+# the line (typer 0.29 coerces every parameter through a pydantic TypeAdapter) and a pydantic
+# model holds the settings.
+PACKAGES = """
+import typer
+from pydantic import BaseModel
+
+class Settings(BaseModel):
+    address: str
+
+def call(address: str, workflow_id: str, call: str) -> None:
+    Settings(address=address)
+    asyncio.run(main(address, workflow_id, call))
+
+app = typer.Typer()
+app.command()(call)
 """
 
 # Where a one-call command's time goes, each stage a process of its own (medians, differences
@@ -102,11 +121,19 @@ def main() -> None:
                        stdout=subprocess.DEVNULL)  # fmt: skip
         bare = root / "bare.py"
         bare.write_text(BARE)
+        with_packages = root / "bare_with_packages.py"
+        with_packages.write_text(
+            BARE.replace(
+                "asyncio.run(main(*sys.argv[1:]))",
+                PACKAGES + "\ntry:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass",
+            )
+        )
         address = f"127.0.0.1:{port}"
         for call in ("describe", "query"):
-            ours, theirs, crashes = [], [], 0
+            ours, theirs, floor, crashes = [], [], [], 0
             flowctl_cmd = [FLOWCTL, call, "order-bench-1", "-o", "json"]
             bare_cmd = [sys.executable, str(bare), address, "order-bench-1", call]
+            floor_cmd = [sys.executable, str(with_packages), address, "order-bench-1", call]
             for _ in range(args.rounds):
                 seconds, code = timed(flowctl_cmd, env)
                 assert code == 0, f"flowctl {call} exited {code}"
@@ -114,9 +141,15 @@ def main() -> None:
                 seconds, code = timed(bare_cmd, env)
                 crashes += code != 0
                 theirs.append(seconds)
+                seconds, code = timed(floor_cmd, env)
+                assert code == 0, f"the bare script with flowctl's packages exited {code}"
+                floor.append(seconds)
             report[f"{call}_flowctl_ms"] = round(median_ms(ours), 1)
             report[f"{call}_bare_sdk_ms"] = round(median_ms(theirs), 1)
             report[f"{call}_ratio"] = round(median_ms(ours) / median_ms(theirs), 3)
+            report[f"{call}_bare_sdk_with_typer_and_pydantic_ms"] = round(median_ms(floor), 1)
+            report[f"{call}_packages_floor_ratio"] = round(median_ms(floor) / median_ms(theirs), 3)
+            report[f"{call}_flowctl_over_packages_floor"] = round(median_ms(ours) / median_ms(floor), 3)
             report[f"{call}_bare_sdk_crashed_at_exit"] = crashes
         breakdown: dict[str, list[float]] = {name: [] for name in [*STAGES, "sdk_connect"]}
         for _ in range(args.rounds):
