@@ -43,9 +43,56 @@ class LocalServices(_Section):
     latency: Duration = Field(default=timedelta(0), description="how long every service call takes, at least")
 
 
+class Route(_Section):
+    """How one service command reaches its PURISTA command: `{base_url}{api_mount}/v{version}/{path}`."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(default="POST")
+    path: str = Field(min_length=1, description="the path the command is exposed at, e.g. charges or shipments/:key")
+    base_url: str | None = Field(default=None, description="default: services.http.base_url")
+    api_mount: str | None = Field(default=None, description="default: services.http.api_mount")
+    version: int | None = Field(default=None, ge=1, description="the service's version; default: services.http.version")
+    timeout: Duration | None = Field(default=None, description="default: services.http.timeout")
+    request: str | None = Field(default=None, description="JSONata: flowctl's request -> the service's payload")
+    params: str | None = Field(default=None, description="JSONata: flowctl's request -> path and query parameters")
+    answer: str | None = Field(default=None, description="JSONata: the service's answer -> flowctl's answer")
+
+    @field_validator("base_url")
+    @classmethod
+    def _route_url(cls, value: str | None) -> str | None:
+        return None if value is None else _service_url(value)
+
+
+class HttpServices(_Section):
+    base_url: str = Field(default="http://127.0.0.1:8090", description="where the services listen")
+    api_mount: str = Field(default="/api", description="PURISTA's apiMountPath")
+    version: int = Field(default=1, ge=1, description="the services' version, in their URLs (/v1/)")
+    timeout: Duration = Field(default=timedelta(seconds=5), description="how long a call may take")
+    token_env: str | None = Field(default=None, description="variable holding a bearer token for the services")
+    token_file: Path | None = Field(default=None, description="file holding a bearer token for the services")
+    ca_file: Path | None = Field(
+        default=None, description="CA certificate that signed the services' https certificates"
+    )
+    routes: dict[str, Route] = Field(default_factory=dict, description="service command -> route")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _service_url(value)
+
+
+def _service_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("must be an http(s) URL of a host, e.g. http://127.0.0.1:8090")
+    return value.rstrip("/")
+
+
 class Services(_Section):
-    bridge: Literal["local"] = Field(default="local", description="how activities reach business services")
+    bridge: Literal["local", "http"] = Field(default="local", description="how activities reach business services")
     local: LocalServices = Field(default_factory=LocalServices)
+    http: HttpServices = Field(default_factory=HttpServices)
 
 
 class OrderPolicy(_Section):

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from flowctl import catalog, searchattrs
 from flowctl.config import Settings, ledger_path
 from flowctl.connect import Target, connect
-from flowctl.errors import UsageError
+from flowctl.errors import UnreachableError, UsageError
 from flowctl_workflows.kinds import KINDS
 from flowctl_workflows.services import TRANSIENT_ERROR
 
 if TYPE_CHECKING:
     from flowctl_workflows.services import Bridge
+    from flowctl_workflows.services.http import Checked, HttpBridge
 
 
 @dataclass(frozen=True)
@@ -150,9 +151,11 @@ def configure_logging() -> None:
 
 
 def make_bridge(settings: Settings) -> Bridge:
-    """The configured bridge, its services checked usable: a `UsageError` names what is not."""
+    """The configured bridge, its settings checked usable: a `UsageError` names what is not."""
     from flowctl_workflows.services.local import LedgerError, LocalServices
 
+    if settings.services.bridge == "http":
+        return http_bridge(settings)
     local = settings.services.local
     try:
         return LocalServices(
@@ -167,6 +170,43 @@ def make_bridge(settings: Settings) -> Bridge:
         )
     except LedgerError as exc:
         raise UsageError(str(exc), hint="fix or move the file, or set services.local.db to another path") from None
+
+
+def http_bridge(settings: Settings) -> HttpBridge:
+    """The `http` bridge over the route table: a route that cannot work is a `UsageError` naming its key."""
+    from flowctl_workflows.flow import STEP_TIMEOUT
+    from flowctl_workflows.services import http
+    from flowctl_workflows.services.commands import COMMANDS
+
+    options = settings.services.http
+    try:
+        routes = http.compile_routes(options, COMMANDS, STEP_TIMEOUT.total_seconds())
+        token = http.token_from(options.token_env, options.token_file)
+    except http.RouteError as exc:
+        raise UsageError(str(exc), hint="see 'Wiring PURISTA services' in the README") from None
+    if options.ca_file is not None and not options.ca_file.is_file():
+        raise UsageError(f"services.http.ca_file {options.ca_file} is not a file")
+    return http.HttpBridge(routes, token=token, ca_file=options.ca_file)
+
+
+async def check_services(bridge: Bridge) -> list[Checked]:
+    """Each route of an `http` bridge checked against its service (`http.check`); nothing for `local`."""
+    from flowctl_workflows.services import http
+
+    return await http.check(bridge) if isinstance(bridge, http.HttpBridge) else []
+
+
+def refuse_broken_routes(rows: list[Checked]) -> None:
+    """Refuse to run when a route cannot work: its service is down (exit 5) or does not serve it (exit 2)."""
+    broken = [row for row in rows if not row.ok]
+    if not broken:
+        return
+    first = broken[0]
+    more = f" (and {len(broken) - 1} more: 'flowctl services check' lists them)" if len(broken) > 1 else ""
+    message = f"{first.command}: {first.method} {first.url}: {first.state}{more}"
+    if first.state.startswith("service down"):
+        raise UnreachableError(message, hint=f"start the service, or fix {first.fix}")
+    raise UsageError(message, hint=f"fix {first.fix}")
 
 
 def require_free_port(port: int, what: str) -> None:
@@ -202,7 +242,12 @@ async def run(
     logs = dataclasses.replace(LoggingConfig.default, forwarding=forward)
     if options.metrics_port:
         require_free_port(options.metrics_port, "--metrics-port")
-    bridge = make_bridge(settings)  # a bad ledger is refused before the server is contacted
+    bridge = make_bridge(settings)  # a bad ledger or route table is refused before anything is contacted
+    try:
+        refuse_broken_routes(await check_services(bridge))  # and services that cannot serve their routes
+    except BaseException:
+        await bridge.close()
+        raise
     metrics = PrometheusConfig(bind_address=f"127.0.0.1:{options.metrics_port}") if options.metrics_port else None
     runtime = Runtime(telemetry=TelemetryConfig(logging=logs, metrics=metrics))
     client = await connect(target, runtime=runtime)

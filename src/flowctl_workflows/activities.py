@@ -19,7 +19,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from .models.order import ORDER_POLICY, OrderPolicy
-from .services import BUSINESS_ERROR, CONTRACT_ERROR, TRANSIENT_ERROR, Bridge, BusinessError, TransientError
+from .services import (
+    BUSINESS_ERROR,
+    CONTRACT_ERROR,
+    TRANSIENT_ERROR,
+    Bridge,
+    BusinessError,
+    ContractError,
+    TransientError,
+)
 from .services.commands import COMMANDS, Command, Request
 
 
@@ -34,13 +42,16 @@ def build(bridge: Bridge, *, review_timeout: timedelta) -> list[Callable[..., Aw
                 # A refusal is an expected outcome, not a fault: BENIGN keeps it out of warnings.
                 raise ApplicationError(
                     exc.message,
-                    {"code": exc.code},
+                    {"code": exc.code, **exc.details},
                     type=BUSINESS_ERROR,
                     non_retryable=True,
                     category=ApplicationErrorCategory.BENIGN,
                 ) from None
             except TransientError as exc:
-                raise ApplicationError(str(exc), type=TRANSIENT_ERROR) from None
+                wait = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+                raise ApplicationError(str(exc), exc.details, type=TRANSIENT_ERROR, next_retry_delay=wait) from None
+            except ContractError as exc:
+                raise ApplicationError(str(exc), exc.details, type=CONTRACT_ERROR, non_retryable=True) from None
             try:
                 command.answer.model_validate(answer)
             except ValidationError as exc:

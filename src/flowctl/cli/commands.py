@@ -14,6 +14,7 @@ from flowctl.cli import (  # noqa: F401, I001 - help lists commands in this orde
     decisions,
     control,
     worker_cmd,
+    services_cmd,
     server,
     config_cmd,
     codec_cmd,

@@ -143,3 +143,11 @@ def watch_view(view: View) -> Any:
         reason = f": {view.outcome['reason']}" if view.outcome.get("reason") else ""
         lines.append(Text(p(f"  ■ {done}{reason}"), style="bold green" if good else "bold red"))
     return Group(*lines)
+
+
+def routes(out: Output, rows: list[dict[str, Any]]) -> None:
+    """The `http` bridge's route table, each route with what its check found."""
+    out.table(rows, ["command", "method", "url", "state"])
+    for row in rows:
+        if not row["ok"] and row.get("fix"):
+            out.info(f"{row['command']}: fix {row['fix']}")

@@ -27,16 +27,32 @@ CONTRACT_ERROR = "ContractError"  # the ApplicationError type of an answer outsi
 
 
 class BusinessError(Exception):
-    """A refusal by the service (declined card, no stock): not retried."""
+    """A refusal by the service (declined card, no stock): not retried. `details` keeps what
+    else the service said (HTTP status, trace id, validation errors)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details or {}
 
 
 class TransientError(Exception):
-    """A failure worth retrying (timeout, overload, injected fault)."""
+    """A failure worth retrying (timeout, overload, injected fault), after `retry_after`
+    seconds at least when the service says so."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.details = details or {}
+
+
+class ContractError(Exception):
+    """An answer (or a mapping of one) outside the command's contract: retrying gets the same."""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
 
 
 class Bridge(Protocol):
