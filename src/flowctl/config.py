@@ -174,6 +174,39 @@ class CodecSettings(_Section):
     keys_file: Path | None = Field(default=None, description="file of ID:BASE64 keys, one per line")
 
 
+class RelayEvent(_Section):
+    """What one PURISTA event does: signal (or update) a workflow, optionally starting it."""
+
+    workflow: str = Field(
+        min_length=1, description="workflow id template over the event's data, e.g. onboarding-{userId}"
+    )
+    signal: str | None = Field(default=None, description="the signal to send")
+    update: str | None = Field(default=None, description="or the update to run (decisions by update, say)")
+    payload: str | None = Field(default=None, description="JSONata: the event's data -> the message's payload")
+    start_input: str | None = Field(
+        default=None, description="JSONata: the event's data -> the workflow's input, to start it when it does not run"
+    )
+
+    @model_validator(mode="after")
+    def _one_message(self) -> RelayEvent:
+        if (self.signal is None) == (self.update is None):
+            raise ValueError("give one of signal or update")
+        if self.start_input is not None and self.update is not None:
+            raise ValueError("start_input goes with a signal (signal-with-start), not an update")
+        return self
+
+
+class Relay(_Section):
+    host: str = Field(default="127.0.0.1", description="address to bind; beyond loopback a token is required")
+    port: int = Field(default=8092, ge=0, le=65535, description="port to listen on (0: any free)")
+    token_env: str | None = Field(default=None, description="variable holding the bearer token senders must give")
+    token_file: Path | None = Field(default=None, description="file holding that token")
+    update_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="how long an update may wait for a worker before the sender retries"
+    )
+    events: dict[str, RelayEvent] = Field(default_factory=dict, description="event name -> what it does")
+
+
 class Settings(_Section):
     task_queue: str = Field(default="flowctl", min_length=1, max_length=200)
     ui_url: str | None = Field(default=None, description="Web UI base URL; default: the embedded server's UI")
@@ -188,6 +221,7 @@ class Settings(_Section):
     server: Server = Field(default_factory=Server)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
+    relay: Relay = Field(default_factory=Relay)
     # Temporal's own connection profiles, in the SDK's format; checked when connecting.
     profile: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

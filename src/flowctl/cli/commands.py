@@ -15,6 +15,7 @@ from flowctl.cli import (  # noqa: F401, I001 - help lists commands in this orde
     control,
     worker_cmd,
     services_cmd,
+    relay_cmd,
     server,
     config_cmd,
     codec_cmd,
