@@ -372,3 +372,10 @@ def test_a_bad_route_table_is_exit_2_naming_the_key_before_anything_is_contacted
 def test_services_check_with_the_local_bridge_names_its_ledger(local_cli: Cli) -> None:
     run = local_cli("services", "check", "-o", "json")
     assert run.code == 0 and run.json()["bridge"] == "local" and run.json()["ledger"].endswith("ledger.db"), str(run)
+
+
+def test_a_command_that_only_reads_may_leave_the_key_out_when_it_says_so() -> None:
+    routes = {n: {"path": "x", "request": '$merge([$, {"idempotencyKey": idempotency_key}])'} for n in COMMANDS}
+    routes["fraud.screen"] = {"path": "screenings", "request": '{"total": total_cents / 100}', "changes_nothing": True}
+    compiled = bridge_http.compile_routes(HttpServices.model_validate({"routes": routes}), COMMANDS, 10.0)
+    assert compiled["fraud.screen"].payload({"total_cents": 150000}) == {"total": 1500}

@@ -55,6 +55,9 @@ class Route(_Section):
     request: str | None = Field(default=None, description="JSONata: flowctl's request -> the service's payload")
     params: str | None = Field(default=None, description="JSONata: flowctl's request -> path and query parameters")
     answer: str | None = Field(default=None, description="JSONata: the service's answer -> flowctl's answer")
+    changes_nothing: bool = Field(
+        default=False, description="the command only reads (a screening): it needs no idempotency key"
+    )
 
     @field_validator("base_url")
     @classmethod

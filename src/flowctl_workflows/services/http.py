@@ -162,7 +162,8 @@ def compile_routes(http: Any, commands: dict[str, Any], step_timeout: float) -> 
             answer=Expression.of(route.answer, f"{where}.answer"),
             where=where,
         )
-        _keeps_the_key(compiled, commands[command])
+        if not route.changes_nothing:
+            _keeps_the_key(compiled, commands[command])
         routes[command] = compiled
     return routes
 
@@ -178,7 +179,8 @@ def _keeps_the_key(route: Route, command: Any) -> None:
     if MARKER not in sent:
         raise RouteError(
             f"{route.where}.request drops idempotency_key: the service could not tell a retried call "
-            'from a new one; pass it in the payload (e.g. "idempotencyKey": idempotency_key)'
+            'from a new one; pass it in the payload (e.g. "idempotencyKey": idempotency_key), or, for a command '
+            "that only reads, say so with changes_nothing = true"
         )
 
 
