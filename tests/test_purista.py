@@ -1,0 +1,201 @@
+"""End to end over HTTP: flowctl's workflows drive the reference PURISTA services
+(examples/purista-services, real `@purista/core`) through the `http` bridge, wired by the route
+table in examples/purista-services/flowctl.toml alone, and the services' events come back
+through `flowctl relay`. What was done is read from the services' own state."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from conftest import FLOWCTL, Cli, Stack, free_port, order_input, start, stop_process, uid, wait_for_status
+
+APP = Path(__file__).parents[1] / "examples" / "purista-services"
+NODE = str(Path(sys.executable).parent / "node")
+TOKEN = "relay-token-purista"
+
+pytestmark = pytest.mark.skipif(
+    not (APP / "node_modules" / "@purista" / "core").exists(), reason="make test installs the PURISTA app's packages"
+)
+
+
+@dataclass
+class Purista:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(f"{self.url}/api/v1/{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None)  # fmt: skip
+        request.add_header("content-type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            raw = answer.read()
+            return json.loads(raw) if raw else None
+
+    def ledger(self) -> dict[str, Any]:
+        return self.call("GET", "ledger")  # type: ignore[no-any-return]
+
+
+@dataclass
+class HttpStack:
+    cli: Cli
+    purista: Purista
+    worker: subprocess.Popen[bytes]
+    relay: subprocess.Popen[bytes]
+
+
+def start_purista(root: Path, relay_port: int, **env: str) -> Purista:
+    port = free_port()
+    log = root / f"purista-{uuid.uuid4().hex[:6]}.log"
+    settings = {"PORT": str(port), "PURISTA_STATE_FILE": str(root / "purista-state.json"),
+                "RELAY_URL": f"http://127.0.0.1:{relay_port}/", "RELAY_TOKEN": TOKEN, **env}  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen([NODE, "main.mjs"], cwd=APP, env={"PATH": "/usr/bin:/bin", **settings},
+                                stdout=out, stderr=out)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while b"purista services listening" not in log.read_bytes():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    return Purista(f"http://127.0.0.1:{port}", proc, log)
+
+
+def http_cli(stack: Stack, root: Path, purista: Purista, relay_port: int) -> Cli:
+    """A CLI (and worker, and relay) wired to the PURISTA app by the example route table alone."""
+    wiring = tomllib.loads((APP / "flowctl.toml").read_text())
+    wiring["services"]["http"]["base_url"] = purista.url
+    wiring["relay"].update({"port": relay_port, "token_env": "RELAY_TOKEN"})
+    wiring["task_queue"] = uid("tq-http-")
+    base = tomllib.loads(Path(stack.cli.env["FLOWCTL_CONFIG"]).read_text())
+    base.pop("task_queue", None)
+    config = root / "http.toml"
+    config.write_text(tomli_w.dumps({**base, **wiring}))
+    return Cli({**stack.cli.env, "FLOWCTL_CONFIG": str(config), "RELAY_TOKEN": TOKEN}, root)
+
+
+def start_relay(cli: Cli) -> subprocess.Popen[bytes]:
+    log = cli.cwd / "relay.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([FLOWCTL, "relay"], env=cli.env, cwd=cli.cwd, stdout=out, stderr=out)
+    deadline = time.monotonic() + 60
+    while b"relay ready" not in log.read_bytes():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def http_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpStack]:
+    root = tmp_path_factory.mktemp("purista")
+    relay_port = free_port()
+    purista = start_purista(root, relay_port)
+    cli = http_cli(stack, root, purista, relay_port)
+    worker = cli.worker()
+    relay = start_relay(cli)
+    yield HttpStack(cli, purista, worker, relay)
+    for proc in (relay, worker, purista.proc):
+        stop_process(proc)
+
+
+def charges_of(ledger: dict[str, Any], order_id: str) -> list[dict[str, Any]]:
+    return [c for c in ledger["charges"].values() if c["orderId"] == order_id]
+
+
+def test_services_check_passes_against_the_purista_app(http_stack: HttpStack) -> None:
+    run = http_stack.cli("services", "check", "-o", "json")
+    assert run.code == 0, str(run)
+    assert all(row["ok"] for row in run.json()["routes"]) and len(run.json()["routes"]) == 19
+
+
+def test_an_order_completes_over_http_charged_once_in_the_services_own_units(http_stack: HttpStack) -> None:
+    order = order_input(uid("h"), price=12.5, qty=2)
+    wid = start(http_stack.cli, "order", order)
+    result = http_stack.cli("result", wid, "--timeout", "60s", "-o", "json")
+    assert result.code == 0, str(result)
+    assert result.json()["result"]["charge_id"].startswith("ch-") and result.json()["result"]["total_cents"] == 2500
+    ledger = http_stack.purista.ledger()
+    charges = charges_of(ledger, order["order_id"])
+    assert [(c["amount"], c["status"]) for c in charges] == [(25.0, "captured")]  # euros, as the service counts
+    assert [m for m in ledger["outbox"] if m.get("reference") == order["order_id"]], "no confirmation sent"
+
+
+def test_a_declined_card_is_the_services_refusal_and_the_order_is_compensated(http_stack: HttpStack) -> None:
+    order = order_input(uid("hd"), card="tok_declined")
+    wid = start(http_stack.cli, "order", order)
+    result = http_stack.cli("result", wid, "--timeout", "60s", "-o", "json")
+    assert result.code == 10, str(result)
+    assert "payment declined by the card issuer" in result.json()["result"]["reason"]
+    ledger = http_stack.purista.ledger()
+    assert charges_of(ledger, order["order_id"]) == []
+    held = [r for r in ledger["reservations"].values() if r.get("orderId") == order["order_id"]]
+    assert held and all(r["status"] == "released" for r in held), held
+
+
+def test_a_flaky_card_is_retried_and_charged_once(http_stack: HttpStack) -> None:
+    order = order_input(uid("hf"), card="tok_flaky")
+    wid = start(http_stack.cli, "order", order)
+    result = http_stack.cli("result", wid, "--timeout", "90s", "-o", "json")
+    assert result.code == 0, str(result)
+    assert len(charges_of(http_stack.purista.ledger(), order["order_id"])) == 1
+
+
+def test_an_order_held_for_review_is_released_by_a_purista_event_through_the_relay(http_stack: HttpStack) -> None:
+    order = order_input(uid("hr"), price=5000)
+    wid = start(http_stack.cli, "order", order)
+    wait_for_status(http_stack.cli, wid, "awaiting_review", timeout=60)
+    http_stack.purista.call("POST", "fraud/reviews", {"orderId": order["order_id"], "decision": "approve",
+                                                     "reviewer": "risk-desk"})  # fmt: skip
+    result = http_stack.cli("result", wid, "--timeout", "60s", "-o", "json")
+    assert result.code == 0 and result.json()["result"]["reviewed_by"] == "risk-desk", str(result)
+
+
+def test_an_onboarding_is_verified_by_a_purista_event(http_stack: HttpStack) -> None:
+    user = uid("hu")
+    wid = start(http_stack.cli, "onboarding", {"user_id": user, "email": f"{user}@example.com", "name": "P"})
+    wait_for_status(http_stack.cli, wid, "awaiting_verification", timeout=60)
+    http_stack.purista.call("POST", "emails/confirmations", {"userId": user, "email": f"{user}@example.com"})
+    result = http_stack.cli("result", wid, "--timeout", "60s", "-o", "json")
+    assert result.code == 0 and result.json()["result"]["verified_by"] == "email link", str(result)
+    ledger = http_stack.purista.ledger()
+    assert [a for a in ledger["accounts"].values() if a.get("userId") == user], "no account in the services' state"
+
+
+def test_an_approval_is_decided_by_a_purista_event(http_stack: HttpStack) -> None:
+    request = uid("ha")
+    wid = start(http_stack.cli, "approval", {"request_id": request, "requester": "alice", "title": "Laptops",
+                                             "amount": 5000, "approvers": ["bob"]})  # fmt: skip
+    wait_for_status(http_stack.cli, wid, "awaiting_decision", timeout=60)
+    http_stack.purista.call("POST", "approvals/decisions", {"requestId": request, "approver": "bob",
+                                                           "decision": "approve"})  # fmt: skip
+    result = http_stack.cli("result", wid, "--timeout", "60s", "-o", "json")
+    assert result.code == 0 and result.json()["status"] == "approved", str(result)
+
+
+def test_a_429_with_retry_after_is_waited_out_and_a_202_is_refused_naming_the_route(http_stack: HttpStack) -> None:
+    purista = http_stack.purista
+    purista.call("POST", "faults", {"commandName": "createShipment", "times": 1, "status": 429, "retryAfter": 2})
+    order = order_input(uid("h4"))
+    wid = start(http_stack.cli, "order", order)
+    began = time.monotonic()
+    result = http_stack.cli("result", wid, "--timeout", "60s", "-o", "json")
+    assert result.code == 0, str(result)
+    assert time.monotonic() - began >= 2  # the service's Retry-After, not the policy's first 1s
+    purista.call("POST", "faults", {"commandName": "createShipment", "times": 1, "status": 202})
+    order = order_input(uid("h2"))
+    wid = start(http_stack.cli, "order", order)
+    result = http_stack.cli("result", wid, "--timeout", "60s", "-o", "json")
+    assert result.code == 10, str(result)
+    reason = result.json()["result"]["reason"]
+    assert "202 Accepted" in reason and 'services.http.routes."shipping.create"' in reason, reason
+    assert [c["status"] for c in charges_of(purista.ledger(), order["order_id"])] == ["refunded"]
