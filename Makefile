@@ -72,4 +72,4 @@ $(STAMP): $(BIN)/python $(SOURCES)
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache examples/purista-services/node_modules
