@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bulk.py
 	$(BIN)/python bench/worker.py
+	$(BIN)/python bench/bridge.py
 
 install: $(STAMP)
 

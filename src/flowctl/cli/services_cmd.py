@@ -1,13 +1,17 @@
-"""`flowctl services check`: the bridge's route table, each route checked against its service."""
+"""`flowctl services check|routes`: the bridge's route table, checked against its services, or a first one
+written from a service's OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from flowctl.cli import render
 from flowctl.cli.app import OPERATE, app, fail, require_subcommand, state
+
+if TYPE_CHECKING:
+    from flowctl.output import Output
 
 services_app = typer.Typer(help="The business services the workflows' steps call.", no_args_is_help=True)
 services_app.callback()(require_subcommand)
@@ -46,3 +50,67 @@ def check(ctx: typer.Context) -> None:
     app_.output.data({"bridge": "http", "routes": rows}, lambda out: render.routes(out, rows))
     down = any(row["state"].startswith("service down") for row in rows)
     fail(ExitCode.UNREACHABLE if down else ExitCode.USAGE if not all(row["ok"] for row in rows) else ExitCode.OK)
+
+
+@services_app.command(
+    epilog="Example: flowctl services routes --from http://127.0.0.1:8090 > routes.toml\n\n"
+    "Each flowctl service command is paired with the operation whose name and path share most words "
+    "with it; the fields whose names agree are mapped, the rest left as null /* ... */ to finish by "
+    "hand. Then 'flowctl services check' says what is still wrong."
+)
+def routes(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option("--from", metavar="URL", help="the service's base URL", show_default=False)],
+    api_mount: Annotated[str, typer.Option("--api-mount", help="PURISTA's apiMountPath")] = "/api",
+) -> None:
+    """Write a starting route table from a running service's OpenAPI document ({URL}{api-mount}/openapi.json)."""
+    import httpx
+    import tomli_w
+
+    from flowctl.config import _service_url
+    from flowctl.errors import UnreachableError, UsageError
+    from flowctl_workflows.services import http
+    from flowctl_workflows.services.commands import COMMANDS
+
+    app_ = state(ctx)
+    try:
+        base = _service_url(source)
+    except ValueError as exc:
+        raise UsageError(f"--from {source!r}: {exc}") from None
+    url = f"{base}/{api_mount.strip('/')}/openapi.json".replace("//openapi", "/openapi")
+    try:
+        answer = httpx.get(url, timeout=10)
+    except httpx.HTTPError as exc:
+        raise UnreachableError(f"{url} does not answer ({exc or type(exc).__name__})") from None
+    try:
+        spec = answer.json() if answer.status_code == 200 else None
+    except ValueError:
+        spec = None
+    if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+        raise UsageError(
+            f"{url} answered {answer.status_code}, not an OpenAPI document",
+            hint="check --from and --api-mount (PURISTA serves {apiMountPath}/openapi.json)",
+        )
+    found = http.starting_table(spec, COMMANDS, base)
+
+    def text(out: Output) -> None:
+        notes = [f"# A starting route table from {url}: check every route, finish each null /* ... */."]
+        if found["unmatched"]:
+            notes.append(f"# No operation was clearly theirs: {', '.join(found['unmatched'])} (add their routes).")
+        notes += [f"# Not used: {op}" for op in found["operations_left"]]
+        out.write("\n".join(notes) + "\n\n" + _literal_strings(tomli_w.dumps(found["table"])))
+
+    app_.output.data(found, text)
+
+
+def _literal_strings(toml: str) -> str:
+    """The TOML with each one-line string holding a double quote (a JSONata expression) written
+    as a literal string ('{"a": b}' rather than "{\\"a\\": b}"), where it holds no single quote."""
+    import json
+    import re
+
+    def literal(match: re.Match[str]) -> str:
+        value = json.loads(f'"{match.group(2)}"')
+        return f"{match.group(1)} = '{value}'" if "'" not in value and '"' in value else match.group(0)
+
+    return re.sub(r'^([A-Za-z_]+) = "((?:[^"\\]|\\.)*)"$', literal, toml, flags=re.M)

@@ -449,3 +449,120 @@ def _shape(url_or_path: str) -> str:
 
     path = urlsplit(url_or_path).path if "://" in url_or_path else url_or_path
     return PARAM.sub("{}", path).rstrip("/")
+
+
+# Words that name the same thing in a command's name and a service's operation.
+_SAME = {"notify": "notification", "notifications": "notification", "shipping": "shipment", "shipments": "shipment",
+         "accounts": "account", "approvals": "approval", "screen": "screening", "screenings": "screening",
+         "send": "send", "emails": "email", "workspaces": "workspace", "roles": "role", "charges": "charge",
+         "refunds": "refund", "reservations": "reservation", "reserve": "reservation"}  # fmt: skip
+
+
+def _words(text: str) -> set[str]:
+    parts = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", text.replace("_", " ").replace(".", " "))
+    return {_SAME.get(word.lower(), word.lower()) for word in parts}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def starting_table(spec: dict[str, Any], commands: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """A first route table from a service's OpenAPI document: for each service command, the
+    operation whose name and path share most words with it, and mappings of the fields whose
+    names agree (camelCase to snake_case); fields it cannot pair are `null /* ... */` in the
+    expressions, for a person to finish. `flowctl services check` then says what is left."""
+    operations = []
+    for path, methods in (spec.get("paths") or {}).items():
+        for method, operation in (methods or {}).items() if isinstance(methods, dict) else ():
+            if not isinstance(operation, dict) or method.lower() not in ("get", "post", "put", "patch", "delete"):
+                continue
+            found = re.match(r"^(?P<mount>.*?)/v(?P<version>\d+)/(?P<rest>.+)$", path)
+            if found is None:
+                continue
+            name = str(operation.get("operationId") or "")
+            operations.append({"method": method.upper(), "path": path, "name": name, "match": found,
+                               "words": _words(name) | _words(found["rest"].replace("/", " ")), "op": operation})  # fmt: skip
+    routes: dict[str, Any] = {}
+    unmatched: list[str] = []
+    taken: set[int] = set()
+    for command, contract in commands.items():
+        scored = sorted(((_score(command, op), i) for i, op in enumerate(operations) if i not in taken), reverse=True)
+        if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+            unmatched.append(command)
+            continue
+        index = scored[0][1]
+        taken.add(index)
+        routes[command] = _route(operations[index], contract)
+    mounts = {op["match"]["mount"] for op in operations}
+    versions = {int(op["match"]["version"]) for op in operations}
+    table: dict[str, Any] = {"services": {"bridge": "http", "http": {"base_url": base_url, "routes": routes}}}
+    if len(mounts) == 1:
+        table["services"]["http"]["api_mount"] = mounts.pop() or "/"
+    if len(versions) == 1:
+        table["services"]["http"]["version"] = versions.pop()
+    left = [f"{op['method']} {op['path']} ({op['name']})" for i, op in enumerate(operations) if i not in taken]
+    return {"table": table, "unmatched": unmatched, "operations_left": left}
+
+
+def _score(command: str, operation: dict[str, Any]) -> float:
+    """Words a command and an operation share, those of its action twice; an operation named for
+    the action first (`chargeCard` for payment.charge) wins a tie."""
+    action = command.split(".", 1)[1]
+    first = re.match(r"[a-z]+", operation["name"])
+    leads = first is not None and first.group() == action.split("_", 1)[0]
+    words = operation["words"]
+    return len(_words(command) & words) + len(_words(action) & words) + (0.5 if leads else 0)
+
+
+def _route(operation: dict[str, Any], contract: Any) -> dict[str, Any]:
+    found = operation["match"]
+    path = re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", r":\1", found["rest"])
+    request_fields = set(contract.request.model_fields)
+    body = (((operation["op"].get("requestBody") or {}).get("content") or {}).get("application/json") or {}).get(
+        "schema"
+    )
+    route: dict[str, Any] = {"method": operation["method"], "path": path}
+    properties = (body or {}).get("properties") if isinstance(body, dict) else None
+    if isinstance(properties, dict):
+        pairs = []
+        for name in properties:
+            mine = _snake(name)
+            pairs.append(f'"{name}": {mine}' if mine in request_fields else f'"{name}": null /* flowctl has: '
+                         f'{", ".join(sorted(request_fields))} */')  # fmt: skip
+        route["request"] = "{" + ", ".join(pairs) + "}"
+    names = re.findall(r":([A-Za-z_][A-Za-z0-9_]*)", path)
+    if names:
+        route["params"] = (
+            "{"
+            + ", ".join(
+                f'"{n}": {_snake(n)}' if _snake(n) in request_fields else f'"{n}": null /* which field? */'
+                for n in names
+            )
+            + "}"
+        )
+    answer = _success_schema(operation["op"])
+    if isinstance(answer, dict) and isinstance(answer.get("properties"), dict):
+        theirs = {_snake(name): name for name in answer["properties"]}
+        pairs = []
+        for field in contract.answer.model_fields:
+            if field == "note" and "note" not in theirs:
+                continue
+            source = theirs.get(field) or next(
+                (theirs[k] for k in theirs if k.endswith(field) or field.endswith(k)), None
+            )
+            pairs.append(f'"{field}": {source}' if source else f'"{field}": null /* the service answers: '
+                         f'{", ".join(answer["properties"])} */')  # fmt: skip
+        route["answer"] = "{" + ", ".join(pairs) + "}"
+    if "idempotency_key" not in route.get("request", "") and "idempotency_key" not in route.get("params", ""):
+        route["changes_nothing"] = True  # it takes no key: say so only if it really changes nothing
+    return route
+
+
+def _success_schema(operation: dict[str, Any]) -> Any:
+    for status in ("200", "201"):
+        content = ((operation.get("responses") or {}).get(status) or {}).get("content") or {}
+        for kind in ("application/json", "application/problem+json"):
+            if kind in content:
+                return content[kind].get("schema")
+    return None
