@@ -375,7 +375,9 @@ def test_services_check_with_the_local_bridge_names_its_ledger(local_cli: Cli) -
 
 
 def test_a_command_that_only_reads_may_leave_the_key_out_when_it_says_so() -> None:
-    routes = {n: {"path": "x", "request": '$merge([$, {"idempotencyKey": idempotency_key}])'} for n in COMMANDS}
+    routes: dict[str, dict[str, Any]] = {
+        n: {"path": "x", "request": '$merge([$, {"idempotencyKey": idempotency_key}])'} for n in COMMANDS
+    }
     routes["fraud.screen"] = {"path": "screenings", "request": '{"total": total_cents / 100}', "changes_nothing": True}
     compiled = bridge_http.compile_routes(HttpServices.model_validate({"routes": routes}), COMMANDS, 10.0)
     assert compiled["fraud.screen"].payload({"total_cents": 150000}) == {"total": 1500}
