@@ -6,18 +6,15 @@ contract. Routes that cannot work are refused when they are compiled, naming the
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Cli, free_port, isolated_env, write_config
+from loopback import Answer, Seen, Service, serving
 from temporalio.testing import ActivityEnvironment
 
 from flowctl.config import HttpServices
@@ -26,64 +23,10 @@ from flowctl_workflows.services import http as bridge_http
 from flowctl_workflows.services.commands import COMMANDS
 
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-# An answer: (status, headers, body); the body a dict is sent as JSON.
-Answer = tuple[int, dict[str, str], Any]
-
-
-def no_route(seen: Seen) -> Answer:
-    return 404, {}, {"message": "no route"}
-
-
-@dataclass
-class Service:
-    """A loopback HTTP server: each request recorded, each answered by `answers[path]`."""
-
-    answers: dict[str, Callable[[Seen], Answer]] = field(default_factory=dict)
-    seen: list[Seen] = field(default_factory=list)
-    port: int = 0
-
-
 @pytest.fixture
 def service() -> Iterator[Service]:
-    state = Service()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _answer(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                        json.loads(raw) if raw else None)  # fmt: skip
-            state.seen.append(seen)
-            route = self.path.split("?", 1)[0]
-            status, headers, body = state.answers.get(route, no_route)(seen)
-            data = json.dumps(body).encode() if isinstance(body, dict | list) else (body or "").encode()
-            self.send_response(status)
-            for key, value in {"content-type": "application/json", **headers}.items():
-                self.send_header(key, value)
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving() as state:
+        yield state
 
 
 CHARGE = {"idempotency_key": "order-A-1/charge_payment", "order_id": "A-1", "customer_id": "c-1",
