@@ -5,64 +5,16 @@ from __future__ import annotations
 import json
 import random
 import signal
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import Cli, Stack, order_input, stop_process, uid
+from conftest import Cli, Stack, stop_process, uid
+from ordermix import assert_every_order_ended_as_expected, flow_statuses, make_order, wait_until_done
 
 ORDERS = 200
 KILLS = 2
-
-
-def expected_end(i: int) -> str:
-    if i % 10 == 0:
-        return "compensated"  # declined card
-    if i % 10 == 1:
-        return "completed"  # held for review, approved
-    if i % 10 == 2:
-        return "rejected"  # held for review, rejected
-    return "completed"
-
-
-def make_order(prefix: str, i: int) -> dict[str, Any]:
-    if i % 10 == 0:
-        return order_input(f"{prefix}-{i}", card="tok_declined")
-    if i % 10 in (1, 2):
-        return order_input(f"{prefix}-{i}", price=2000.0)
-    return order_input(f"{prefix}-{i}", card="tok_flaky" if i % 10 == 3 else "tok_visa")
-
-
-def decide_reviews(flowctl: Cli, prefix: str, decided: set[str]) -> None:
-    run = flowctl("approvals", "-o", "json")
-    if run.code != 0:
-        return
-    for row in run.json():
-        wid = row["workflow_id"]
-        if not wid.startswith(f"order-{prefix}-") or wid in decided:
-            continue
-        i = int(wid.rsplit("-", 1)[1])
-        verb = ["approve", wid, "--as", "risk"] if i % 10 == 1 else ["reject", wid, "--as", "risk", "--comment", "no"]
-        if flowctl(*verb).code == 0:
-            decided.add(wid)
-
-
-def flow_statuses(flowctl: Cli, queue: str) -> dict[str, dict[str, Any]]:
-    run = flowctl("list", "--query", f"TaskQueue = '{queue}'", "--limit", "10000", "-o", "json")
-    assert run.code == 0, str(run)
-    return {row["workflow_id"]: row for row in run.json()}
-
-
-def rows(db: Path, sql: str, *args: object) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.mark.slow
@@ -94,71 +46,6 @@ def test_worker_killed_twice_loses_nothing_and_does_nothing_twice(flowctl: Cli, 
         assert stop_process(worker) == 0
 
     assert_every_order_ended_as_expected(flowctl, queue, stack.ledger_db, prefix, ORDERS)
-
-
-def wait_until_done(flowctl: Cli, queue: str, prefix: str, decided: set[str], timeout: float = 240) -> None:
-    """Decide the reviews as they come up until no order on `queue` is running."""
-    deadline = time.monotonic() + timeout
-    while True:
-        decide_reviews(flowctl, prefix, decided)
-        statuses = flow_statuses(flowctl, queue)
-        running = [wid for wid, row in statuses.items() if row["status"] == "running"]
-        if statuses and not running:
-            return
-        assert time.monotonic() < deadline, f"{len(running)} still running, e.g. {running[:3]}"
-        time.sleep(1)
-
-
-def assert_every_order_ended_as_expected(
-    flowctl: Cli, queue: str, db: Path, prefix: str, count: int, cancelled: frozenset[int] = frozenset()
-) -> None:
-    """Each order's end and its ledger: nothing lost, nothing done twice; a cancelled order keeps nothing."""
-    statuses = flow_statuses(flowctl, queue)
-    assert len(statuses) == count
-    for wid, row in statuses.items():
-        i = int(wid.rsplit("-", 1)[1])
-        if i in cancelled:
-            assert (row["status"], row["flow_status"]) == ("cancelled", "cancelled"), (wid, row)
-            continue
-        assert row["status"] == "completed", (wid, row)
-        assert row["flow_status"] == expected_end(i), (wid, row["flow_status"], expected_end(i))
-
-    like = f"{prefix}-%"
-    charges = rows(db, "SELECT order_id, status FROM charges WHERE order_id LIKE ?", like)
-    refunds = rows(db, "SELECT order_id FROM refunds WHERE order_id LIKE ?", like)
-    shipments = rows(db, "SELECT order_id, status FROM shipments WHERE order_id LIKE ?", like)
-    reservations = rows(db, "SELECT order_id, status FROM reservations WHERE order_id LIKE ?", like)
-    emails = rows(db, "SELECT ref, template FROM outbox WHERE ref LIKE ?", like)
-    by_order: dict[str, dict[str, list[str]]] = {}
-    for table, found in (("charges", charges), ("refunds", refunds), ("shipments", shipments),
-                         ("reservations", reservations), ("emails", emails)):  # fmt: skip
-        for record in found:
-            key = record["order_id"] if "order_id" in record.keys() else record["ref"]
-            by_order.setdefault(key, {}).setdefault(table, []).append(
-                record["status"]
-                if "status" in record.keys()
-                else record["template"]
-                if "template" in record.keys()
-                else "x"
-            )
-    for i in range(count):
-        book = by_order.get(f"{prefix}-{i}", {})
-        end = "cancelled" if i in cancelled else expected_end(i)
-        if end == "cancelled":  # whatever it had done is undone, once
-            assert set(book.get("charges", [])) <= {"refunded"}, (i, book)
-            assert len(book.get("refunds", [])) == len(book.get("charges", [])), (i, book)
-            assert set(book.get("reservations", [])) <= {"released"}, (i, book)
-            assert set(book.get("shipments", [])) <= {"cancelled"}, (i, book)
-        elif end == "completed":
-            assert book.get("charges") == ["captured"], (i, book)  # exactly one kept charge
-            assert book.get("shipments") == ["created"] and book.get("emails") == ["order_confirmation"], (i, book)
-            assert book.get("reservations") == ["held"] and "refunds" not in book, (i, book)
-        elif end == "compensated":
-            assert "charges" not in book and "shipments" not in book and "emails" not in book, (i, book)
-            assert book.get("reservations") == ["released"], (i, book)
-        else:  # rejected after the charge: refunded once, stock released, nothing shipped
-            assert book.get("charges") == ["refunded"] and book.get("refunds") == ["x"], (i, book)
-            assert book.get("reservations") == ["released"] and "shipments" not in book, (i, book)
 
 
 @pytest.mark.slow

@@ -229,3 +229,54 @@ def test_routes_from_something_that_is_not_an_openapi_document_is_refused(http_s
     assert run.code == 5 and "does not answer" in run.stderr, str(run)
     run = http_stack.cli("services", "routes", "--from", "ftp://x")
     assert run.code == 2 and "--from 'ftp://x'" in run.stderr, str(run)
+
+
+def purista_books(ledger: dict[str, Any], prefix: str) -> dict[str, dict[str, list[str]]]:
+    """The PURISTA services' state read into the books `ordermix.assert_books` checks."""
+    books: dict[str, dict[str, list[str]]] = {}
+
+    def add(order_id: str | None, table: str, value: str) -> None:
+        if order_id and order_id.startswith(f"{prefix}-"):
+            books.setdefault(order_id, {}).setdefault(table, []).append(value)
+
+    for charge in ledger["charges"].values():
+        add(charge["orderId"], "charges", charge["status"])
+    for refund in ledger["refunds"].values():
+        add(refund.get("orderId"), "refunds", "x")
+    for shipment in ledger["shipments"].values():
+        add(shipment.get("orderId"), "shipments", shipment["status"])
+    for reservation in ledger["reservations"].values():
+        add(reservation.get("orderId"), "reservations", reservation["status"])
+    for message in ledger["outbox"]:
+        add(message.get("reference"), "emails", message["template"])
+    return books
+
+
+@pytest.mark.slow
+def test_a_worker_killed_twice_over_http_loses_nothing_and_does_nothing_twice(http_stack: HttpStack) -> None:
+    from ordermix import assert_every_order_ended_as_expected, flow_statuses, make_order, wait_until_done
+
+    cli, purista, count = http_stack.cli, http_stack.purista, 100
+    queue, prefix = uid("tq-hk-"), uid("hk")
+    env = {"FLOWCTL_TASK_QUEUE": queue}
+    for command in ("reserveStock", "chargeCard", "createShipment", "refundCharge", "releaseStock"):
+        purista.call("POST", "faults", {"commandName": command, "times": 10_000, "delayMs": 300})  # kills land mid-call
+    worker = None
+    try:
+        lines = cli.cwd / f"{prefix}.jsonl"
+        lines.write_text("".join(json.dumps(make_order(prefix, i)) + "\n" for i in range(count)))
+        assert cli("start", "order", "--from", str(lines), env=env).code == 0
+        worker = cli.worker(env=env)
+        for _ in range(2):
+            time.sleep(2)
+            in_flight = [w for w, row in flow_statuses(cli, queue).items() if row["status"] == "running"]
+            assert len(in_flight) > count // 4, f"only {len(in_flight)} in flight: the kill would prove little"
+            worker.kill()
+            worker.wait(timeout=30)
+            worker = cli.worker(env=env)
+        wait_until_done(cli, queue, prefix, set(), timeout=300)
+    finally:
+        purista.call("DELETE", "faults")
+        if worker is not None:
+            stop_process(worker)
+    assert_every_order_ended_as_expected(cli, queue, purista_books(purista.ledger(), prefix), prefix, count)
