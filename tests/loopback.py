@@ -18,7 +18,8 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
-    body: Any
+    body: Any  # the body read as JSON; None when it is not JSON
+    raw: bytes = b""
 
 
 # An answer: (status, headers, body); the body a dict is sent as JSON.
@@ -49,12 +50,15 @@ def serving() -> Iterator[Service]:
         def _answer(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
-            seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                        json.loads(raw) if raw else None)  # fmt: skip
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw)
             state.seen.append(seen)
             route = self.path.split("?", 1)[0]
-            status, headers, body = state.answers.get(route, no_route)(seen)
-            data = json.dumps(body).encode() if isinstance(body, dict | list) else (body or "").encode()
+            status, headers, answer = state.answers.get(route, no_route)(seen)
+            data = json.dumps(answer).encode() if isinstance(answer, dict | list) else (answer or "").encode()
             self.send_response(status)
             for key, value in {"content-type": "application/json", **headers}.items():
                 self.send_header(key, value)

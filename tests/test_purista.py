@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import tomllib
 import urllib.request
@@ -280,3 +281,62 @@ def test_a_worker_killed_twice_over_http_loses_nothing_and_does_nothing_twice(ht
         if worker is not None:
             stop_process(worker)
     assert_every_order_ended_as_expected(cli, queue, purista_books(purista.ledger(), prefix), prefix, count)
+
+
+def exported_spans(seen: list[Any]) -> list[tuple[str, str, str]]:
+    """(service.name, span name, trace id) of every span OTLP/HTTP delivered."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    spans = []
+    for request in seen:
+        export = ExportTraceServiceRequest()
+        export.ParseFromString(request.raw)
+        for resource in export.resource_spans:
+            service = next((a.value.string_value for a in resource.resource.attributes if a.key == "service.name"), "")
+            for scope in resource.scope_spans:
+                spans += [(service, span.name, span.trace_id.hex()) for span in scope.spans]
+    return spans
+
+
+def test_one_trace_from_flowctl_start_through_the_workflow_to_the_purista_service(http_stack: HttpStack) -> None:
+    from loopback import serving
+
+    with serving() as collector:
+        collector.answers["/v1/traces"] = lambda seen: (200, {"content-type": "application/x-protobuf"}, "")
+        config = Path(http_stack.cli.env["FLOWCTL_CONFIG"])
+        traced = tomllib.loads(config.read_text())
+        traced["task_queue"] = uid("tq-trace-")
+        traced["tracing"] = {"otlp_endpoint": f"http://127.0.0.1:{collector.port}/v1/traces", "service_name": "shop"}
+        (http_stack.cli.cwd / "traced.toml").write_text(tomli_w.dumps(traced))
+        cli = Cli({**http_stack.cli.env, "FLOWCTL_CONFIG": str(http_stack.cli.cwd / "traced.toml")}, http_stack.cli.cwd)
+        worker = cli.worker()
+        try:
+            started = cli("start", "order", "-i", json.dumps(order_input(uid("tr"))), "-o", "json")
+            assert started.code == 0, str(started)
+            trace_id = started.json()["trace_id"]
+            assert len(trace_id) == 32 and cli("result", started.json()["workflow_id"], "--timeout", "60s").code == 0
+        finally:
+            stop_process(worker)  # it sends what it has buffered as it stops
+        assert trace_id in http_stack.purista.log.read_text()  # the service logged the trace it was called in
+        spans = exported_spans([s for s in collector.seen if s.path == "/v1/traces"])
+        ours = {(service, name) for service, name, trace in spans if trace == trace_id}
+        assert ("shop", "flowctl start order") in ours and ("shop", "StartWorkflow:Order") in ours, ours
+        assert ("shop", "RunActivity:payment.charge") in ours, ours  # the worker continued the same trace
+
+
+def test_without_tracing_nothing_of_opentelemetry_is_imported() -> None:
+    code = (
+        "import sys, asyncio\n"
+        "from temporalio.testing import ActivityEnvironment\n"
+        "from flowctl import worker\n"
+        "from flowctl.cli import run\n"
+        "from flowctl_workflows import activities\n"
+        "from flowctl_workflows.services.http import HttpBridge\n"
+        "run(['kinds', '-o', 'json'])\n"
+        "async def headers():\n"
+        "    return HttpBridge({}).headers()\n"
+        "print(asyncio.run(ActivityEnvironment().run(headers)))\n"
+        "sys.exit(1 if any(m.startswith('opentelemetry') for m in sys.modules) else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and "traceparent" in proc.stdout, proc.stderr[-2000:]

@@ -210,6 +210,20 @@ class Relay(_Section):
     events: dict[str, RelayEvent] = Field(default_factory=dict, description="event name -> what it does")
 
 
+class Tracing(_Section):
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; unset: no tracing"
+    )
+    service_name: str = Field(default="flowctl", min_length=1, description="the service.name of flowctl's spans")
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:4318/v1/traces")
+        return value
+
+
 class Settings(_Section):
     task_queue: str = Field(default="flowctl", min_length=1, max_length=200)
     ui_url: str | None = Field(default=None, description="Web UI base URL; default: the embedded server's UI")
@@ -225,6 +239,7 @@ class Settings(_Section):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
     relay: Relay = Field(default_factory=Relay)
+    tracing: Tracing = Field(default_factory=Tracing)
     # Temporal's own connection profiles, in the SDK's format; checked when connecting.
     profile: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

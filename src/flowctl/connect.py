@@ -210,12 +210,14 @@ def quiet_runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=None))
 
 
-async def connect(target: Target, *, runtime: Runtime | None = None) -> Client:
+async def connect(target: Target, *, runtime: Runtime | None = None, interceptors: list[Any] | None = None) -> Client:
     """A connected client, or `UnreachableError` naming the address and what to try."""
     from temporalio.client import Client
 
     service = await connect_service(target, runtime=runtime)
-    return Client(service, namespace=target.namespace, data_converter=data_converter(target.keys))
+    return Client(
+        service, namespace=target.namespace, data_converter=data_converter(target.keys), interceptors=interceptors or []
+    )
 
 
 async def connect_service(target: Target, *, runtime: Runtime | None = None) -> ServiceClient:

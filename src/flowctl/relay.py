@@ -15,11 +15,14 @@ message (`eventName`, `id`, `payload`).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import re
 import string
+import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,6 +55,8 @@ class Event:
     name: str
     id: str
     data: Any
+    traceparent: str | None = None  # the W3C trace context it came with, if any
+    trace_id: str | None = None  # PURISTA's trace id (`traceid`), if any
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,7 @@ def parse_event(headers: dict[str, str], body: bytes) -> Event:
         event_id = headers.get("ce-id")
         if not event_id or "ce-specversion" not in headers:
             raise Refused(400, "a CloudEvent needs ce-specversion, ce-type and ce-id")
-        return Event(headers["ce-type"], event_id, document)
+        return Event(headers["ce-type"], event_id, document, headers.get("traceparent"), headers.get("ce-traceid"))
     if not isinstance(document, dict):
         raise Refused(400, "the body is not a JSON object: neither a CloudEvent nor a PURISTA message")
     if "specversion" in document:  # structured mode
@@ -136,11 +141,18 @@ def parse_event(headers: dict[str, str], body: bytes) -> Event:
         data = document.get("data")
         if data is None and isinstance(document.get("data_base64"), str):
             raise Refused(400, "a CloudEvent with data_base64 is not supported: send its data as JSON")
-        return Event(name, event_id, data)
+        traceparent = document.get("traceparent") or headers.get("traceparent")
+        return Event(name, event_id, data, _text(traceparent), _text(document.get("traceid")))
     name, event_id = document.get("eventName"), document.get("id")  # a raw PURISTA message
     if not isinstance(name, str) or not name or not isinstance(event_id, str) or not event_id:
         raise Refused(400, "neither a CloudEvent (specversion, type, id) nor a PURISTA message (eventName, id)")
-    return Event(name, event_id, document.get("payload"))
+    return Event(
+        name, event_id, document.get("payload"), _text(headers.get("traceparent")), _text(document.get("traceId"))
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def authorized(token: str | None, header: str | None) -> bool:
@@ -161,6 +173,10 @@ class Relay:
         self.update_timeout = update_timeout
 
     async def deliver(self, event: Event) -> dict[str, Any]:
+        with _linked_span(event):
+            return await self._deliver(event)
+
+    async def _deliver(self, event: Event) -> dict[str, Any]:
         mapping = self.mappings.get(event.name)
         if mapping is None:
             known = ", ".join(sorted(self.mappings)) or "none"
@@ -265,6 +281,31 @@ class Relay:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise Refused(404, f"workflow {workflow_id!r} does not exist or has ended") from None
             raise
+
+
+@contextlib.contextmanager
+def _linked_span(event: Event) -> Iterator[None]:
+    """With tracing on, a span for the event, linked to the trace it came with (its traceparent),
+    so the signal it becomes is found from the workflow's trace."""
+    if "opentelemetry" not in sys.modules:
+        yield
+        return
+    from opentelemetry import propagate, trace
+
+    links = []
+    if event.traceparent:
+        remote = trace.get_current_span(propagate.extract({"traceparent": event.traceparent})).get_span_context()
+        if remote.is_valid:
+            links.append(trace.Link(remote))
+    attributes = {
+        "event.name": event.name,
+        "event.id": event.id,
+        **({"event.trace_id": event.trace_id} if event.trace_id else {}),
+    }
+    with trace.get_tracer("flowctl.relay").start_as_current_span(
+        f"relay {event.name}", links=links, attributes=attributes
+    ):
+        yield
 
 
 def _evaluate(expression: Any, event: Event, key: str) -> Any:

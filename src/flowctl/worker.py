@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flowctl import catalog, searchattrs
+from flowctl import catalog, searchattrs, tracing
 from flowctl.config import Settings, ledger_path
 from flowctl.connect import Target, connect
 from flowctl.errors import UnreachableError, UsageError
@@ -134,11 +134,16 @@ def build(client: Any, bridge: Bridge, *, task_queue: str, review_timeout: timed
     """The Worker hosting every kind and its activities through `bridge`, for `flowctl worker`
     and the tests alike; `options` are the SDK Worker's own (concurrency, cache, shutdown)."""
     from temporalio.worker import Worker
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
     from flowctl_workflows import activities
 
     built = activities.build(bridge, review_timeout=review_timeout)
-    return Worker(client, task_queue=task_queue, workflows=workflow_classes(), activities=built, **options)
+    # OpenTelemetry, when tracing is on, is the same module inside the sandbox as out (its context lives there).
+    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry"))
+    return Worker(
+        client, task_queue=task_queue, workflows=workflow_classes(), activities=built, workflow_runner=runner, **options
+    )
 
 
 def configure_logging() -> None:
@@ -247,10 +252,11 @@ async def run(
         refuse_broken_routes(await check_services(bridge))  # and services that cannot serve their routes
     except BaseException:
         await bridge.close()
+        tracing.flush()
         raise
     metrics = PrometheusConfig(bind_address=f"127.0.0.1:{options.metrics_port}") if options.metrics_port else None
     runtime = Runtime(telemetry=TelemetryConfig(logging=logs, metrics=metrics))
-    client = await connect(target, runtime=runtime)
+    client = await connect(target, runtime=runtime, interceptors=tracing.interceptors(settings))
     await searchattrs.require(client)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -279,3 +285,4 @@ async def run(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await bridge.close()
+        tracing.flush()

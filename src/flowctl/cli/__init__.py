@@ -7,6 +7,7 @@ CI tool must exit with the code it meant, every time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -264,6 +265,9 @@ def main() -> None:
     # From here a stop signal ends the process at once: what is left is flushing what was said.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if "flowctl.tracing" in sys.modules:  # spans still buffered go out before the exit (which runs no atexit)
+        with contextlib.suppress(Exception):
+            sys.modules["flowctl.tracing"].flush()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -92,11 +92,22 @@ class App:
 
         return ui_base_url(self.settings())
 
+    def interceptors(self) -> list[Any]:
+        """The client's interceptors: the tracing one when `tracing.otlp_endpoint` is set."""
+        from flowctl import tracing
+
+        return tracing.interceptors(self.settings())
+
     def run(self, action: Callable[[Client], Awaitable[T]]) -> T:
         """Connect, run `action` with the client, return its value."""
         from flowctl.connect import connect
 
-        return self._run(connect, action)
+        interceptors = self.interceptors()
+
+        async def traced(target: Target, *, runtime: Any = None) -> Client:
+            return await connect(target, runtime=runtime, interceptors=interceptors)
+
+        return self._run(traced, action)
 
     def run_service(self, action: Callable[[ServiceClient], Awaitable[T]]) -> T:
         """Like `run`, with the bare connection instead of a `Client` (see `connect_service`)."""

@@ -27,7 +27,7 @@ def relay(
     import asyncio
     import signal
 
-    from flowctl import config
+    from flowctl import config, tracing
     from flowctl import relay as core
     from flowctl.connect import connect
 
@@ -39,7 +39,7 @@ def relay(
     target = app_.target()
 
     async def main() -> None:
-        client = await connect(target)
+        client = await connect(target, interceptors=tracing.interceptors(settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -59,5 +59,8 @@ def relay(
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        tracing.flush()
     app_.output.say("flowctl relay stopped")

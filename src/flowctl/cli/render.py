@@ -22,6 +22,8 @@ def started(out: Output, info: dict[str, Any]) -> None:
     out.print(f"  {info['ui_url']}", markup=False)
     if info.get("resumes"):
         out.print(f"  {RESUMES.format(run=info['resumes'])}", markup=False)
+    if info.get("trace_id"):
+        out.print(f"  trace {info['trace_id']}", markup=False)
 
 
 def outcome(out: Output, ended: Outcome) -> None:

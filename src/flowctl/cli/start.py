@@ -126,9 +126,13 @@ def start(
         return
 
     async def action(client: Client) -> tuple[dict[str, Any], Outcome | None]:
-        started = await runs.start(
-            client, spec, payload, workflow_id=wid, task_queue=settings.task_queue, if_running=if_running.value
-        )
+        from flowctl import tracing
+
+        # With tracing on, the trace begins here: the workflow, its activities and the services' calls continue it.
+        with tracing.span(settings, f"flowctl start {kind}", workflow_id=wid) as trace_id:
+            started = await runs.start(
+                client, spec, payload, workflow_id=wid, task_queue=settings.task_queue, if_running=if_running.value
+            )
         app_.doing = f"waiting for {wid}, which was started and goes on"
         info = {
             "workflow_id": started.workflow_id,
@@ -139,6 +143,8 @@ def start(
         }
         if started.resumes:
             info["resumes"] = started.resumes
+        if trace_id is not None:
+            info["trace_id"] = trace_id
         if not (wait or follow):
             return info, None
         what = "attached to" if started.attached else "started"

@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import ssl
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -226,8 +227,11 @@ class HttpBridge:
 
     def headers(self) -> dict[str, str]:
         headers = {"accept": "application/json, application/problem+json"}
-        trace = trace_id()
-        if trace is not None:
+        traced = _open_telemetry()
+        if traced is not None:  # tracing is on: the call continues the activity's span
+            headers["x-trace-id"], carried = traced
+            headers.update(carried)
+        elif (trace := trace_id()) is not None:
             headers["x-trace-id"] = trace
             headers["traceparent"] = f"00-{trace}-{secrets.token_hex(8)}-01"
         if self._token:
@@ -342,9 +346,23 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _open_telemetry() -> tuple[str, dict[str, str]] | None:
+    """(trace id, traceparent and the like) of the current OpenTelemetry span, when tracing is on."""
+    if "opentelemetry" not in sys.modules:  # tracing is off: nothing of it was imported
+        return None
+    from opentelemetry import propagate, trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    carried: dict[str, str] = {}
+    propagate.inject(carried)
+    return format(context.trace_id, "032x"), carried
+
+
 def trace_id() -> str | None:
-    """The workflow's trace id: the same for every call of one workflow (from its id), None
-    outside an activity."""
+    """Without tracing, the workflow's trace id: the same for every call of one workflow (made
+    from its id), None outside an activity."""
     from temporalio import activity
 
     workflow_id = activity.info().workflow_id if activity.in_activity() else None
