@@ -9,10 +9,14 @@ PURISTA := examples/purista-services/node_modules/.flowctl-installed
 # one process so its module fixtures are shared. About 5 minutes instead of 8 on 2 cores.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: demo test lint bench install clean record-histories record-connect-errors system-deps
+.PHONY: demo demo-http test lint bench install clean record-histories record-connect-errors system-deps
 
 demo: $(STAMP)
 	$(BIN)/flowctl demo
+
+# The demo over HTTP: the reference PURISTA services, a worker on the http bridge and the relay.
+demo-http: $(STAMP) $(PURISTA)
+	$(BIN)/python examples/purista-services/demo.py
 
 test: $(STAMP) system-deps $(PURISTA)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -42,9 +46,9 @@ system-deps:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src/flowctl src/flowctl_workflows tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy src/flowctl src/flowctl_workflows tests bench examples/purista-services/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
