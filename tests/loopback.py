@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,14 @@ class Seen:
 
 # An answer: (status, headers, body); the body a dict is sent as JSON.
 Answer = tuple[int, dict[str, str], Any]
+
+
+@dataclass(frozen=True)
+class Trickle:
+    """A body the server sends one byte every `pause` seconds."""
+
+    data: bytes
+    pause: float
 
 
 def no_route(seen: Seen) -> Answer:
@@ -58,13 +67,29 @@ def serving() -> Iterator[Service]:
             state.seen.append(seen)
             route = self.path.split("?", 1)[0]
             status, headers, answer = state.answers.get(route, no_route)(seen)
-            data = json.dumps(answer).encode() if isinstance(answer, dict | list) else (answer or "").encode()
+            if isinstance(answer, Trickle):  # a body sent a byte at a time, slowly
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer.data)))
+                self.end_headers()
+                for byte in answer.data:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(answer.pause)
+                return
+            if isinstance(answer, bytes):
+                data = answer
+            else:
+                data = json.dumps(answer).encode() if isinstance(answer, dict | list) else (answer or "").encode()
             self.send_response(status)
             for key, value in {"content-type": "application/json", **headers}.items():
                 self.send_header(key, value)
             self.send_header("content-length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: its choice
+                pass
 
         do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815
 

@@ -6,6 +6,7 @@ contract. Routes that cannot work are refused when they are compiled, naming the
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import Cli, free_port, isolated_env, write_config
-from loopback import Answer, Seen, Service, serving
+from loopback import Answer, Seen, Service, Trickle, serving
 from temporalio.testing import ActivityEnvironment
 
 from flowctl.config import HttpServices
@@ -324,3 +325,109 @@ def test_a_command_that_only_reads_may_leave_the_key_out_when_it_says_so() -> No
     routes["fraud.screen"] = {"path": "screenings", "request": '{"total": total_cents / 100}', "changes_nothing": True}
     compiled = bridge_http.compile_routes(HttpServices.model_validate({"routes": routes}), COMMANDS, 10.0)
     assert compiled["fraud.screen"].payload({"total_cents": 150000}) == {"total": 1500}
+
+
+# What the adversarial pass found; each failed before its fix.
+
+
+def test_a_non_object_answer_is_refused_even_with_an_answer_mapping(service: Service) -> None:
+    # A mapping of `null` or a list gave {}: a compensation was marked done with nothing undone.
+    routes = {**ROUTES, "inventory.release": {"path": "release", "request": '{"k": idempotency_key}',
+                                              "answer": '{"released_lines": releasedLines}'}}  # fmt: skip
+    for body in (["x"], None, "text"):
+        service.answers["/api/v1/release"] = lambda s, b=body: (200, {}, json.dumps(b))  # type: ignore[misc]
+        with pytest.raises(ContractError, match="not a JSON object|not JSON"):
+            call(bridge(service, routes), "inventory.release", {"idempotency_key": "k", "reservation_key": "r"})
+
+
+def test_a_huge_refusal_is_kept_short_enough_for_the_history(service: Service) -> None:
+    service.answers["/api/v1/charges"] = lambda s: (422, {}, {"message": "x" * 5_000_000, "errors": ["y" * 100_000]})
+    with pytest.raises(BusinessError) as refused:
+        call(bridge(service), "payment.charge", CHARGE)
+    assert len(refused.value.message) < 2100 and len(json.dumps(refused.value.details)) < 40_000
+
+
+def test_an_answer_too_large_is_refused_and_a_trickling_one_times_out(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bridge_http, "MAX_ANSWER", 10_000)
+    service.answers["/api/v1/charges"] = lambda s: (200, {}, {"chargeId": "c" * 50_000, "amount": 1})
+    with pytest.raises(ContractError, match="answered more than"):
+        call(bridge(service), "payment.charge", CHARGE)
+    service.answers["/api/v1/charges"] = lambda s: (200, {}, Trickle(b'{"chargeId": "ch-1", "amount": 12.5}', 0.1))
+    routes = {**ROUTES, "payment.charge": {**ROUTES["payment.charge"], "timeout": "1s"}}
+    with pytest.raises(TransientError, match="no answer within 1s"):
+        call(bridge(service, routes), "payment.charge", CHARGE)
+
+
+def test_deep_json_is_not_json_to_read_not_a_crash(service: Service) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    service.answers["/api/v1/charges"] = lambda s: (200, {}, deep)
+    with pytest.raises(ContractError, match="not JSON"):
+        call(bridge(service), "payment.charge", CHARGE)
+    service.answers["/api/v1/charges"] = lambda s: (422, {}, deep)
+    with pytest.raises(BusinessError):
+        call(bridge(service), "payment.charge", CHARGE)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("1e20", 3600.0), ("inf", 3600.0), ("nan", None),
+                                                ("Wed, 21 Oct 2015 07:28:00", 0.0)])  # fmt: skip
+def test_odd_retry_after_values_are_read_within_bounds(service: Service, value: str, seconds: float | None) -> None:
+    service.answers["/api/v1/charges"] = lambda s: (503, {"retry-after": value}, {"message": "busy"})
+    with pytest.raises(TransientError) as transient:
+        call(bridge(service), "payment.charge", CHARGE)
+    assert transient.value.retry_after == seconds
+
+
+def test_a_latin1_answer_is_read_in_its_charset(service: Service) -> None:
+    body = '{"chargeId": "ch-é", "amount": 12.5}'.encode("latin-1")
+    service.answers["/api/v1/charges"] = lambda s: (200, {"content-type": "application/json; charset=iso-8859-1"}, body)
+    assert call(bridge(service), "payment.charge", CHARGE)["charge_id"] == "ch-é"
+
+
+@pytest.mark.parametrize("key", ["..", ".", {"a": 1}, True])
+def test_a_path_parameter_that_is_no_path_segment_is_refused(service: Service, key: Any) -> None:
+    with pytest.raises(ContractError, match="no path segment"):
+        call(bridge(service), "payment.refund", {"idempotency_key": "k", "charge_key": key})
+    assert service.seen == []
+
+
+def test_an_empty_api_mount_makes_no_double_slash(service: Service) -> None:
+    service.answers["/v1/charges"] = lambda s: (200, {}, {"chargeId": "ch-1", "amount": 12.5})
+    assert call(bridge(service, api_mount=""), "payment.charge", CHARGE)["charge_id"] == "ch-1"
+
+
+@pytest.mark.parametrize(
+    ("route", "fragment"),
+    [
+        ({"path": "x", "request": '{"f": function($x){$x}, "idempotencyKey": idempotency_key}'}, "JSON cannot carry"),
+        ({"path": "x", "timeout": "0s", "request": '{"idempotencyKey": idempotency_key}'}, "must be above 0"),
+        ({"path": "x", "request": '{"to": to, "meta": ref ? {"ref": ref, "idempotencyKey": idempotency_key}}'},
+         "drops idempotency_key"),  # it keeps the key only when the optional ref is given
+    ],
+)  # fmt: skip
+def test_more_routes_that_cannot_work_are_refused(route: dict[str, Any], fragment: str) -> None:
+    routes = {n: {"path": "x", "request": '$merge([$, {"idempotencyKey": idempotency_key}])'} for n in COMMANDS}
+    routes["email.send"] = route
+    with pytest.raises(bridge_http.RouteError, match=fragment):
+        bridge_http.compile_routes(HttpServices.model_validate({"routes": routes}), COMMANDS, 10.0)
+
+
+def test_a_password_in_a_url_or_a_secret_for_a_variable_name_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="must not carry a user or password"):
+        HttpServices.model_validate({"base_url": "http://admin:hunter2@127.0.0.1:8090"})
+    with pytest.raises(ValidationError, match="must name an environment variable"):
+        HttpServices.model_validate({"token_env": "sk_live-abc/123"})
+
+
+@pytest.mark.parametrize(("content", "fragment"), [(b"\xff\xfe", "not UTF-8 text"), ("tökén".encode(), "non-ASCII"),
+                                                   (b"a\x01b", "control")])  # fmt: skip
+def test_a_token_that_is_no_bearer_token_is_refused(tmp_path: Path, content: bytes, fragment: str) -> None:
+    file = tmp_path / "token"
+    file.write_bytes(content)
+    with pytest.raises(bridge_http.RouteError, match=fragment):
+        bridge_http.token_from(None, file)
+    with pytest.raises(bridge_http.RouteError, match="both set"):
+        bridge_http.token_from("TOKEN", file)

@@ -250,3 +250,42 @@ def test_the_relay_stops_on_sigterm_and_says_so(stack: Stack, tmp_path: Path) ->
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert "flowctl relay stopped" in log.read_text()
+
+
+# What the adversarial pass found; each failed before its fix.
+
+
+def raw_post(url: str, head: bytes, body: bytes) -> int:
+    """The status of a request written byte for byte (headers no HTTP client would send)."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\n" + head
+                     + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)  # fmt: skip
+        return int(sock.recv(200).split(b" ")[1])
+
+
+def test_bytes_that_are_not_text_are_a_4xx_not_a_500(relay: RelayStack) -> None:
+    event = json.dumps(cloud_event("emailAddressConfirmed", {"userId": "u", "email": "a@b.c"})).encode()
+    assert raw_post(relay.url, b"Authorization: Bearer \xf6\xff\r\n", event) == 401
+    code, answer = post(
+        relay.url, b'{"specversion": "1.0", "type": "emailAddressConfirmed", "id": "\\ud800", "data": {}}'
+    )
+    assert code == 400 and "not UTF-8" in answer["error"], answer
+    code, answer = post(relay.url, cloud_event("fraudReviewDecided", {"orderId": True, "decision": "approve",
+                                                                     "reviewer": "r"}))  # fmt: skip
+    assert code == 422 and "not text or a whole number" in answer["error"], answer
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_required(relay: RelayStack) -> None:
+    event = cloud_event("emailAddressConfirmed", {"userId": "nobody-here", "email": "a@b.c"})
+    assert post(relay.url, event, {"authorization": f"bearer {TOKEN}"}, token=None)[0] == 404  # past the token
+    assert post(relay.url, event, {"authorization": TOKEN}, token=None)[0] == 401  # a bare token is not a scheme
+
+
+def test_a_template_with_a_conversion_or_format_is_refused(stack: Stack, tmp_path: Path) -> None:
+    for template in ("order-{orderId!r}", "order-{orderId:>900}"):
+        cli = relay_config(stack, tmp_path, {"e": {"workflow": template, "signal": "review"}})
+        run = cli("relay", timeout=60)
+        assert run.code == 2 and "each {...} names one field" in run.stderr, str(run)

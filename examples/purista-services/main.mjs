@@ -36,7 +36,7 @@ const fail = message => {
 
 const config = {
   host: env.HOST || '127.0.0.1',
-  port: env.PORT === undefined || env.PORT === '' ? 8090 : Number(env.PORT),
+  port: env.PORT === undefined || env.PORT === '' ? 8090 : /^\d+$/.test(env.PORT) ? Number(env.PORT) : NaN,
   stateFile: env.PURISTA_STATE_FILE || './state.json',
   errorStyle: (env.PURISTA_ERROR_STYLE || 'v3').toLowerCase(),
   reviewThreshold: env.FRAUD_REVIEW_THRESHOLD ? Number(env.FRAUD_REVIEW_THRESHOLD) : 1000,
@@ -55,11 +55,17 @@ if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) fa
 if (!['v2', 'v3'].includes(config.errorStyle)) fail(`PURISTA_ERROR_STYLE must be v2 or v3, not '${env.PURISTA_ERROR_STYLE}'`)
 if (!Number.isInteger(config.relayMaxAttempts) || config.relayMaxAttempts < 1) fail(`invalid RELAY_MAX_ATTEMPTS '${env.RELAY_MAX_ATTEMPTS}'`)
 if (!Number.isFinite(config.reviewThreshold)) fail(`invalid FRAUD_REVIEW_THRESHOLD '${env.FRAUD_REVIEW_THRESHOLD}'`)
+if (config.relayUrl !== undefined && !URL.canParse(config.relayUrl)) fail(`RELAY_URL '${config.relayUrl}' is not a URL`)
 
 // PURISTA logs to stderr, so stdout carries only the ready line
 const logger = new DefaultLogger(pino({ name: 'PURISTA', level: config.logLevel }, pino.destination(2)))
 
-const store = new JsonStateFile(config.stateFile).load()
+let store
+try {
+  store = new JsonStateFile(config.stateFile).load()
+} catch (err) {
+  fail(err.message)
+}
 
 const eventBridge = new DefaultEventBridge({ logger, logWarnOnMessagesWithoutReceiver: false })
 await eventBridge.start()

@@ -82,6 +82,11 @@ class HttpServices(_Section):
     def _base_url(cls, value: str) -> str:
         return _service_url(value)
 
+    @field_validator("token_env")
+    @classmethod
+    def _token_env(cls, value: str | None) -> str | None:
+        return _variable_name(value)
+
 
 def _service_url(value: str) -> str:
     from urllib.parse import urlsplit
@@ -89,7 +94,20 @@ def _service_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ValueError("must be an http(s) URL of a host, e.g. http://127.0.0.1:8090")
+    if parts.username is not None or parts.password is not None:  # it would be shown wherever the URL is
+        raise ValueError("must not carry a user or password: give the services a token with token_env or token_file")
     return value.rstrip("/")
+
+
+def _variable_name(value: str | None) -> str | None:
+    """A variable's name, not its value: a secret written here would be shown by `config show`."""
+    import re
+
+    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(
+            "must name an environment variable (letters, digits, _), e.g. PURISTA_TOKEN, not hold the token"
+        )
+    return value
 
 
 class Services(_Section):
@@ -208,6 +226,11 @@ class Relay(_Section):
         default=timedelta(seconds=10), description="how long an update may wait for a worker before the sender retries"
     )
     events: dict[str, RelayEvent] = Field(default_factory=dict, description="event name -> what it does")
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_env(cls, value: str | None) -> str | None:
+        return _variable_name(value)
 
 
 class Tracing(_Section):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import logging
 import re
 import string
 import sys
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from flowctl_workflows.kinds import Kind
 
 MAX_EVENT = 1 << 20  # bytes of one event; a PURISTA message is far smaller
+CALL_TIMEOUT = timedelta(seconds=4)  # for one call to Temporal: under a sender's own timeout (PURISTA's is 5s)
 EVENT_IDS = uuid.UUID("5d1c3a52-6a2e-4c55-9b53-0c1e7f2b9a11")  # the namespace of request ids made from event ids
 
 
@@ -80,6 +82,11 @@ class Mapping:
         missing = [name for name in names if data.get(name) in (None, "")]
         if missing:
             raise Refused(422, f"event {self.event!r}: its data has no {', '.join(missing)} for {self.workflow!r}")
+        odd = [name for name in names if isinstance(data[name], bool) or not isinstance(data[name], str | int)]
+        if odd:
+            raise Refused(
+                422, f"event {self.event!r}: {odd[0]} in its data is not text or a whole number, so names no workflow"
+            )
         return self.workflow.format_map({name: data[name] for name in names})
 
 
@@ -95,7 +102,9 @@ def compile_events(relay: RelaySettings) -> dict[str, Mapping]:
             names = [name for _, name, _, _ in string.Formatter().parse(spec.workflow) if name is not None]
         except ValueError as exc:
             raise UsageError(f"{where}.workflow {spec.workflow!r} is not an id template: {exc}") from None
-        if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in names):
+        parsed = list(string.Formatter().parse(spec.workflow))
+        plain = all(not conversion and not fmt for _, name, fmt, conversion in parsed if name is not None)
+        if not plain or any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in names):
             raise UsageError(f"{where}.workflow {spec.workflow!r}: each {{...}} names one field of the event's data")
         kind = catalog.kind_for_id(spec.workflow.split("{", 1)[0] or "-")
         if kind is None:
@@ -125,6 +134,10 @@ def parse_event(headers: dict[str, str], body: bytes) -> Event:
     headers = {k.lower(): v for k, v in headers.items()}
     try:
         document = json.loads(body) if body.strip() else None
+        # Text a workflow can hold: a lone surrogate (`"\ud800"`) is JSON, but no UTF-8.
+        json.dumps([document, headers.get("ce-type"), headers.get("ce-id")], ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # before ValueError, which it is
+        raise Refused(400, "the event holds text that is not UTF-8 (a lone surrogate, or bytes)") from None
     except (ValueError, RecursionError):
         raise Refused(400, "the body is not JSON") from None
     if "ce-type" in headers:  # CloudEvents binary mode: the attributes in headers, the body the data
@@ -159,8 +172,13 @@ def authorized(token: str | None, header: str | None) -> bool:
     """Whether the request carries the relay's bearer token (any request, when it has none)."""
     if token is None:
         return True
-    given = (header or "").removeprefix("Bearer ").strip()
-    return hmac.compare_digest(given.encode(), token.encode())
+    scheme, _, given = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    try:
+        return hmac.compare_digest(given.strip().encode(), token.encode())
+    except UnicodeEncodeError:  # bytes that are not text: not the token
+        return False
 
 
 class Relay:
@@ -215,7 +233,8 @@ class Relay:
         )
         try:
             with _temporal(workflow_id):
-                await self.client.workflow_service.signal_workflow_execution(request, retry=True)
+                # Not retried here: the sender retries on the 503, and is not kept waiting meanwhile.
+                await self.client.workflow_service.signal_workflow_execution(request, retry=False, timeout=CALL_TIMEOUT)
             return False
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
@@ -258,7 +277,9 @@ class Relay:
             request_id=request_id,
         )
         with _temporal(workflow_id):
-            await self.client.workflow_service.signal_with_start_workflow_execution(request, retry=True)
+            await self.client.workflow_service.signal_with_start_workflow_execution(
+                request, retry=False, timeout=CALL_TIMEOUT
+            )
 
     async def _update(self, mapping: Mapping, workflow_id: str, payload: Any, request_id: str) -> Any:
         from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -371,6 +392,9 @@ def application(relay: Relay, token: str | None) -> Any:
             return _json(refused.status, {"error": refused.reason}, headers)
         except web.HTTPRequestEntityTooLarge:
             return _json(413, {"error": f"an event is at most {MAX_EVENT} bytes"})
+        except Exception as exc:  # a bug: one line to the sender (who retries), the trace in the log
+            logging.getLogger("flowctl.relay").exception("event not delivered")
+            return _json(500, {"error": f"internal error (a bug in flowctl): {type(exc).__name__}: {exc}"})
         return _json(200, done)
 
     async def health(request: web.Request) -> web.Response:
@@ -402,7 +426,10 @@ async def serve(relay: Relay, token: str | None, host: str, port: int, *, on_rea
         try:
             await site.start()
         except OSError as exc:
-            raise UsageError(f"relay.port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise UsageError(
+                f"relay: cannot listen on {host}:{port}: {exc.strerror}",
+                hint="check relay.host (--host) and relay.port (--port)",
+            ) from None
         server: Any = site._server  # the listening socket: the port bound when 0 asked for any
         on_ready(int(server.sockets[0].getsockname()[1]) if server is not None and server.sockets else port)
         await stop.wait()

@@ -56,18 +56,26 @@ export class JsonStateFile {
       }
       throw err
     }
-    const loaded = JSON.parse(text)
+    let loaded
+    try {
+      loaded = JSON.parse(text)
+    } catch (err) {
+      throw new Error(`state file ${this.filePath} is not JSON (${err.message}): move it away or fix it`)
+    }
+    if (loaded === null || typeof loaded !== 'object' || Array.isArray(loaded) || loaded.formatVersion !== 1) {
+      throw new Error(`state file ${this.filePath} is not this app's state (formatVersion 1): move it away`)
+    }
     this.state = { ...emptyState(), ...loaded }
     return this
   }
 
-  persist() {
+  persist(state = this.state) {
     const dir = path.dirname(this.filePath)
     fs.mkdirSync(dir, { recursive: true })
     const tmp = path.join(dir, `.${path.basename(this.filePath)}.${process.pid}.tmp`)
     const fd = fs.openSync(tmp, 'w')
     try {
-      fs.writeSync(fd, `${JSON.stringify(this.state, null, 2)}\n`)
+      fs.writeSync(fd, `${JSON.stringify(state, null, 2)}\n`)
       fs.fsyncSync(fd)
     } finally {
       fs.closeSync(fd)
@@ -75,19 +83,18 @@ export class JsonStateFile {
     fs.renameSync(tmp, this.filePath)
   }
 
-  /** Run fn on the live state and write the file afterwards. */
+  /** Run fn on the state and write it: as a transaction, so a failed write changes nothing. */
   update(fn) {
-    const result = fn(this.state)
-    this.persist()
-    return result
+    return this.transaction(fn)
   }
 
-  /** Run fn on a copy of the state; the copy replaces the state only if fn returns. */
+  /** Run fn on a copy of the state; the copy replaces the state only once it is written, so a
+   *  failed write leaves the state as it was (a retry then does the work, not a lost change). */
   transaction(fn) {
     const draft = structuredClone(this.state)
     const result = fn(draft)
+    this.persist(draft)
     this.state = draft
-    this.persist()
     return result
   }
 

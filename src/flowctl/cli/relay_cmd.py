@@ -29,7 +29,7 @@ def relay(
 
     from flowctl import config, tracing
     from flowctl import relay as core
-    from flowctl.connect import connect
+    from flowctl.connect import connect, quiet_runtime
 
     app_ = state(ctx)
     settings = config.with_flags(app_.settings(), {"relay.host": ("--host", host), "relay.port": ("--port", port)})
@@ -39,7 +39,8 @@ def relay(
     target = app_.target()
 
     async def main() -> None:
-        client = await connect(target, interceptors=tracing.interceptors(settings))
+        runtime = None if app_.debug else quiet_runtime()  # Core's own warnings only with --debug
+        client = await connect(target, runtime=runtime, interceptors=tracing.interceptors(settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -48,8 +49,9 @@ def relay(
 
         def ready(bound: int) -> None:
             events = ", ".join(sorted(mappings)) or "none mapped"
+            host = f"[{options.host}]" if ":" in options.host else options.host
             app_.output.say(
-                f"flowctl relay ready: listening on http://{options.host}:{bound}/ for events ({events}); "
+                f"flowctl relay ready: listening on http://{host}:{bound}/ for events ({events}); "
                 f"Temporal at {target.address} (namespace {target.namespace})"
             )
 

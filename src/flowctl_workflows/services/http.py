@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     import httpx
 
 RETRIED = frozenset({408, 425, 429})  # 4xx worth retrying: timeout, too early, too many requests
+MAX_ANSWER = 8 << 20  # bytes of an answer read at most: more is no answer flowctl reads
+MAX_SAID = 2000  # characters of a service's message kept in a failure
+MAX_DETAILS = 32 << 10  # bytes of a refusal's details kept (a failure lives in the workflow's history)
+MAX_RETRY_AFTER = 3600.0  # seconds of Retry-After honoured at most
 MARKER = "flowctl-idempotency-key-check"  # stands in for a key when a mapping is checked
 PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\}")  # `:key` or `{key}` in a path
 
@@ -111,6 +115,12 @@ class Route:
         missing = sorted(name for name in names if params.get(name) in (None, ""))
         if missing:
             raise ContractError(f"{self.command}: {self.where}.params gives no {', '.join(missing)} for {self.shown}")
+        for name in names:
+            value = params[name]
+            if isinstance(value, bool) or not isinstance(value, str | int | float) or str(value) in (".", ".."):
+                # `..` would climb to another endpoint; an object has no one spelling in a path
+                raise ContractError(f"{self.command}: {self.where}.params gives {name} = {json.dumps(value)[:80]}, "
+                                    "which is no path segment")  # fmt: skip
         url = PARAM.sub(lambda m: quote(str(params[m.group(1) or m.group(2)]), safe=""), self.path.strip("/"))
         query = {
             k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items() if k not in names and v is not None
@@ -144,7 +154,7 @@ def compile_routes(http: Any, commands: dict[str, Any], step_timeout: float) -> 
     routes = {}
     for command, route in http.routes.items():
         where = f'services.http.routes."{command}"'
-        timeout = (route.timeout or http.timeout).total_seconds()
+        timeout = (route.timeout if route.timeout is not None else http.timeout).total_seconds()
         if not 0 < timeout < step_timeout:
             raise RouteError(
                 f"{where}.timeout {timeout:g}s must be above 0 and below the activity's start-to-close timeout "
@@ -154,7 +164,7 @@ def compile_routes(http: Any, commands: dict[str, Any], step_timeout: float) -> 
             command=command,
             method=route.method,
             base_url=route.base_url or http.base_url,
-            api_mount="/" + (route.api_mount if route.api_mount is not None else http.api_mount).strip("/"),
+            api_mount=_mount(route.api_mount if route.api_mount is not None else http.api_mount),
             version=route.version or http.version,
             path=route.path,
             timeout=timeout,
@@ -169,14 +179,26 @@ def compile_routes(http: Any, commands: dict[str, Any], step_timeout: float) -> 
     return routes
 
 
+def _mount(mount: str) -> str:
+    """`/api` as a URL's mount: one leading slash, none trailing; empty for none."""
+    return "/" + mount.strip("/") if mount.strip("/") else ""
+
+
 def _keeps_the_key(route: Route, command: Any) -> None:
     """Refuse a route whose request (payload, or path and query) loses the idempotency key: the
-    service could not tell a retry from a new call, and a retried charge would charge twice."""
-    sample = _sample(command.request)
-    try:
-        sent = json.dumps([route.payload(sample), route.parameters(sample)], default=str)
-    except ContractError as exc:
-        raise RouteError(f"{exc} (tried on a sample request)") from None
+    service could not tell a retry from a new call, and a retried charge would charge twice.
+    Tried on two requests: every field filled, and every optional one left out."""
+    for sample in (_sample(command.request), _sample(command.request, optional=False)):
+        try:
+            sent = json.dumps([route.payload(sample), route.parameters(sample)], allow_nan=False)
+        except ContractError as exc:
+            raise RouteError(f"{exc} (tried on a sample request)") from None
+        except (TypeError, ValueError) as exc:  # a function, a NaN: nothing JSON carries
+            raise RouteError(f"{route.where}.request gives what JSON cannot carry ({exc})") from None
+        if MARKER not in sent:
+            break
+    else:
+        return
     if MARKER not in sent:
         raise RouteError(
             f"{route.where}.request drops idempotency_key: the service could not tell a retried call "
@@ -185,12 +207,15 @@ def _keeps_the_key(route: Route, command: Any) -> None:
         )
 
 
-def _sample(model: Any) -> dict[str, Any]:
-    """A request of `model` with every field filled (the key with MARKER), to try mappings on."""
+def _sample(model: Any, *, optional: bool = True) -> dict[str, Any]:
+    """A request of `model` with every field filled (the key with MARKER), or without its
+    optional ones, to try mappings on."""
     values: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         hint = str(field.annotation)
-        if name == "idempotency_key":
+        if not optional and name != "idempotency_key" and not field.is_required():
+            values[name] = None
+        elif name == "idempotency_key":
             values[name] = MARKER
         elif "list" in hint:
             values[name] = [{"sku": "SKU-1", "quantity": 1}] if "Line" in hint else ["someone@example.com"]
@@ -239,32 +264,48 @@ class HttpBridge:
         return headers
 
     async def call(self, command: str, payload: dict[str, Any]) -> dict[str, Any]:
-        import httpx
+        import asyncio
 
         route = self.routes[command]
-        url, query = route.url_and_query(route.parameters(payload))
-        body = route.payload(payload)
+        # The mappings run beside the event loop: a slow expression holds up this call, not the worker.
+        url, query, content = await asyncio.to_thread(_request, route, payload)
         headers = self.headers()
-        send_body = route.method in ("POST", "PUT", "PATCH")
-        if send_body:
+        if content is not None:
             headers["content-type"] = "application/json"
         try:
-            response = await self.client.request(
-                route.method,
-                url,
-                params=query or None,
-                content=json.dumps(body, ensure_ascii=False).encode() if send_body else None,
-                headers=headers,
-                timeout=route.timeout,
+            # One deadline for the whole answer, body included (httpx times each read apart).
+            status, response_headers, raw = await asyncio.wait_for(
+                self._exchange(route, url, query, content, headers), route.timeout
             )
-        except httpx.TimeoutException:
+        except TimeoutError:
             raise TransientError(f"{command}: {route.method} {url} gave no answer within {route.timeout:g}s") from None
-        except httpx.HTTPError as exc:
-            raise TransientError(f"{command}: {route.method} {url} failed: {exc or type(exc).__name__}") from None
-        return self._answer(route, url, response)
+        return await asyncio.to_thread(self._answer, route, url, status, response_headers, raw)
 
-    def _answer(self, route: Route, url: str, response: httpx.Response) -> dict[str, Any]:
-        status, command = response.status_code, route.command
+    async def _exchange(
+        self, route: Route, url: str, query: dict[str, str], content: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, Any, bytes]:
+        import httpx
+
+        try:
+            async with self.client.stream(
+                route.method, url, params=query or None, content=content, headers=headers, timeout=route.timeout
+            ) as response:
+                raw = bytearray()
+                async for chunk in response.aiter_bytes():
+                    raw += chunk
+                    if len(raw) > MAX_ANSWER:
+                        raise ContractError(
+                            f"{route.command}: {route.method} {url} answered more than {MAX_ANSWER >> 20} MiB",
+                            details={"status": response.status_code},
+                        )
+                return response.status_code, response.headers, bytes(raw)
+        except httpx.TimeoutException:
+            raise TimeoutError from None
+        except httpx.HTTPError as exc:
+            raise TransientError(f"{route.command}: {route.method} {url} failed: {exc or type(exc).__name__}") from None
+
+    def _answer(self, route: Route, url: str, status: int, headers: Any, raw: bytes) -> dict[str, Any]:
+        command = route.command
         said = f"{route.method} {url} answered {status}"
         if status == 204:
             return self._mapped(route, {})
@@ -272,26 +313,24 @@ class HttpBridge:
             raise ContractError(
                 f"{command}: {said} Accepted, an asynchronous job and not the command's result: "
                 f"expose the command at {route.where} synchronously (200 with its output)",
-                details={"status": status, "body": _body(response)},
+                details=_bounded({"status": status, "body": _body(raw, headers)}),
             )
         if 200 <= status < 300:
-            try:
-                answer = response.json()
-            except ValueError:
-                raise ContractError(
-                    f"{command}: {said} with a body that is not JSON", details={"status": status}
-                ) from None
+            answer = _json(raw, headers)
+            if not isinstance(answer, dict):
+                what = "not JSON" if answer is _NOT_JSON else f"not a JSON object but {type(answer).__name__}"
+                raise ContractError(f"{command}: {said} with a body that is {what}", details={"status": status})
             return self._mapped(route, answer)
-        error = _error(response)
+        error = _error(status, headers, raw)
         if status in RETRIED or status >= 500:
             raise TransientError(
-                f"{command}: {said}: {error['message']}", retry_after=_retry_after(response), details=error
+                f"{command}: {said}: {error['message']}", retry_after=_retry_after(headers), details=error
             )
         if 400 <= status < 500:
             raise BusinessError(error["code"], f"{command}: {error['message']}", details=error)
         raise ContractError(f"{command}: {said}, which is not an answer flowctl reads", details=error)
 
-    def _mapped(self, route: Route, answer: Any) -> dict[str, Any]:
+    def _mapped(self, route: Route, answer: dict[str, Any]) -> dict[str, Any]:
         mapped = route.answer.apply(answer, route.command) if route.answer else answer
         if not isinstance(mapped, dict):
             raise ContractError(
@@ -302,48 +341,91 @@ class HttpBridge:
         return mapped
 
 
-def _body(response: httpx.Response) -> Any:
+def _request(route: Route, payload: dict[str, Any]) -> tuple[str, dict[str, str], bytes | None]:
+    """The URL, query and body of a call: the route's mappings applied to flowctl's request."""
+    url, query = route.url_and_query(route.parameters(payload))
+    if route.method not in ("POST", "PUT", "PATCH"):
+        return url, query, None
+    body = route.payload(payload)
     try:
-        return response.json()
-    except ValueError:
-        return response.text[:2000]
+        return url, query, json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:  # a function, a NaN, a lone surrogate: nothing JSON carries
+        raise ContractError(f"{route.command}: {route.where}.request gives what JSON cannot carry ({exc})") from None
 
 
-def _error(response: httpx.Response) -> dict[str, Any]:
+_NOT_JSON = object()
+
+
+def _json(raw: bytes, headers: Any) -> Any:
+    """The body read as JSON, in the charset it declares (UTF-8 unless it says); _NOT_JSON if it is not."""
+    charset = _charset(headers)
+    try:
+        return json.loads(raw.decode(charset))
+    except (ValueError, RecursionError, LookupError):  # not JSON, nested past reading, an unknown charset
+        return _NOT_JSON
+
+
+def _charset(headers: Any) -> str:
+    found = re.search(r"charset=\"?([A-Za-z0-9._-]+)", headers.get("content-type", "") if headers else "")
+    return found.group(1) if found else "utf-8"
+
+
+def _body(raw: bytes, headers: Any) -> Any:
+    answer = _json(raw, headers)
+    return answer if answer is not _NOT_JSON else raw.decode(_charset(headers), errors="replace")[:MAX_SAID]
+
+
+def _bounded(details: dict[str, Any]) -> dict[str, Any]:
+    """`details` as they may be kept in a failure (the workflow's history holds it): at most
+    MAX_DETAILS bytes of JSON, else what does not fit is said to be left out."""
+    try:
+        size = len(json.dumps(details, default=str))
+    except (TypeError, ValueError, RecursionError):
+        size = MAX_DETAILS + 1
+    if size <= MAX_DETAILS:
+        return details
+    kept = {k: v for k, v in details.items() if isinstance(v, str | int | float | bool) or v is None}
+    return {**kept, "left_out": f"the service's details ({size} bytes) are longer than flowctl keeps"}
+
+
+def _error(status: int, headers: Any, raw: bytes) -> dict[str, Any]:
     """What a refusal says, in either of PURISTA's styles: message, code, trace id, details."""
-    body = _body(response)
-    error: dict[str, Any] = {"status": response.status_code, "trace_id": response.headers.get("x-trace-id")}
+    body = _body(raw, headers)
+    reason = f"HTTP {status}"
+    error: dict[str, Any] = {"status": status, "trace_id": headers.get("x-trace-id")}
     if isinstance(body, dict):
         message = body.get("detail") or body.get("message") or body.get("title")  # v3 problem+json, then v2
         data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
-        error["message"] = str(message) if message else response.reason_phrase or f"HTTP {response.status_code}"
-        error["code"] = str(data.get("code") or body.get("code") or body.get("type") or response.status_code)
-        error["trace_id"] = body.get("traceId") or error["trace_id"]
+        error["message"] = str(message)[:MAX_SAID] if message else reason
+        error["code"] = str(data.get("code") or body.get("code") or body.get("type") or status)[:200]
+        error["trace_id"] = str(body.get("traceId") or error["trace_id"] or "")[:200] or None
         details = {k: body[k] for k in ("errors", "details", "data", "instance", "type", "title") if k in body}
         if details:
             error["details"] = details
     else:
-        error["message"] = (body.strip()[:300] if isinstance(body, str) and body.strip() else None) or (
-            response.reason_phrase or f"HTTP {response.status_code}"
-        )
-        error["code"] = str(response.status_code)
-    return error
+        error["message"] = (body.strip()[:300] if isinstance(body, str) and body.strip() else None) or reason
+        error["code"] = str(status)
+    return _bounded(error)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """The seconds `Retry-After` asks for (a number of seconds or an HTTP date), if it says."""
-    value = response.headers.get("retry-after")
+def _retry_after(headers: Any) -> float | None:
+    """The seconds `Retry-After` asks for (a number of seconds or an HTTP date), if it says; at most an hour."""
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # an HTTP date is in GMT, said or not
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def _open_telemetry() -> tuple[str, dict[str, str]] | None:
@@ -369,22 +451,30 @@ def trace_id() -> str | None:
     return hashlib.sha256(workflow_id.encode()).hexdigest()[:32] if workflow_id else None
 
 
-def token_from(env: str | None, file: Path | None) -> str | None:
+def token_from(env: str | None, file: Path | None, where: str = "services.http") -> str | None:
     """The bearer token the settings point at (a variable, or a file's first line), never printed."""
+    if env and file is not None:
+        raise RouteError(f"{where}.token_env and {where}.token_file are both set: give one")
     if env:
         value = os.environ.get(env, "").strip()
         if not value:
-            raise RouteError(f"services.http.token_env names {env}, which is not set")
-        return value
-    if file is not None:
+            raise RouteError(f"{where}.token_env names {env}, which is not set")
+    elif file is not None:
         try:
-            value = file.read_text().strip().splitlines()[0] if file.read_text().strip() else ""
+            text = file.read_bytes()[:65536].decode()
         except OSError as exc:
-            raise RouteError(f"services.http.token_file {file}: {exc.strerror}") from None
+            raise RouteError(f"{where}.token_file {file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise RouteError(f"{where}.token_file {file} is not UTF-8 text") from None
+        value = text.strip().splitlines()[0].strip() if text.strip() else ""
         if not value:
-            raise RouteError(f"services.http.token_file {file} is empty")
-        return value
-    return None
+            raise RouteError(f"{where}.token_file {file} is empty")
+    else:
+        return None
+    if not re.fullmatch(r"[\x21-\x7e]+", value):  # what an HTTP header carries, and a token is made of
+        source = f"the variable {env}" if env else f"the file {file}"
+        raise RouteError(f"the token in {source} holds spaces, control or non-ASCII characters: not a bearer token")
+    return value
 
 
 @dataclass(frozen=True)
@@ -405,6 +495,8 @@ class Checked:
 async def check(bridge: HttpBridge, timeout: float = 5.0) -> list[Checked]:
     """Whether every route can work: its service answers `GET /healthz`, and the command is in
     the service's `{apiMountPath}/openapi.json` when the service serves one."""
+    import asyncio
+
     import httpx
 
     client = bridge.client
@@ -413,11 +505,13 @@ async def check(bridge: HttpBridge, timeout: float = 5.0) -> list[Checked]:
     for route in bridge.routes.values():
         if route.base_url not in health:
             try:
-                answer = await client.get(f"{route.base_url}/healthz", headers=bridge.headers(), timeout=timeout)
+                answer = await asyncio.wait_for(
+                    client.get(f"{route.base_url}/healthz", headers=bridge.headers(), timeout=timeout), timeout
+                )
                 health[route.base_url] = (
                     None if answer.status_code == 200 else f"/healthz answered {answer.status_code}"
                 )
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, TimeoutError) as exc:
                 health[route.base_url] = f"does not answer ({exc or type(exc).__name__})"
         spec = f"{route.base_url}{route.api_mount}/openapi.json"
         if spec not in served and health[route.base_url] is None:
@@ -441,14 +535,23 @@ async def _operations(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], timeout: float
 ) -> set[tuple[str, str]] | None:
     """(method, path shape) of every operation the service's OpenAPI lists; None when it serves none."""
+    import asyncio
     from urllib.parse import urlsplit
 
     import httpx
 
+    async def fetch() -> Any:
+        async with client.stream("GET", url, headers=headers, timeout=timeout) as answer:
+            raw = bytearray()
+            async for chunk in answer.aiter_bytes():
+                raw += chunk
+                if len(raw) > MAX_ANSWER * 4:
+                    return None  # no OpenAPI document is that large: treated as none
+            return _json(bytes(raw), answer.headers) if answer.status_code == 200 else None
+
     try:
-        answer = await client.get(url, headers=headers, timeout=timeout)
-        spec = answer.json() if answer.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+        spec = await asyncio.wait_for(fetch(), timeout)
+    except (httpx.HTTPError, TimeoutError):
         return None
     if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
         return None
