@@ -60,7 +60,7 @@ class HttpStack:
 
 
 def start_purista(root: Path, relay_port: int, **env: str) -> Purista:
-    port = free_port()
+    port = int(env.pop("PORT", 0)) or free_port()
     log = root / f"purista-{uuid.uuid4().hex[:6]}.log"
     settings = {"PORT": str(port), "PURISTA_STATE_FILE": str(root / "purista-state.json"),
                 "RELAY_URL": f"http://127.0.0.1:{relay_port}/", "RELAY_TOKEN": TOKEN, **env}  # fmt: skip
@@ -340,3 +340,108 @@ def test_without_tracing_nothing_of_opentelemetry_is_imported() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "traceparent" in proc.stdout, proc.stderr[-2000:]
+
+
+def example_bridge(base_url: str, **changes: dict[str, Any]) -> Any:
+    """The http bridge over the example route table, pointed at `base_url`, some routes changed."""
+    from flowctl.config import HttpServices
+    from flowctl_workflows.services import http
+    from flowctl_workflows.services.commands import COMMANDS
+
+    wiring = tomllib.loads((APP / "flowctl.toml").read_text())["services"]["http"]
+    for command, change in changes.items():
+        wiring["routes"][command.replace("_", ".", 1)] |= change
+    settings = HttpServices.model_validate({**wiring, "base_url": base_url})
+    return http.HttpBridge(http.compile_routes(settings, COMMANDS, 10.0))
+
+
+def bridge_call(bridge: Any, command: str, payload: dict[str, Any]) -> Any:
+    import asyncio
+
+    from temporalio.testing import ActivityEnvironment
+
+    async def run() -> Any:
+        try:
+            return await bridge.call(command, payload)
+        finally:
+            await bridge.close()
+
+    return asyncio.run(ActivityEnvironment().run(run))
+
+
+KEY = {"idempotency_key": "k"}
+
+
+@pytest.mark.parametrize(
+    ("command", "payload", "changes", "status", "words"),
+    [
+        ("payment.charge", {"order_id": "z1", "customer_id": "c", "amount_cents": 100, "card": "tok_declined"}, {},
+         402, "payment declined by the card issuer"),
+        ("inventory.reserve", {"order_id": "z2", "items": [{"sku": "SKU-OUT", "quantity": 1}]}, {}, 409, "available"),
+        ("inventory.reserve", {"order_id": "z3", "items": [{"sku": "NOPE", "quantity": 1}]}, {}, 422, "unknown SKU"),
+        ("payment.charge", {"order_id": "z4", "customer_id": "c", "amount_cents": 100, "card": "tok_visa"},
+         {"payment_charge": {"request": '{"orderId": order_id, "amount": "lots", "idempotencyKey": idempotency_key}'}},
+         400, "validation"),
+        ("payment.charge", {"order_id": "z5", "customer_id": "c", "amount_cents": 100, "card": "tok_visa"},
+         {"payment_charge": {"path": "chargez"}}, 404, ""),
+    ],
+)  # fmt: skip
+def test_the_purista_apps_refusals_in_both_error_styles(
+    http_stack: HttpStack, tmp_path: Path, command: str, payload: dict[str, Any], changes: Any, status: int, words: str
+) -> None:
+    from flowctl_workflows.services import BusinessError
+
+    v2 = start_purista(tmp_path, free_port(), PURISTA_ERROR_STYLE="v2")
+    try:
+        for base in (http_stack.purista.url, v2.url):  # v3 (problem+json), then v2
+            with pytest.raises(BusinessError) as refused:
+                bridge_call(
+                    example_bridge(base, **changes), command, {**payload, **KEY, "idempotency_key": uuid.uuid4().hex}
+                )
+            assert refused.value.details["status"] == status and words in refused.value.message, refused.value.details
+            if status == 400:
+                assert refused.value.details["details"], refused.value.details  # the zod issues, kept
+    finally:
+        stop_process(v2.proc)
+
+
+def test_a_service_that_hangs_past_its_timeout_is_retried(http_stack: HttpStack) -> None:
+    from flowctl_workflows.services import TransientError
+
+    purista = http_stack.purista
+    purista.call("POST", "faults", {"commandName": "screenOrder", "times": 1, "delayMs": 3000})
+    try:
+        bridge = example_bridge(purista.url, fraud_screen={"timeout": "1s"})
+        with pytest.raises(TransientError, match="no answer within 1s"):
+            bridge_call(bridge, "fraud.screen", {"order_id": "h", "customer_id": "c", "total_cents": 1, **KEY})
+    finally:
+        purista.call("DELETE", "faults")
+
+
+def test_a_service_down_then_back_is_waited_for_and_the_order_completes(http_stack: HttpStack, tmp_path: Path) -> None:
+    relay_port = free_port()
+    own = start_purista(tmp_path, relay_port)
+    cli = http_cli(Stack(tmp_path, 0, "", http_stack.cli), tmp_path, own, relay_port)
+    worker = cli.worker()
+    try:
+        stop_process(own.proc)  # the services go away
+        order = order_input(uid("db"))
+        wid = start(cli, "order", order)
+        time.sleep(3)  # a few attempts fail on a refused connection
+        back = start_purista(tmp_path, relay_port, PORT=own.url.rsplit(":", 1)[1])
+        try:
+            result = cli("result", wid, "--timeout", "90s", "-o", "json")
+            assert result.code == 0, str(result)
+            assert len(charges_of(back.ledger(), order["order_id"])) == 1
+        finally:
+            stop_process(back.proc)
+    finally:
+        stop_process(worker)
+
+
+def test_a_services_refusal_is_in_the_workers_log_with_its_status_and_trace(http_stack: HttpStack) -> None:
+    wid = start(http_stack.cli, "order", order_input(uid("lg"), card="tok_declined"))
+    assert http_stack.cli("result", wid, "--timeout", "60s").code == 10
+    log = http_stack.worker.log.read_text()  # type: ignore[attr-defined]
+    line = next(line for line in log.splitlines() if wid in line and "refused" in line)
+    assert "payment.charge refused (HTTP 402, trace " in line and "payment declined by the card issuer" in line, line

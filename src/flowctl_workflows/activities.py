@@ -10,6 +10,7 @@ activity's retry policy.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,16 @@ from .services import (
 from .services.commands import COMMANDS, Command, Request
 
 
+def _said(command: str, what: str, details: dict[str, Any], message: str) -> None:
+    """One line in the worker's log for what a service said that ends a step (never a payload)."""
+    info = activity.info()
+    status = f"HTTP {details['status']}, " if "status" in details else ""
+    trace = f"trace {details['trace_id']}, " if details.get("trace_id") else ""
+    logging.getLogger("flowctl.services").warning(
+        "%s %s (%s%sworkflow %s, attempt %s): %s", command, what, status, trace, info.workflow_id, info.attempt, message
+    )
+
+
 def build(bridge: Bridge, *, review_timeout: timedelta) -> list[Callable[..., Awaitable[Any]]]:
     """The activities the worker registers, each bound to `bridge`, and the order policy."""
 
@@ -39,7 +50,9 @@ def build(bridge: Bridge, *, review_timeout: timedelta) -> list[Callable[..., Aw
             try:
                 answer = await bridge.call(command.name, request.model_dump(mode="json"))
             except BusinessError as exc:
-                # A refusal is an expected outcome, not a fault: BENIGN keeps it out of warnings.
+                if "status" in exc.details:  # a remote service's refusal: its words and trace id in the worker's log
+                    _said(command.name, "refused", exc.details, exc.message)
+                # A refusal is an expected outcome, not a fault: BENIGN keeps it out of the SDK's warnings.
                 raise ApplicationError(
                     exc.message,
                     {"code": exc.code, **exc.details},
@@ -51,6 +64,7 @@ def build(bridge: Bridge, *, review_timeout: timedelta) -> list[Callable[..., Aw
                 wait = timedelta(seconds=exc.retry_after) if exc.retry_after else None
                 raise ApplicationError(str(exc), exc.details, type=TRANSIENT_ERROR, next_retry_delay=wait) from None
             except ContractError as exc:
+                _said(command.name, "answered outside its contract", exc.details, str(exc))
                 raise ApplicationError(str(exc), exc.details, type=CONTRACT_ERROR, non_retryable=True) from None
             try:
                 command.answer.model_validate(answer)
