@@ -24,7 +24,8 @@ from flowctl_workflows.services import TRANSIENT_ERROR
 
 if TYPE_CHECKING:
     from flowctl_workflows.services import Bridge
-    from flowctl_workflows.services.http import Checked, HttpBridge
+    from flowctl_workflows.services.http import HttpBridge
+    from flowctl_workflows.services.openapi import Checked
 
 
 @dataclass(frozen=True)
@@ -195,10 +196,10 @@ def http_bridge(settings: Settings) -> HttpBridge:
 
 
 async def check_services(bridge: Bridge) -> list[Checked]:
-    """Each route of an `http` bridge checked against its service (`http.check`); nothing for `local`."""
-    from flowctl_workflows.services import http
+    """Each route of an `http` bridge checked against its service (`openapi.check`); nothing for `local`."""
+    from flowctl_workflows.services import http, openapi
 
-    return await http.check(bridge) if isinstance(bridge, http.HttpBridge) else []
+    return await openapi.check(bridge) if isinstance(bridge, http.HttpBridge) else []
 
 
 def refuse_broken_routes(rows: list[Checked]) -> None:

@@ -69,7 +69,7 @@ def routes(
 
     from flowctl.config import _service_url
     from flowctl.errors import UnreachableError, UsageError
-    from flowctl_workflows.services import http
+    from flowctl_workflows.services import openapi
     from flowctl_workflows.services.commands import COMMANDS
 
     app_ = state(ctx)
@@ -91,7 +91,7 @@ def routes(
             f"{url} answered {answer.status_code}, not an OpenAPI document",
             hint="check --from and --api-mount (PURISTA serves {apiMountPath}/openapi.json)",
         )
-    found = http.starting_table(spec, COMMANDS, base)
+    found = openapi.starting_table(spec, COMMANDS, base)
 
     def text(out: Output) -> None:
         notes = [f"# A starting route table from {url}: check every route, finish each null /* ... */."]

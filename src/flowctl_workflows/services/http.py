@@ -316,7 +316,7 @@ class HttpBridge:
                 details=_bounded({"status": status, "body": _body(raw, headers)}),
             )
         if 200 <= status < 300:
-            answer = _json(raw, headers)
+            answer = json_body(raw, headers)
             if not isinstance(answer, dict):
                 what = "not JSON" if answer is _NOT_JSON else f"not a JSON object but {type(answer).__name__}"
                 raise ContractError(f"{command}: {said} with a body that is {what}", details={"status": status})
@@ -356,7 +356,7 @@ def _request(route: Route, payload: dict[str, Any]) -> tuple[str, dict[str, str]
 _NOT_JSON = object()
 
 
-def _json(raw: bytes, headers: Any) -> Any:
+def json_body(raw: bytes, headers: Any) -> Any:
     """The body read as JSON, in the charset it declares (UTF-8 unless it says); _NOT_JSON if it is not."""
     charset = _charset(headers)
     try:
@@ -371,7 +371,7 @@ def _charset(headers: Any) -> str:
 
 
 def _body(raw: bytes, headers: Any) -> Any:
-    answer = _json(raw, headers)
+    answer = json_body(raw, headers)
     return answer if answer is not _NOT_JSON else raw.decode(_charset(headers), errors="replace")[:MAX_SAID]
 
 
@@ -475,215 +475,3 @@ def token_from(env: str | None, file: Path | None, where: str = "services.http")
         source = f"the variable {env}" if env else f"the file {file}"
         raise RouteError(f"the token in {source} holds spaces, control or non-ASCII characters: not a bearer token")
     return value
-
-
-@dataclass(frozen=True)
-class Checked:
-    """One route as `flowctl services check` shows it."""
-
-    command: str
-    method: str
-    url: str
-    state: str  # "ok", or what is wrong
-    fix: str | None = None  # the setting that would put it right
-
-    @property
-    def ok(self) -> bool:
-        return self.state == "ok"
-
-
-async def check(bridge: HttpBridge, timeout: float = 5.0) -> list[Checked]:
-    """Whether every route can work: its service answers `GET /healthz`, and the command is in
-    the service's `{apiMountPath}/openapi.json` when the service serves one."""
-    import asyncio
-
-    import httpx
-
-    client = bridge.client
-    health: dict[str, str | None] = {}  # base URL -> None when it answers, else why not
-    served: dict[str, set[tuple[str, str]] | None] = {}  # OpenAPI URL -> (method, path) pairs, None: none served
-    for route in bridge.routes.values():
-        if route.base_url not in health:
-            try:
-                answer = await asyncio.wait_for(
-                    client.get(f"{route.base_url}/healthz", headers=bridge.headers(), timeout=timeout), timeout
-                )
-                health[route.base_url] = (
-                    None if answer.status_code == 200 else f"/healthz answered {answer.status_code}"
-                )
-            except (httpx.HTTPError, TimeoutError) as exc:
-                health[route.base_url] = f"does not answer ({exc or type(exc).__name__})"
-        spec = f"{route.base_url}{route.api_mount}/openapi.json"
-        if spec not in served and health[route.base_url] is None:
-            served[spec] = await _operations(client, spec, bridge.headers(), timeout)
-    rows = []
-    for route in bridge.routes.values():
-        down = health[route.base_url]
-        operations = served.get(f"{route.base_url}{route.api_mount}/openapi.json")
-        if down is not None:
-            rows.append(Checked(route.command, route.method, route.template, f"service down: {route.base_url} {down}",
-                                f"{route.where}.base_url or services.http.base_url"))  # fmt: skip
-        elif operations is not None and (route.method.lower(), _shape(route.template)) not in operations:
-            rows.append(Checked(route.command, route.method, route.template, "not among the service's commands "
-                                "(its OpenAPI)", f"{route.where}.path, .method, .version or .api_mount"))  # fmt: skip
-        else:
-            rows.append(Checked(route.command, route.method, route.template, "ok"))
-    return rows
-
-
-async def _operations(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], timeout: float
-) -> set[tuple[str, str]] | None:
-    """(method, path shape) of every operation the service's OpenAPI lists; None when it serves none."""
-    import asyncio
-    from urllib.parse import urlsplit
-
-    import httpx
-
-    async def fetch() -> Any:
-        async with client.stream("GET", url, headers=headers, timeout=timeout) as answer:
-            raw = bytearray()
-            async for chunk in answer.aiter_bytes():
-                raw += chunk
-                if len(raw) > MAX_ANSWER * 4:
-                    return None  # no OpenAPI document is that large: treated as none
-            return _json(bytes(raw), answer.headers) if answer.status_code == 200 else None
-
-    try:
-        spec = await asyncio.wait_for(fetch(), timeout)
-    except (httpx.HTTPError, TimeoutError):
-        return None
-    if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
-        return None
-    base = urlsplit(url).path.rsplit("/", 1)[0]  # the api mount, which OpenAPI paths may leave out
-    found = set()
-    for path, operations in spec["paths"].items():
-        for method in operations if isinstance(operations, dict) else ():
-            for full in (path, f"{base}{path}" if not path.startswith(base + "/") else path):
-                found.add((method.lower(), _shape(full)))
-    return found
-
-
-def _shape(url_or_path: str) -> str:
-    """A path with its parameters blanked (`/api/v1/x/{}/y`), to compare routes with OpenAPI's."""
-    from urllib.parse import urlsplit
-
-    path = urlsplit(url_or_path).path if "://" in url_or_path else url_or_path
-    return PARAM.sub("{}", path).rstrip("/")
-
-
-# Words that name the same thing in a command's name and a service's operation.
-_SAME = {"notify": "notification", "notifications": "notification", "shipping": "shipment", "shipments": "shipment",
-         "accounts": "account", "approvals": "approval", "screen": "screening", "screenings": "screening",
-         "send": "send", "emails": "email", "workspaces": "workspace", "roles": "role", "charges": "charge",
-         "refunds": "refund", "reservations": "reservation", "reserve": "reservation"}  # fmt: skip
-
-
-def _words(text: str) -> set[str]:
-    parts = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", text.replace("_", " ").replace(".", " "))
-    return {_SAME.get(word.lower(), word.lower()) for word in parts}
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def starting_table(spec: dict[str, Any], commands: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """A first route table from a service's OpenAPI document: for each service command, the
-    operation whose name and path share most words with it, and mappings of the fields whose
-    names agree (camelCase to snake_case); fields it cannot pair are `null /* ... */` in the
-    expressions, for a person to finish. `flowctl services check` then says what is left."""
-    operations = []
-    for path, methods in (spec.get("paths") or {}).items():
-        for method, operation in (methods or {}).items() if isinstance(methods, dict) else ():
-            if not isinstance(operation, dict) or method.lower() not in ("get", "post", "put", "patch", "delete"):
-                continue
-            found = re.match(r"^(?P<mount>.*?)/v(?P<version>\d+)/(?P<rest>.+)$", path)
-            if found is None:
-                continue
-            name = str(operation.get("operationId") or "")
-            operations.append({"method": method.upper(), "path": path, "name": name, "match": found,
-                               "words": _words(name) | _words(found["rest"].replace("/", " ")), "op": operation})  # fmt: skip
-    routes: dict[str, Any] = {}
-    unmatched: list[str] = []
-    taken: set[int] = set()
-    for command, contract in commands.items():
-        scored = sorted(((_score(command, op), i) for i, op in enumerate(operations) if i not in taken), reverse=True)
-        if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
-            unmatched.append(command)
-            continue
-        index = scored[0][1]
-        taken.add(index)
-        routes[command] = _route(operations[index], contract)
-    mounts = {op["match"]["mount"] for op in operations}
-    versions = {int(op["match"]["version"]) for op in operations}
-    table: dict[str, Any] = {"services": {"bridge": "http", "http": {"base_url": base_url, "routes": routes}}}
-    if len(mounts) == 1:
-        table["services"]["http"]["api_mount"] = mounts.pop() or "/"
-    if len(versions) == 1:
-        table["services"]["http"]["version"] = versions.pop()
-    left = [f"{op['method']} {op['path']} ({op['name']})" for i, op in enumerate(operations) if i not in taken]
-    return {"table": table, "unmatched": unmatched, "operations_left": left}
-
-
-def _score(command: str, operation: dict[str, Any]) -> float:
-    """Words a command and an operation share, those of its action twice; an operation named for
-    the action first (`chargeCard` for payment.charge) wins a tie."""
-    action = command.split(".", 1)[1]
-    first = re.match(r"[a-z]+", operation["name"])
-    leads = first is not None and first.group() == action.split("_", 1)[0]
-    words = operation["words"]
-    return len(_words(command) & words) + len(_words(action) & words) + (0.5 if leads else 0)
-
-
-def _route(operation: dict[str, Any], contract: Any) -> dict[str, Any]:
-    found = operation["match"]
-    path = re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", r":\1", found["rest"])
-    request_fields = set(contract.request.model_fields)
-    body = (((operation["op"].get("requestBody") or {}).get("content") or {}).get("application/json") or {}).get(
-        "schema"
-    )
-    route: dict[str, Any] = {"method": operation["method"], "path": path}
-    properties = (body or {}).get("properties") if isinstance(body, dict) else None
-    if isinstance(properties, dict):
-        pairs = []
-        for name in properties:
-            mine = _snake(name)
-            pairs.append(f'"{name}": {mine}' if mine in request_fields else f'"{name}": null /* flowctl has: '
-                         f'{", ".join(sorted(request_fields))} */')  # fmt: skip
-        route["request"] = "{" + ", ".join(pairs) + "}"
-    names = re.findall(r":([A-Za-z_][A-Za-z0-9_]*)", path)
-    if names:
-        route["params"] = (
-            "{"
-            + ", ".join(
-                f'"{n}": {_snake(n)}' if _snake(n) in request_fields else f'"{n}": null /* which field? */'
-                for n in names
-            )
-            + "}"
-        )
-    answer = _success_schema(operation["op"])
-    if isinstance(answer, dict) and isinstance(answer.get("properties"), dict):
-        theirs = {_snake(name): name for name in answer["properties"]}
-        pairs = []
-        for field in contract.answer.model_fields:
-            if field == "note" and "note" not in theirs:
-                continue
-            source = theirs.get(field) or next(
-                (theirs[k] for k in theirs if k.endswith(field) or field.endswith(k)), None
-            )
-            pairs.append(f'"{field}": {source}' if source else f'"{field}": null /* the service answers: '
-                         f'{", ".join(answer["properties"])} */')  # fmt: skip
-        route["answer"] = "{" + ", ".join(pairs) + "}"
-    if "idempotency_key" not in route.get("request", "") and "idempotency_key" not in route.get("params", ""):
-        route["changes_nothing"] = True  # it takes no key: say so only if it really changes nothing
-    return route
-
-
-def _success_schema(operation: dict[str, Any]) -> Any:
-    for status in ("200", "201"):
-        content = ((operation.get("responses") or {}).get(status) or {}).get("content") or {}
-        for kind in ("application/json", "application/problem+json"):
-            if kind in content:
-                return content[kind].get("schema")
-    return None
