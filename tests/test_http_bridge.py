@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -431,3 +432,79 @@ def test_a_token_that_is_no_bearer_token_is_refused(tmp_path: Path, content: byt
         bridge_http.token_from(None, file)
     with pytest.raises(bridge_http.RouteError, match="both set"):
         bridge_http.token_from("TOKEN", file)
+
+
+# What the second adversarial pass found; each failed before its fix.
+
+
+def test_a_refusal_is_one_log_line_without_the_token_and_names_the_trace_sent(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    from temporalio.exceptions import ApplicationError
+
+    from flowctl_workflows import activities
+    from flowctl_workflows.services.commands import ChargePayment
+
+    said = "card rejected\n2026-12-02 WARNING forged line\r\x1b[31m Bearer s3cret-token"
+    service.answers["/api/v1/charges"] = lambda s: (400, {}, {"status": 400, "message": said})
+    b = bridge(service)
+    b._token = "s3cret-token"
+    charge = next(a for a in activities.build(b, review_timeout=timedelta(hours=1))
+                  if getattr(a, "__name__", "") == "payment_charge")  # fmt: skip
+    with caplog.at_level("WARNING"), pytest.raises(ApplicationError) as refused:
+        asyncio.run(run_activity(charge, ChargePayment.model_validate(CHARGE)))
+    assert "s3cret" not in str(refused.value) and "s3cret" not in json.dumps(refused.value.details, default=str)
+    lines = [r.getMessage() for r in caplog.records if r.name == "flowctl.services"]
+    assert len(lines) == 1 and "\n" not in lines[0] and "\r" not in lines[0] and "\x1b" not in lines[0], lines
+    assert "s3cret" not in lines[0] and "trace " in lines[0], lines  # the trace id sent, as the service gave none
+
+
+def test_a_starting_table_never_waives_the_key_and_is_valid_toml_for_odd_names(
+    tmp_path: Path, service: Service
+) -> None:
+    odd = {"type": "object", "properties": {"order\nId": {}, 'order"Id': {}, "x */ y": {}, "orderId": {}}}
+    spec = {"openapi": "3.0.3", "paths": {
+        "/api/v1/charges": {"post": {"operationId": "chargeCard"}},  # no request body schema
+        "/api/v1/refunds": {"post": {"operationId": "refund\nCharge", "requestBody": {"content": {
+            "application/json": {"schema": odd}}}, "responses": {"200": "x"}}},
+        "/api/v" + "9" * 5000 + "/x": {"post": {"operationId": "huge"}},
+    }}  # fmt: skip
+    service.answers["/api/openapi.json"] = lambda s: (200, {}, spec)
+    cli = http_config(tmp_path, service)
+    run = cli("services", "routes", "--from", f"http://127.0.0.1:{service.port}")
+    assert run.code == 0, str(run)
+    table = tomllib.loads(run.stdout)
+    routes = table["services"]["http"]["routes"]
+    assert all("changes_nothing" not in route for route in routes.values()), routes
+    assert routes["payment.refund"]["request"] == '{"orderId": null /* flowctl has: charge_key, idempotency_key */}'
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"openapi": "3", "paths": {"/api/v1/x": {"post": {"requestBody": "x", "responses": [1]}}}},
+        json.loads("[" * 50 + "1" + "]" * 50),
+    ],
+)
+def test_an_openapi_document_flowctl_cannot_read_is_exit_2(tmp_path: Path, service: Service, spec: Any) -> None:
+    service.answers["/api/openapi.json"] = lambda s: (200, {}, spec)
+    run = http_config(tmp_path, service)("services", "routes", "--from", f"http://127.0.0.1:{service.port}")
+    assert run.code in (0, 2) and "internal error" not in run.stderr, str(run)
+
+
+def test_routes_from_a_url_with_a_password_does_not_print_it(local_cli: Cli) -> None:
+    run = local_cli("services", "routes", "--from", "http://admin:S3cretPW@127.0.0.1:1/x")
+    assert run.code == 2 and "S3cretPW" not in run.stderr and "must not carry a user or password" in run.stderr
+    run = local_cli("services", "routes", "--from", "http://127.0.0.1:99999")
+    assert run.code == 2 and "out of range" in run.stderr, str(run)
+
+
+@pytest.mark.parametrize("value", ["http://", "http:// x", "http://[::1", "http://127.0.0.1:99999/v1/traces",
+                                   "http://a\nb", "http://u:pw@h:4318/v1/traces"])  # fmt: skip
+def test_a_bad_otlp_endpoint_is_refused(value: str) -> None:
+    from pydantic import ValidationError
+
+    from flowctl.config import Tracing
+
+    with pytest.raises(ValidationError):
+        Tracing.model_validate({"otlp_endpoint": value})

@@ -445,3 +445,14 @@ def test_a_services_refusal_is_in_the_workers_log_with_its_status_and_trace(http
     log = http_stack.worker.log.read_text()  # type: ignore[attr-defined]
     line = next(line for line in log.splitlines() if wid in line and "refused" in line)
     assert "payment.charge refused (HTTP 402, trace " in line and "payment declined by the card issuer" in line, line
+
+
+def test_a_collector_that_is_away_leaves_the_commands_stderr_alone(http_stack: HttpStack) -> None:
+    traced = tomllib.loads(Path(http_stack.cli.env["FLOWCTL_CONFIG"]).read_text())
+    traced["tracing"] = {"otlp_endpoint": f"http://127.0.0.1:{free_port()}/v1/traces"}  # nobody listens
+    config = http_stack.cli.cwd / "away.toml"
+    config.write_text(tomli_w.dumps(traced))
+    cli = Cli({**http_stack.cli.env, "FLOWCTL_CONFIG": str(config)}, http_stack.cli.cwd)
+    run = cli("start", "order", "-i", json.dumps(order_input(uid("aw"))), "-o", "json")
+    assert run.code == 0 and len(run.json()["trace_id"]) == 32, str(run)
+    assert run.stderr == "", run.stderr  # no library retry or export messages

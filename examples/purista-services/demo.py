@@ -13,8 +13,10 @@ when every workflow ended as it should (exit 0), else what did not (exit 1).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,8 +85,9 @@ def main() -> int:
         return json.loads(run.stdout)  # type: ignore[no-any-return]
 
     print(f"flowctl over HTTP, everything in {root}", flush=True)
-    subprocess.run([FLOWCTL, "server", "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    wrong: list[str] = []
     try:
+        subprocess.run([FLOWCTL, "server", "start"], env=env, check=True, stdout=subprocess.DEVNULL)
         launch("services", [NODE, "main.mjs"], "listening", PORT=str(services),
                PURISTA_STATE_FILE=str(root / "purista.json"), RELAY_URL=f"http://127.0.0.1:{relay}/")  # fmt: skip
         launch("worker", [FLOWCTL, "worker"], "worker ready")
@@ -142,9 +145,13 @@ def main() -> int:
         if charges != {f"ok-{tag}": "captured", f"review-{tag}": "captured"}:
             wrong.append(f"charges {charges}")
     finally:
-        for proc in reversed(processes):
-            proc.terminate()
-            proc.wait(timeout=60)
+        for proc in reversed(processes):  # each one stopped, whatever became of the others
+            with contextlib.suppress(Exception):
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         subprocess.run([FLOWCTL, "server", "stop"], env=env, stdout=subprocess.DEVNULL)
     print("\ndemo FAILED: " + "; ".join(wrong) if wrong else "\ndemo ok", flush=True)
     return 1 if wrong else 0
@@ -158,6 +165,16 @@ def wait_status(flowctl: Any, workflow_id: str, status: str) -> None:
         time.sleep(0.3)
 
 
+def stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # as Ctrl-C does: what was started is stopped on the way out
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("\ndemo stopped: everything it started is stopped", flush=True)
+        code = 130
     sys.stdout.flush()
-    os._exit(main())
+    os._exit(code)

@@ -88,15 +88,23 @@ class HttpServices(_Section):
         return _variable_name(value)
 
 
-def _service_url(value: str) -> str:
+def _service_url(value: str, *, path: bool = False) -> str:
+    """An http(s) URL of a host that a client can use as written (`path`: an endpoint, kept as is)."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError("must be an http(s) URL of a host, e.g. http://127.0.0.1:8090")
+    example = "http://127.0.0.1:4318/v1/traces" if path else "http://127.0.0.1:8090"
+    if not value.isprintable() or " " in value:
+        raise ValueError(f"must be a URL without spaces or control characters, e.g. {example}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - reading it checks it: out of range or not a number raises
+    except ValueError as exc:
+        raise ValueError(f"is not a URL flowctl can use ({exc}), e.g. {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"must be an http(s) URL of a host, e.g. {example}")
     if parts.username is not None or parts.password is not None:  # it would be shown wherever the URL is
-        raise ValueError("must not carry a user or password: give the services a token with token_env or token_file")
-    return value.rstrip("/")
+        raise ValueError("must not carry a user or password: give a token with token_env or token_file")
+    return value.rstrip("/") if not path else value
 
 
 def _variable_name(value: str | None) -> str | None:
@@ -242,9 +250,7 @@ class Tracing(_Section):
     @field_validator("otlp_endpoint")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:4318/v1/traces")
-        return value
+        return None if value is None else _service_url(value, path=True)
 
 
 class Settings(_Section):

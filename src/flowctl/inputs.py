@@ -178,8 +178,17 @@ SECRET_KEYS = frozenset({"api_key", "client_key_data", "client_key", "key", "key
 
 
 def shortened(text: str, limit: int = 60) -> str:
-    """`text` cut to `limit` characters, saying it was cut (not JSON that just stops)."""
+    """`text` cut to `limit` characters, saying it was cut (not JSON that just stops); a URL's
+    user and password (`http://u:p@host`) never shown."""
+    text = without_credentials(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def without_credentials(text: str) -> str:
+    """`text` with the user and password of any URL in it left out: `http://…@host`."""
+    import re
+
+    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@", r"\1…@", text)
 
 
 def describe_validation_error(err: ValidationError, what: str) -> str:

@@ -11,6 +11,7 @@ process flushes its spans before it exits.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +54,12 @@ def _setup(settings: Settings) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    # Spans are sent on the side: a collector that is down or slow costs a command at most the
+    # flush's second, and its failures do not reach the command's stderr in the library's words.
+    logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
+    exporter = OTLPSpanExporter(endpoint=settings.tracing.otlp_endpoint, timeout=2)
     provider = TracerProvider(resource=Resource.create({"service.name": settings.tracing.service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.tracing.otlp_endpoint)))
+    provider.add_span_processor(BatchSpanProcessor(exporter, export_timeout_millis=2000))
     trace.set_tracer_provider(provider)
     _provider = provider
 
@@ -72,8 +77,8 @@ def span(settings: Settings, name: str, **attributes: str) -> Iterator[str | Non
         yield format(current.get_span_context().trace_id, "032x")
 
 
-def flush() -> None:
-    """Send the spans still buffered (a process that exits with os._exit runs no atexit hook)."""
+def flush(timeout_millis: int = 1000) -> None:
+    """Send the spans still buffered, waiting at most `timeout_millis` (a process that exits with
+    os._exit runs no atexit hook, and a collector that is away must not hold the exit up)."""
     if _provider is not None:
-        _provider.force_flush(timeout_millis=5000)
-        _provider.shutdown()
+        _provider.force_flush(timeout_millis=timeout_millis)

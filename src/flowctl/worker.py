@@ -253,7 +253,6 @@ async def run(
         refuse_broken_routes(await check_services(bridge))  # and services that cannot serve their routes
     except BaseException:
         await bridge.close()
-        tracing.flush()
         raise
     metrics = PrometheusConfig(bind_address=f"127.0.0.1:{options.metrics_port}") if options.metrics_port else None
     runtime = Runtime(telemetry=TelemetryConfig(logging=logs, metrics=metrics))
@@ -286,4 +285,4 @@ async def run(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await bridge.close()
-        tracing.flush()
+        tracing.flush(5000)

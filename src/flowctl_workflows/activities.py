@@ -11,6 +11,7 @@ activity's retry policy.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -36,10 +37,17 @@ def _said(command: str, what: str, details: dict[str, Any], message: str) -> Non
     """One line in the worker's log for what a service said that ends a step (never a payload)."""
     info = activity.info()
     status = f"HTTP {details['status']}, " if "status" in details else ""
-    trace = f"trace {details['trace_id']}, " if details.get("trace_id") else ""
+    trace = f"trace {_one_line(str(details['trace_id']))[:64]}, " if details.get("trace_id") else ""
+    said = _one_line(message)
+    said = said if len(said) <= 300 else said[:299] + "…"
     logging.getLogger("flowctl.services").warning(
-        "%s %s (%s%sworkflow %s, attempt %s): %s", command, what, status, trace, info.workflow_id, info.attempt, message
+        "%s %s (%s%sworkflow %s, attempt %s): %s", command, what, status, trace, info.workflow_id, info.attempt, said
     )
+
+
+def _one_line(text: str) -> str:
+    """A service's words as one log line: line breaks and control characters shown as escapes."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def build(bridge: Bridge, *, review_timeout: timedelta) -> list[Callable[..., Awaitable[Any]]]:

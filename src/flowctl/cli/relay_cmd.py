@@ -64,5 +64,5 @@ def relay(
     try:
         asyncio.run(main())
     finally:
-        tracing.flush()
+        tracing.flush(5000)
     app_.output.say("flowctl relay stopped")

@@ -64,11 +64,15 @@ def routes(
     api_mount: Annotated[str, typer.Option("--api-mount", help="PURISTA's apiMountPath")] = "/api",
 ) -> None:
     """Write a starting route table from a running service's OpenAPI document ({URL}{api-mount}/openapi.json)."""
+    import asyncio
+    import re
+
     import httpx
     import tomli_w
 
     from flowctl.config import _service_url
     from flowctl.errors import UnreachableError, UsageError
+    from flowctl.inputs import without_credentials
     from flowctl_workflows.services import openapi
     from flowctl_workflows.services.commands import COMMANDS
 
@@ -76,31 +80,50 @@ def routes(
     try:
         base = _service_url(source)
     except ValueError as exc:
-        raise UsageError(f"--from {source!r}: {exc}") from None
+        raise UsageError(f"--from {without_credentials(source)!r}: {exc}") from None
+    if not re.fullmatch(r"/?[A-Za-z0-9._~/-]*", api_mount) or ".." in api_mount:
+        raise UsageError(f"--api-mount {api_mount!r} is not a path", hint="e.g. --api-mount /api")
     url = f"{base}/{api_mount.strip('/')}/openapi.json".replace("//openapi", "/openapi")
+
+    async def fetch() -> tuple[int, Any]:
+        async with httpx.AsyncClient() as client:
+            return await openapi.document(client, url, {}, 10.0)
+
+    app_.doing = f"reading {url}; nothing was changed"
     try:
-        answer = httpx.get(url, timeout=10)
-    except httpx.HTTPError as exc:
+        status, spec = asyncio.run(fetch())
+    except (httpx.HTTPError, TimeoutError) as exc:
         raise UnreachableError(f"{url} does not answer ({exc or type(exc).__name__})") from None
+    hint = "check --from and --api-mount (PURISTA serves {apiMountPath}/openapi.json)"
+    if status != 200 or not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+        raise UsageError(f"{url} answered {status}, not an OpenAPI document", hint=hint)
     try:
-        spec = answer.json() if answer.status_code == 200 else None
-    except ValueError:
-        spec = None
-    if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+        found = openapi.starting_table(spec, COMMANDS, base)
+    except (RecursionError, ValueError, TypeError, AttributeError) as exc:
         raise UsageError(
-            f"{url} answered {answer.status_code}, not an OpenAPI document",
-            hint="check --from and --api-mount (PURISTA serves {apiMountPath}/openapi.json)",
-        )
-    found = openapi.starting_table(spec, COMMANDS, base)
+            f"{url} is not an OpenAPI document flowctl can read ({type(exc).__name__})", hint=hint
+        ) from None
 
     def text(out: Output) -> None:
         notes = [f"# A starting route table from {url}: check every route, finish each null /* ... */."]
         if found["unmatched"]:
             notes.append(f"# No operation was clearly theirs: {', '.join(found['unmatched'])} (add their routes).")
         notes += [f"# Not used: {op}" for op in found["operations_left"]]
-        out.write("\n".join(notes) + "\n\n" + _literal_strings(tomli_w.dumps(found["table"])))
+        table = tomli_w.dumps(found["table"])
+        nicer = _literal_strings(table)
+        out.write("\n".join(notes) + "\n\n" + (nicer if _is_toml(nicer) else table))
 
     app_.output.data(found, text)
+
+
+def _is_toml(text: str) -> bool:
+    import tomllib
+
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    return True
 
 
 def _literal_strings(toml: str) -> str:

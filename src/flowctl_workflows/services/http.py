@@ -277,9 +277,20 @@ class HttpBridge:
             status, response_headers, raw = await asyncio.wait_for(
                 self._exchange(route, url, query, content, headers), route.timeout
             )
+            return await asyncio.to_thread(self._answer, route, url, status, response_headers, raw)
         except TimeoutError:
             raise TransientError(f"{command}: {route.method} {url} gave no answer within {route.timeout:g}s") from None
-        return await asyncio.to_thread(self._answer, route, url, status, response_headers, raw)
+        except (BusinessError, TransientError, ContractError) as exc:
+            # The trace id the service gave, else the one sent: a failure can always be found in its log.
+            exc.details["trace_id"] = exc.details.get("trace_id") or headers.get("x-trace-id")
+            if self._token:  # a service that echoes the request's headers does not get the token into the history
+                if isinstance(exc, BusinessError):
+                    exc.message = exc.message.replace(self._token, "<token>")
+                exc.args = tuple(a.replace(self._token, "<token>") if isinstance(a, str) else a for a in exc.args)
+                said = json.dumps(exc.details, default=str)
+                if self._token in said:
+                    exc.details = json.loads(said.replace(self._token, "<token>"))
+            raise
 
     async def _exchange(
         self, route: Route, url: str, query: dict[str, str], content: bytes | None, headers: dict[str, str]

@@ -68,29 +68,36 @@ async def check(bridge: HttpBridge, timeout: float = 5.0) -> list[Checked]:
     return rows
 
 
-async def _operations(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], timeout: float
-) -> set[tuple[str, str]] | None:
-    """(method, path shape) of every operation the service's OpenAPI lists; None when it serves none."""
+async def document(client: httpx.AsyncClient, url: str, headers: dict[str, str], timeout: float) -> tuple[int, Any]:
+    """(status, the JSON document) at `url`, read whole within `timeout` and at most 4 x MAX_ANSWER
+    bytes (a larger one is None): what a service says of its commands cannot exhaust the reader."""
     import asyncio
-    from urllib.parse import urlsplit
 
-    import httpx
-
-    async def fetch() -> Any:
+    async def fetch() -> tuple[int, Any]:
         async with client.stream("GET", url, headers=headers, timeout=timeout) as answer:
             raw = bytearray()
             async for chunk in answer.aiter_bytes():
                 raw += chunk
                 if len(raw) > MAX_ANSWER * 4:
-                    return None  # no OpenAPI document is that large: treated as none
-            return json_body(bytes(raw), answer.headers) if answer.status_code == 200 else None
+                    return answer.status_code, None
+            return answer.status_code, json_body(bytes(raw), answer.headers)
+
+    return await asyncio.wait_for(fetch(), timeout)
+
+
+async def _operations(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], timeout: float
+) -> set[tuple[str, str]] | None:
+    """(method, path shape) of every operation the service's OpenAPI lists; None when it serves none."""
+    from urllib.parse import urlsplit
+
+    import httpx
 
     try:
-        spec = await asyncio.wait_for(fetch(), timeout)
+        status, spec = await document(client, url, headers, timeout)
     except (httpx.HTTPError, TimeoutError):
         return None
-    if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+    if status != 200 or not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
         return None
     base = urlsplit(url).path.rsplit("/", 1)[0]  # the api mount, which OpenAPI paths may leave out
     found = set()
@@ -135,10 +142,11 @@ def starting_table(spec: dict[str, Any], commands: dict[str, Any], base_url: str
         for method, operation in (methods or {}).items() if isinstance(methods, dict) else ():
             if not isinstance(operation, dict) or method.lower() not in ("get", "post", "put", "patch", "delete"):
                 continue
-            found = re.match(r"^(?P<mount>.*?)/v(?P<version>\d+)/(?P<rest>.+)$", path)
-            if found is None:
+            shape = r"^(?P<mount>[A-Za-z0-9._~/-]*?)/v(?P<version>\d{1,9})/(?P<rest>[A-Za-z0-9._~/:{}-]+)$"
+            found = re.match(shape, path) if isinstance(path, str) else None
+            if found is None:  # not a PURISTA command's path (or one no route could be written for)
                 continue
-            name = str(operation.get("operationId") or "")
+            name = re.sub(r"[^A-Za-z0-9_.-]", "", str(operation.get("operationId") or ""))[:100]
             operations.append({"method": method.upper(), "path": path, "name": name, "match": found,
                                "words": _words(name) | _words(found["rest"].replace("/", " ")), "op": operation})  # fmt: skip
     routes: dict[str, Any] = {}
@@ -173,35 +181,31 @@ def _score(command: str, operation: dict[str, Any]) -> float:
     return len(_words(command) & words) + len(_words(action) & words) + (0.5 if leads else 0)
 
 
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a field name JSONata reads without quoting
+
+
 def _route(operation: dict[str, Any], contract: Any) -> dict[str, Any]:
+    """One route: the operation's method and path, and mappings of the fields whose names agree.
+    Names that are not plain identifiers are left out (a person adds them); no route is said
+    to change nothing: a missing key is for `services check` to refuse, not for this to waive."""
     found = operation["match"]
     path = re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", r":\1", found["rest"])
     request_fields = set(contract.request.model_fields)
-    body = (((operation["op"].get("requestBody") or {}).get("content") or {}).get("application/json") or {}).get(
-        "schema"
-    )
     route: dict[str, Any] = {"method": operation["method"], "path": path}
-    properties = (body or {}).get("properties") if isinstance(body, dict) else None
-    if isinstance(properties, dict):
-        pairs = []
-        for name in properties:
-            mine = _snake(name)
-            pairs.append(f'"{name}": {mine}' if mine in request_fields else f'"{name}": null /* flowctl has: '
-                         f'{", ".join(sorted(request_fields))} */')  # fmt: skip
+    properties = _properties(_dig(operation["op"], "requestBody", "content", "application/json", "schema"))
+    if properties:
+        have = ", ".join(sorted(request_fields))
+        pairs = [f'"{n}": {_snake(n)}' if _snake(n) in request_fields else f'"{n}": null /* flowctl has: {have} */'
+                 for n in properties]  # fmt: skip
         route["request"] = "{" + ", ".join(pairs) + "}"
     names = re.findall(r":([A-Za-z_][A-Za-z0-9_]*)", path)
     if names:
-        route["params"] = (
-            "{"
-            + ", ".join(
-                f'"{n}": {_snake(n)}' if _snake(n) in request_fields else f'"{n}": null /* which field? */'
-                for n in names
-            )
-            + "}"
-        )
-    answer = _success_schema(operation["op"])
-    if isinstance(answer, dict) and isinstance(answer.get("properties"), dict):
-        theirs = {_snake(name): name for name in answer["properties"]}
+        pairs = [f'"{n}": {_snake(n)}' if _snake(n) in request_fields else f'"{n}": null /* which field? */'
+                 for n in names]  # fmt: skip
+        route["params"] = "{" + ", ".join(pairs) + "}"
+    answered = _properties(_success_schema(operation["op"]))
+    if answered:
+        theirs = {_snake(name): name for name in answered}
         pairs = []
         for field in contract.answer.model_fields:
             if field == "note" and "note" not in theirs:
@@ -210,17 +214,31 @@ def _route(operation: dict[str, Any], contract: Any) -> dict[str, Any]:
                 (theirs[k] for k in theirs if k.endswith(field) or field.endswith(k)), None
             )
             pairs.append(f'"{field}": {source}' if source else f'"{field}": null /* the service answers: '
-                         f'{", ".join(answer["properties"])} */')  # fmt: skip
+                         f'{", ".join(answered)} */')  # fmt: skip
         route["answer"] = "{" + ", ".join(pairs) + "}"
-    if "idempotency_key" not in route.get("request", "") and "idempotency_key" not in route.get("params", ""):
-        route["changes_nothing"] = True  # it takes no key: say so only if it really changes nothing
     return route
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _properties(schema: Any) -> list[str]:
+    """A schema's property names that JSONata reads unquoted (the others are left to a person)."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    return (
+        [name for name in properties if isinstance(name, str) and NAME.fullmatch(name)]
+        if isinstance(properties, dict)
+        else []
+    )
 
 
 def _success_schema(operation: dict[str, Any]) -> Any:
     for status in ("200", "201"):
-        content = ((operation.get("responses") or {}).get(status) or {}).get("content") or {}
         for kind in ("application/json", "application/problem+json"):
-            if kind in content:
-                return content[kind].get("schema")
+            schema = _dig(operation, "responses", status, "content", kind, "schema")
+            if schema is not None:
+                return schema
     return None
