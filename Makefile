@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bulk.py
 	$(BIN)/python bench/worker.py
 	$(BIN)/python bench/bridge.py
+	$(BIN)/python bench/wait.py
 
 install: $(STAMP)
 

@@ -33,6 +33,16 @@ def overall(codes: Iterable[int]) -> ExitCode:
     return min(failed, default=ExitCode.OK)
 
 
+def worst(codes: Iterable[int]) -> ExitCode:
+    """The exit code of waiting for many workflows: 0 when every one succeeded; 5 when the server
+    went away; else the worst way one ended, by its code (20 still running > 12 cancelled >
+    11 failed > 10 unsuccessful > 4 > 3 no such workflow > 2)."""
+    ended = {ExitCode(code) for code in codes if code}
+    if ExitCode.UNREACHABLE in ended:
+        return ExitCode.UNREACHABLE
+    return max(ended, default=ExitCode.OK)
+
+
 class FlowctlError(Exception):
     """An expected failure: its message is for the user, its code for the shell."""
 

@@ -271,6 +271,34 @@ def without_duplicates(lines: list[BulkLine], workflow_id: Callable[[BaseModel],
     return kept
 
 
+def workflow_ids_from(source: str) -> tuple[list[str], int]:
+    """The workflow ids a JSONL file (or `-`) names, in order and once each (the output of
+    `start --from`: a line's `workflow_id`), and how many lines named none (lines it refused)."""
+    if source == "-":
+        data_ = read_stdin_bytes("--from", BULK_LIMIT)
+    else:
+        data_ = read_bytes(Path(source), "--from", hint="give the JSONL that start --from printed", limit=BULK_LIMIT)
+    ids: dict[str, None] = {}
+    without = 0
+    for number, line in enumerate(data_.removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            found = loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, JSONRefusedError):
+            raise UsageError(
+                f"--from {source}: line {number} is not a JSON object", hint="give start --from's output"
+            ) from None
+        workflow_id = found.get("workflow_id") if isinstance(found, dict) else None
+        if isinstance(workflow_id, str) and workflow_id:
+            ids[workflow_id] = None
+        else:
+            without += 1
+    if not ids:
+        raise UsageError(f"--from {source}: no line names a workflow_id", hint="give start --from's output")
+    return list(ids), without
+
+
 def read_bulk(source: str, model: type[BaseModel]) -> list[BulkLine]:
     """Parse a JSONL file (or `-`): one input per non-blank line, each validated on its own.
 

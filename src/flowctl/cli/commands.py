@@ -7,6 +7,7 @@ Decide, Operate (see `flowctl.cli.app`).
 from flowctl.cli import (  # noqa: F401, I001 - help lists commands in this order
     start,
     watch,
+    wait_cmd,
     inspection,
     kinds,
     ledger,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowctl.errors import ConflictError, ExitCode, FlowctlError
@@ -48,6 +49,38 @@ async def for_each(workflow_ids: list[str], action: Callable[[str], Awaitable[No
         return {"workflow_id": workflow_id, "ok": True}
 
     return await bounded(workflow_ids, one, limit=BATCH_CONCURRENCY)
+
+
+WAIT_CONCURRENCY = 200  # workflows waited for at once, each one long-poll
+
+
+async def wait_all(
+    client: Any,
+    workflow_ids: list[str],
+    *,
+    timeout: timedelta | None,
+    patience: Any,
+    report: Callable[[dict[str, Any]], None],
+    limit: int = WAIT_CONCURRENCY,
+) -> list[dict[str, Any]]:
+    """Wait for every workflow to end, a bounded number at a time, each by one long-poll (no
+    polling); `report` hears of each as it ends. `timeout` is one deadline for them all."""
+    from flowctl.ops import runs
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout.total_seconds() if timeout is not None else None
+
+    async def one(workflow_id: str) -> dict[str, Any]:
+        left = None if deadline is None else timedelta(seconds=max(0.0, deadline - loop.time()))
+        try:
+            outcome = await runs.wait_result(client, workflow_id, timeout=left, patience=patience)
+            line = {**outcome.as_dict(), "code": int(outcome.code)}
+        except FlowctlError as err:  # no such workflow, say: this one's line says so, the others go on
+            line = {"workflow_id": workflow_id, "status": err.slug, "code": int(err.code), "error": str(err)}
+        report(line)
+        return line
+
+    return await bounded(workflow_ids, one, limit=limit)
 
 
 async def bulk_start(

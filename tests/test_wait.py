@@ -1,0 +1,63 @@
+"""`flowctl wait`: many workflows waited for at once, a line for each as it ends, one exit code
+that says the worst way one ended."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Cli, order_input, start, uid, wait_for_status
+
+
+def started_file(flowctl: Cli, tmp_path: Path, prefix: str, count: int, declined: set[int]) -> Path:
+    orders = tmp_path / "orders.jsonl"
+    lines = [order_input(f"{prefix}-{i}", card="tok_declined" if i in declined else "tok_visa") for i in range(count)]
+    orders.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+    run = flowctl("start", "order", "--from", str(orders))
+    assert run.code == 2, str(run)  # the bad line is refused, the others started
+    started = tmp_path / "started.jsonl"
+    started.write_text(run.stdout)
+    return started
+
+
+def test_wait_from_the_output_of_start_from_gives_a_line_for_each_and_the_worst_code(
+    flowctl: Cli, tmp_path: Path
+) -> None:
+    prefix = uid("w")
+    started = started_file(flowctl, tmp_path, prefix, 20, declined={3, 7})
+    run = flowctl("wait", "--from", str(started), "-o", "jsonl", timeout=180)
+    assert run.code == 10, str(run)  # two compensated: completed, but unsuccessfully
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert sorted(line["workflow_id"] for line in lines) == sorted(f"order-{prefix}-{i}" for i in range(20))
+    statuses = {line["workflow_id"]: line["status"] for line in lines}
+    assert {w for w, s in statuses.items() if s == "compensated"} == {f"order-{prefix}-3", f"order-{prefix}-7"}
+    assert "18 completed, 2 compensated" in run.stderr and "1 line(s) of --from named no workflow" in run.stderr
+
+
+def test_wait_says_still_running_at_the_timeout_and_names_an_unknown_id(flowctl: Cli) -> None:
+    held = start(flowctl, "order", order_input(uid("wh"), price=5000))  # held for review
+    wait_for_status(flowctl, held, "awaiting_review")
+    done = start(flowctl, "order", order_input(uid("wd")))
+    run = flowctl("wait", held, done, "nobody-here", "--timeout", "3s", "-o", "jsonl", timeout=120)
+    assert run.code == 20, str(run)  # the worst: one still running
+    by_id = {line["workflow_id"]: line for line in map(json.loads, run.stdout.splitlines())}
+    assert by_id[held]["status"] == "running" and by_id[held]["code"] == 20
+    assert by_id[done]["status"] == "completed" and by_id[done]["code"] == 0
+    assert by_id["nobody-here"]["code"] == 3 and "not found" in by_id["nobody-here"]["error"]
+    assert flowctl("approve", held, "--as", "risk").code == 0
+    assert flowctl("wait", held, done).code == 0  # both succeeded now
+
+
+def test_wait_by_query_and_its_usage_errors(flowctl: Cli, tmp_path: Path) -> None:
+    prefix = uid("wq")
+    for i in range(3):
+        start(flowctl, "order", order_input(f"{prefix}-{i}"))
+    run = flowctl("wait", "--query", f"WorkflowId STARTS_WITH 'order-{prefix}-'", "-o", "jsonl", timeout=120)
+    assert run.code == 0 and len(run.stdout.splitlines()) == 3, str(run)
+    for args in ([], ["x", "--query", "a = 'b'"], ["--from", str(tmp_path / "missing.jsonl")]):
+        refused = flowctl("wait", *args)
+        assert refused.code == 2 and len(refused.stderr.splitlines()) == 1, str(refused)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"workflow_id": "x"}\n[not json\n')
+    refused = flowctl("wait", "--from", str(bad))
+    assert refused.code == 2 and "line 2 is not a JSON object" in refused.stderr, str(refused)
