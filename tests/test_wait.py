@@ -61,3 +61,11 @@ def test_wait_by_query_and_its_usage_errors(flowctl: Cli, tmp_path: Path) -> Non
     bad.write_text('{"workflow_id": "x"}\n[not json\n')
     refused = flowctl("wait", "--from", str(bad))
     assert refused.code == 2 and "line 2 is not a JSON object" in refused.stderr, str(refused)
+
+
+def test_wait_under_o_json_is_one_document(flowctl: Cli) -> None:
+    done = start(flowctl, "order", order_input(uid("wj")))
+    run = flowctl("wait", done, "nobody-else", "-o", "json", timeout=120)
+    assert run.code == 3, str(run)
+    document = json.loads(run.stdout)  # one document, not a line each
+    assert {line["workflow_id"] for line in document} == {done, "nobody-else"}

@@ -52,7 +52,9 @@ def wait(
     out = app_.output
 
     def report(line: dict[str, Any]) -> None:
-        if out.machine:
+        if out.format == "json":  # one document, once every workflow has ended
+            return
+        if out.format == "jsonl":
             out.line(line)
         else:
             said = f": {line['error']}" if line.get("error") else ""
@@ -75,4 +77,6 @@ def wait(
 
     app_.doing = f"waiting for {len(ids) or 'the selected'} workflow(s); none was changed and each goes on"
     ended = app_.run(action)
+    if out.format == "json":
+        out.data(ended)
     fail(worst(line["code"] for line in ended))
