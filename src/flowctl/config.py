@@ -62,7 +62,7 @@ class Route(_Section):
     @field_validator("base_url")
     @classmethod
     def _route_url(cls, value: str | None) -> str | None:
-        return None if value is None else _service_url(value)
+        return None if value is None else service_url(value)
 
 
 class HttpServices(_Section):
@@ -80,7 +80,7 @@ class HttpServices(_Section):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        return _service_url(value)
+        return service_url(value)
 
     @field_validator("token_env")
     @classmethod
@@ -88,7 +88,7 @@ class HttpServices(_Section):
         return _variable_name(value)
 
 
-def _service_url(value: str, *, path: bool = False) -> str:
+def service_url(value: str, *, path: bool = False) -> str:
     """An http(s) URL of a host that a client can use as written (`path`: an endpoint, kept as is)."""
     from urllib.parse import urlsplit
 
@@ -250,7 +250,7 @@ class Tracing(_Section):
     @field_validator("otlp_endpoint")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
-        return None if value is None else _service_url(value, path=True)
+        return None if value is None else service_url(value, path=True)
 
 
 class Settings(_Section):

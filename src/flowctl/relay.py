@@ -68,13 +68,14 @@ class Mapping:
     event: str
     kind: Kind
     workflow: str  # id template: `{field}` names a field of the event's data
+    fields: tuple[str, ...]  # the fields it names, read from it once
     group: str  # signal or update
     message: str
     payload: Any  # compiled JSONata, or None: the data as it is
     start_input: Any  # compiled JSONata, or None: the workflow is not started by the event
 
     def workflow_id(self, data: Any) -> str:
-        names = [name for _, name, _, _ in string.Formatter().parse(self.workflow) if name]
+        names = self.fields
         if not isinstance(data, dict):
             raise Refused(
                 422, f"event {self.event!r}: its data is not a JSON object, so {self.workflow!r} names nothing"
@@ -99,11 +100,11 @@ def compile_events(relay: RelaySettings) -> dict[str, Mapping]:
     for event, spec in relay.events.items():
         where = f'relay.events."{event}"'
         try:
-            names = [name for _, name, _, _ in string.Formatter().parse(spec.workflow) if name is not None]
+            parsed = [(name, fmt, conversion) for _, name, fmt, conversion in string.Formatter().parse(spec.workflow)]
         except ValueError as exc:
             raise UsageError(f"{where}.workflow {spec.workflow!r} is not an id template: {exc}") from None
-        parsed = list(string.Formatter().parse(spec.workflow))
-        plain = all(not conversion and not fmt for _, name, fmt, conversion in parsed if name is not None)
+        names = tuple(name for name, _, _ in parsed if name is not None)
+        plain = all(not fmt and not conversion for name, fmt, conversion in parsed if name is not None)
         if not plain or any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in names):
             raise UsageError(f"{where}.workflow {spec.workflow!r}: each {{...}} names one field of the event's data")
         kind = catalog.kind_for_id(spec.workflow.split("{", 1)[0] or "-")
@@ -124,7 +125,7 @@ def compile_events(relay: RelaySettings) -> dict[str, Mapping]:
             except Exception as exc:  # noqa: BLE001 - the library raises its own JException
                 raise UsageError(f"{where}.{key}: not a JSONata expression: {exc}") from None
         mappings[event] = Mapping(
-            event, kind, spec.workflow, group, message, compiled["payload"], compiled["start_input"]
+            event, kind, spec.workflow, names, group, message, compiled["payload"], compiled["start_input"]
         )
     return mappings
 
@@ -338,22 +339,17 @@ def _evaluate(expression: Any, event: Event, key: str) -> Any:
         ) from None
 
 
-class _temporal:  # noqa: N801 - used as a context manager, read as a phrase
+@contextlib.contextmanager
+def _temporal(workflow_id: str) -> Iterator[None]:
     """Temporal's answers as the sender should act on them: unreachable → 503, try again."""
+    from flowctl.ops.rpc import is_outage, timed_out
 
-    def __init__(self, workflow_id: str) -> None:
-        self.workflow_id = workflow_id
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        from flowctl.ops.rpc import is_outage, timed_out
-
-        if exc is not None and (is_outage(exc) or (isinstance(exc, Exception) and timed_out(exc))):
-            raise Refused(
-                503, f"Temporal is unreachable; the event for {self.workflow_id!r} was not delivered"
-            ) from None
+    try:
+        yield
+    except Exception as exc:
+        if is_outage(exc) or timed_out(exc):
+            raise Refused(503, f"Temporal is unreachable; the event for {workflow_id!r} was not delivered") from None
+        raise
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -70,7 +70,7 @@ def routes(
     import httpx
     import tomli_w
 
-    from flowctl.config import _service_url
+    from flowctl.config import service_url
     from flowctl.errors import UnreachableError, UsageError
     from flowctl.inputs import without_credentials
     from flowctl_workflows.services import openapi
@@ -78,7 +78,7 @@ def routes(
 
     app_ = state(ctx)
     try:
-        base = _service_url(source)
+        base = service_url(source)
     except ValueError as exc:
         raise UsageError(f"--from {without_credentials(source)!r}: {exc}") from None
     if not re.fullmatch(r"/?[A-Za-z0-9._~/-]*", api_mount) or ".." in api_mount:

@@ -196,15 +196,11 @@ def _keeps_the_key(route: Route, command: Any) -> None:
         except (TypeError, ValueError) as exc:  # a function, a NaN: nothing JSON carries
             raise RouteError(f"{route.where}.request gives what JSON cannot carry ({exc})") from None
         if MARKER not in sent:
-            break
-    else:
-        return
-    if MARKER not in sent:
-        raise RouteError(
-            f"{route.where}.request drops idempotency_key: the service could not tell a retried call "
-            'from a new one; pass it in the payload (e.g. "idempotencyKey": idempotency_key), or, for a command '
-            "that only reads, say so with changes_nothing = true"
-        )
+            raise RouteError(
+                f"{route.where}.request drops idempotency_key: the service could not tell a retried call "
+                'from a new one; pass it in the payload (e.g. "idempotencyKey": idempotency_key), or, for a '
+                "command that only reads, say so with changes_nothing = true"
+            )
 
 
 def _sample(model: Any, *, optional: bool = True) -> dict[str, Any]:
