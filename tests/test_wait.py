@@ -69,3 +69,35 @@ def test_wait_under_o_json_is_one_document(flowctl: Cli) -> None:
     assert run.code == 3, str(run)
     document = json.loads(run.stdout)  # one document, not a line each
     assert {line["workflow_id"] for line in document} == {done, "nobody-else"}
+
+
+def test_start_from_with_wait_prints_each_line_as_its_workflow_ends_and_exits_as_wait_does(
+    flowctl: Cli, tmp_path: Path
+) -> None:
+    prefix = uid("sw")
+    orders = tmp_path / "orders.jsonl"
+    lines = [order_input(f"{prefix}-{i}", card="tok_declined" if i == 2 else "tok_visa") for i in range(6)]
+    orders.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"order_id": 7}\n')
+    run = flowctl("start", "order", "--from", str(orders), "--wait", timeout=180)
+    assert run.code == 10, str(run)  # one compensated is the worst; the bad line is reported, not the exit
+    by_line = {line["line"]: line for line in map(json.loads, run.stdout.splitlines())}
+    assert sorted(by_line) == list(range(1, 8))
+    assert by_line[3]["status"] == "compensated" and by_line[3]["code"] == 10 and by_line[3]["run_id"]
+    assert all(by_line[n]["status"] == "completed" and by_line[n]["code"] == 0 for n in (1, 2, 4, 5, 6))
+    assert by_line[7]["code"] == 2 and "order_id" in by_line[7]["error"]
+    assert "6 started" in run.stderr and "5 completed, 1 compensated" in run.stderr
+    again = flowctl("start", "order", "--from", str(orders), "--wait", timeout=180)  # all ended: nothing twice
+    assert again.code == 10 and "0 started, 6 already started" in again.stderr, str(again)
+
+
+def test_start_from_with_wait_times_out_as_one_deadline_and_timeout_needs_wait(flowctl: Cli, tmp_path: Path) -> None:
+    prefix = uid("st")
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text(json.dumps(order_input(f"{prefix}-held", price=5000)) + "\n")  # held for review
+    run = flowctl("start", "order", "--from", str(orders), "--wait", "--timeout", "2s", timeout=120)
+    assert run.code == 20, str(run)
+    [line] = map(json.loads, run.stdout.splitlines())
+    assert line["status"] == "running" and line["workflow_id"] == f"order-{prefix}-held"
+    refused = flowctl("start", "order", "--from", str(orders), "--timeout", "2s")
+    assert refused.code == 2 and "needs --wait" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert flowctl("cancel", f"order-{prefix}-held", "--yes").code == 0

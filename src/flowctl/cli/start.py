@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,7 +43,9 @@ EXAMPLES = """Examples:
 
   cat order.json | flowctl start order -i - --if-running attach --follow
 
-  flowctl start order --from orders.jsonl --concurrency 50 --rate 100 > started.jsonl"""
+  flowctl start order --from orders.jsonl --concurrency 50 --rate 100 > started.jsonl
+
+  flowctl start order --from orders.jsonl --wait --timeout 30m > ended.jsonl"""
 
 
 @app.command(rich_help_panel=RUN, epilog=EXAMPLES)
@@ -53,7 +57,12 @@ def start(
     workflow_id: Annotated[
         str | None, typer.Option("--id", help="workflow id (default: the kind's id template)", show_default=False)
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="wait for the result; exit code reflects it")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="wait for the result; exit code reflects it (with --from: for each, as flowctl wait)"
+        ),
+    ] = False,
     timeout: TimeoutOpt = None,
     follow: Annotated[bool, typer.Option("--follow", help="show each step as it happens, then the result")] = False,
     if_running: Annotated[
@@ -91,12 +100,16 @@ def start(
     app_ = state(ctx)
     spec = catalog.get(kind)
     if from_ is not None:
-        single = {"-i": input, "--set": set_, "--id": workflow_id, "--wait": wait or None, "--follow": follow or None}
+        single = {"-i": input, "--set": set_, "--id": workflow_id, "--follow": follow or None}
         clash = [flag for flag, value in single.items() if value]
         if clash:
             raise UsageError(f"--from starts one workflow per line; it does not take {', '.join(clash)}")
+        if timeout is not None and not wait:
+            raise UsageError("--timeout is how long --wait waits: it needs --wait", hint="add --wait or drop --timeout")
+        wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
         lines = inputs.without_duplicates(inputs.read_bulk(from_, spec.input_model), spec.workflow_id)
-        start_from_file(app_, spec, lines, concurrency or BULK_CONCURRENCY, rate, dry_run)
+        waiting = Waiting(wait_for) if wait else None
+        start_from_file(app_, spec, lines, concurrency or BULK_CONCURRENCY, rate, dry_run, waiting)
         return
     bulk_only = [flag for flag, value in (("--concurrency", concurrency), ("--rate", rate)) if value is not None]
     if bulk_only:
@@ -173,16 +186,31 @@ def start(
     fail(outcome.code)
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """`start --from ... --wait`: each started workflow is waited for as soon as it starts."""
+
+    timeout: timedelta | None  # one deadline for them all, from when starting begins
+
+
 def start_from_file(
-    app_: App, spec: Kind, lines: list[BulkLine], concurrency: int, rate: float | None, dry_run: bool
+    app_: App,
+    spec: Kind,
+    lines: list[BulkLine],
+    concurrency: int,
+    rate: float | None,
+    dry_run: bool,
+    waiting: Waiting | None = None,
 ) -> None:
-    """Start every valid line; one JSON line per input line on stdout, progress on stderr."""
+    """Start every valid line; one JSON line per input line on stdout, progress on stderr.
+    With `waiting`, a started line's JSON line is printed when its workflow ends, as
+    `flowctl wait` prints it, and the exit code is `wait`'s."""
     import sys
     import time
 
     from flowctl.connect import data_converter
-    from flowctl.errors import ExitCode, overall
-    from flowctl.ops import bulk
+    from flowctl.errors import ExitCode, overall, worst
+    from flowctl.ops import bulk, runs
 
     out = app_.output
     if dry_run or all(item.payload is None for item in lines):  # nothing valid: nothing is sent either
@@ -203,21 +231,43 @@ def start_from_file(
         progress = Progress(console=out.err, transient=False, redirect_stdout=sys.stdout.isatty())
         task = progress.add_task(f"starting {spec.name} workflows", total=len(lines))
 
+    waiters: bulk.Waiters | None = None
+
+    def said_started(outcomes: list[dict[str, Any]], elapsed: float) -> None:
+        started = sum(1 for o in outcomes if "run_id" in o and not o.get("already_started"))
+        already = sum(1 for o in outcomes if o.get("already_started"))
+        resumed = sum(1 for o in outcomes if o.get("resumes"))
+        pace = f" ({(started + already) / elapsed:.0f} per second)" if elapsed > 0 and started + already else ""
+        out.info(
+            f"{started} started{f' ({resumed} resuming a stopped run)' if resumed else ''}, {already} already"
+            f" started, {len(outcomes) - started - already} failed in {elapsed:.2f}s{pace}"
+        )
+
     def report(outcome: dict[str, Any]) -> None:
-        out.line(outcome)
+        if waiters is not None and "run_id" in outcome:
+            waiters.add(outcome["workflow_id"], outcome)  # its line is printed when it ends
+        else:
+            out.line(outcome)
         if progress is not None:
             progress.advance(task)
 
     elapsed = 0.0
-
+    ended: list[dict[str, Any]] = []
     target = app_.target()
 
     async def action(service: ServiceClient) -> list[dict[str, Any]]:
-        nonlocal elapsed
+        nonlocal elapsed, waiters, ended
         converter = data_converter(target.keys)
+        if waiting is not None:
+            from temporalio.client import Client
+
+            client = Client(service, namespace=target.namespace, data_converter=converter)
+            waiters = bulk.Waiters(client, timeout=waiting.timeout, patience=app_.patience(), report=out.line)
+            if not await runs.has_worker(client, settings.task_queue):
+                out.warn(f"no worker polls task queue {settings.task_queue!r}: the workflows wait until one starts")
         began = time.perf_counter()
         try:
-            return await bulk.bulk_start(
+            outcomes = await bulk.bulk_start(
                 service,
                 target.namespace,
                 converter,
@@ -230,6 +280,14 @@ def start_from_file(
             )
         finally:
             elapsed = time.perf_counter() - began
+        if waiters is not None:
+            if progress is not None:
+                progress.stop()
+            said_started(outcomes, elapsed)
+            app_.doing = "waiting for the workflows it started: each line printed so far ended; the others go on"
+            ended = await waiters.ended()
+            out.say(f"{bulk.summary(ended)} in {time.perf_counter() - began:.1f}s")
+        return outcomes
 
     app_.doing = "starting workflows: every line printed so far started; the others may or may not have"
     if progress is not None:
@@ -240,12 +298,7 @@ def start_from_file(
         if progress is not None:
             progress.stop()
     codes = {o["code"] for o in outcomes if "code" in o}
-    started = sum(1 for o in outcomes if "run_id" in o and not o.get("already_started"))
-    already = sum(1 for o in outcomes if o.get("already_started"))
-    resumed = sum(1 for o in outcomes if o.get("resumes"))
-    pace = f" ({(started + already) / elapsed:.0f} per second)" if elapsed > 0 and started + already else ""
-    out.info(
-        f"{started} started{f' ({resumed} resuming a stopped run)' if resumed else ''}, {already} already started,"
-        f" {len(outcomes) - started - already} failed in {elapsed:.2f}s{pace}"
-    )
+    if waiting is not None:
+        fail(worst([*codes, *(line["code"] for line in ended)]))
+    said_started(outcomes, elapsed)
     fail(overall(codes))

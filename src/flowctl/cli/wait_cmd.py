@@ -37,7 +37,6 @@ def wait(
 ) -> None:
     """Wait for many workflows to end, each by one long-poll: a JSON line for each as it ends, a summary on stderr."""
     import time
-    from collections import Counter
 
     from flowctl import inputs
     from flowctl.errors import UsageError, worst
@@ -69,10 +68,10 @@ def wait(
         ended = await bulk.wait_all(
             client, chosen, timeout=wait_for, patience=app_.patience(), report=report, limit=concurrency
         )
-        counts = Counter(str(line["status"]) for line in ended)
-        summary = ", ".join(f"{count} {status}" for status, count in counts.most_common()) or "no workflows"
         note = f"; {skipped} line(s) of --from named no workflow" if skipped else ""
-        out.say(f"{summary} in {time.perf_counter() - began:.1f}s{note}")  # in every format: scripts read stdout
+        out.say(
+            f"{bulk.summary(ended)} in {time.perf_counter() - began:.1f}s{note}"
+        )  # in every format: scripts read stdout
         return ended
 
     app_.doing = f"waiting for {len(ids) or 'the selected'} workflow(s); none was changed and each goes on"

@@ -54,6 +54,60 @@ async def for_each(workflow_ids: list[str], action: Callable[[str], Awaitable[No
 WAIT_CONCURRENCY = 200  # workflows waited for at once, each one long-poll
 
 
+class Waiters:
+    """Workflows waited for as they are added, a bounded number at a time, each by one
+    long-poll (no polling); `report` hears of each as it ends, its line merged into `about`.
+    `timeout` is one deadline for them all, counted from when the waiters were made."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        timeout: timedelta | None,
+        patience: Any,
+        report: Callable[[dict[str, Any]], None],
+        limit: int = WAIT_CONCURRENCY,
+    ) -> None:
+        self._now = asyncio.get_running_loop().time
+        self._deadline = None if timeout is None else self._now() + timeout.total_seconds()
+        self._client, self._patience, self._report = client, patience, report
+        self._gate = asyncio.Semaphore(limit)
+        self._waiting: list[asyncio.Task[dict[str, Any]]] = []
+
+    def add(self, workflow_id: str, about: dict[str, Any] | None = None) -> None:
+        self._waiting.append(asyncio.create_task(self._one(workflow_id, about or {})))
+
+    async def _one(self, workflow_id: str, about: dict[str, Any]) -> dict[str, Any]:
+        from flowctl.ops import runs
+
+        async with self._gate:
+            left = None if self._deadline is None else timedelta(seconds=max(0.0, self._deadline - self._now()))
+            try:
+                outcome = await runs.wait_result(self._client, workflow_id, timeout=left, patience=self._patience)
+                line = {**about, **outcome.as_dict(), "code": int(outcome.code)}
+            except FlowctlError as err:  # no such workflow, say: this one's line says so, the others go on
+                line = {**about, "workflow_id": workflow_id, "status": err.slug, "code": int(err.code),
+                        "error": str(err)}  # fmt: skip
+        self._report(line)
+        return line
+
+    async def ended(self) -> list[dict[str, Any]]:
+        """Every line, in the order the workflows were added, once all have ended."""
+        try:
+            return list(await asyncio.gather(*self._waiting))
+        finally:
+            for task in self._waiting:
+                task.cancel()
+
+
+def summary(ended: list[dict[str, Any]]) -> str:
+    """How many ended each way: `18 completed, 2 compensated`."""
+    from collections import Counter
+
+    counts = Counter(str(line["status"]) for line in ended)
+    return ", ".join(f"{count} {status}" for status, count in counts.most_common()) or "no workflows"
+
+
 async def wait_all(
     client: Any,
     workflow_ids: list[str],
@@ -63,24 +117,11 @@ async def wait_all(
     report: Callable[[dict[str, Any]], None],
     limit: int = WAIT_CONCURRENCY,
 ) -> list[dict[str, Any]]:
-    """Wait for every workflow to end, a bounded number at a time, each by one long-poll (no
-    polling); `report` hears of each as it ends. `timeout` is one deadline for them all."""
-    from flowctl.ops import runs
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout.total_seconds() if timeout is not None else None
-
-    async def one(workflow_id: str) -> dict[str, Any]:
-        left = None if deadline is None else timedelta(seconds=max(0.0, deadline - loop.time()))
-        try:
-            outcome = await runs.wait_result(client, workflow_id, timeout=left, patience=patience)
-            line = {**outcome.as_dict(), "code": int(outcome.code)}
-        except FlowctlError as err:  # no such workflow, say: this one's line says so, the others go on
-            line = {"workflow_id": workflow_id, "status": err.slug, "code": int(err.code), "error": str(err)}
-        report(line)
-        return line
-
-    return await bounded(workflow_ids, one, limit=limit)
+    """Wait for every workflow to end (see `Waiters`)."""
+    waiters = Waiters(client, timeout=timeout, patience=patience, report=report, limit=limit)
+    for workflow_id in workflow_ids:
+        waiters.add(workflow_id)
+    return await waiters.ended()
 
 
 async def bulk_start(
