@@ -101,3 +101,31 @@ def test_start_from_with_wait_times_out_as_one_deadline_and_timeout_needs_wait(f
     refused = flowctl("start", "order", "--from", str(orders), "--timeout", "2s")
     assert refused.code == 2 and "needs --wait" in refused.stderr and len(refused.stderr.splitlines()) == 1
     assert flowctl("cancel", f"order-{prefix}-held", "--yes").code == 0
+
+
+def test_wait_for_a_flow_status_returns_once_there_and_says_when_it_ended_elsewhere(flowctl: Cli) -> None:
+    held = start(flowctl, "order", order_input(uid("fr"), price=5000))  # held for review
+    run = flowctl("wait", held, "--for", "awaiting_review", "--timeout", "60s", "-o", "jsonl", timeout=120)
+    assert run.code == 0, str(run)
+    assert json.loads(run.stdout)["status"] == "awaiting_review"
+    still = flowctl("wait", held, "--for", "closed", "--timeout", "2s", "-o", "jsonl", timeout=120)
+    assert still.code == 20 and "it is awaiting_review" in json.loads(still.stdout)["error"], str(still)
+    small = start(flowctl, "order", order_input(uid("fs")))  # never reviewed
+    missed = flowctl("wait", small, "--for", "awaiting_review", "--timeout", "60s", "-o", "jsonl", timeout=120)
+    assert missed.code == 10, str(missed)
+    assert "ended completed without reaching awaiting_review" in json.loads(missed.stdout)["error"]
+    assert flowctl("approve", held, "--as", "risk").code == 0
+    # It has been there: a script that came late is not left waiting for a state already passed.
+    assert flowctl("wait", held, "--for", "awaiting_review", "--timeout", "60s").code == 0
+    closed = flowctl("wait", held, small, "--for", "closed", "-o", "jsonl", timeout=120)
+    assert closed.code == 0 and {line["status"] for line in map(json.loads, closed.stdout.splitlines())} == {
+        "completed"
+    }, str(closed)
+
+
+def test_wait_for_an_unknown_status_is_refused_with_the_closest(flowctl: Cli) -> None:
+    run = flowctl("wait", "order-x", "--for", "awaiting_reveiw")
+    assert run.code == 2 and "did you mean 'awaiting_review'?" in run.stderr, str(run)
+    assert len(run.stderr.splitlines()) == 1
+    odd = flowctl("wait", "order-x", "--for", "\x1b[31mred")
+    assert odd.code == 2 and "\x1b" not in odd.stderr, str(odd)

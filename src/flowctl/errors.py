@@ -114,3 +114,11 @@ class KeyMissingError(FlowctlError):
 
     code = ExitCode.UNREACHABLE
     slug = "codec_key"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A hint naming the choice closest to a mistyped `word`, if one is close: "did you mean 'order'?"."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None

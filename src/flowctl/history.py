@@ -93,6 +93,15 @@ def event_type(event: HistoryEvent) -> str:
     return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
 
 
+def keyword(data: bytes) -> str | None:
+    """A keyword search attribute's value as an upsert event carries it (JSON), None for none."""
+    try:
+        value = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def _type_name(event: HistoryEvent) -> str:
     """The event's type as `temporal workflow show` prints it: ActivityTaskScheduled."""
     return "".join(part.capitalize() for part in event_type(event).split("_"))

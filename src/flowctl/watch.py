@@ -9,13 +9,12 @@ worker running. Each change is one line.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from flowctl.history import event_type
+from flowctl.history import event_type, keyword
 from flowctl.ops.statuses import CLOSED_BY_EVENT, status_word
 from flowctl_workflows import attributes
 
@@ -158,9 +157,9 @@ class _Reader:
         elif name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
             if attributes.STATUS in fields:
-                self.undoing = _keyword(fields[attributes.STATUS].data) == "compensating"
+                self.undoing = keyword(fields[attributes.STATUS].data) == "compensating"
             if attributes.WAITING_FOR in fields and not self.waits_in_memo:
-                tag = _keyword(fields[attributes.WAITING_FOR].data)
+                tag = keyword(fields[attributes.WAITING_FOR].data)
                 return self._wait({"what": tag} if tag else None, at)
         elif name == "WORKFLOW_EXECUTION_CANCEL_REQUESTED":
             self.cancel_requested = True
@@ -236,14 +235,6 @@ class _Reader:
         view.waiting_for = what
         left = left_text(view, at)
         return [{"change": "waiting", "waiting_for": what, "time_left": left, "then": view.at_deadline}]
-
-
-def _keyword(data: bytes) -> str | None:
-    try:
-        value = json.loads(data) if data else None
-    except ValueError:
-        return None
-    return value if isinstance(value, str) and value else None
 
 
 async def changes(

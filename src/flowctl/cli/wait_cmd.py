@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 @app.command(
     rich_help_panel=RUN,
     epilog="Examples: flowctl start order --from orders.jsonl > started.jsonl && flowctl wait --from started.jsonl;  "
-    "flowctl wait --query \"FlowKind = 'order' AND ExecutionStatus = 'Running'\" --timeout 10m\n\n"
-    "Exit codes: 0 every workflow succeeded; else the worst way one ended: 20 still running at --timeout, "
-    "12 cancelled, 11 failed, 10 completed unsuccessfully, 3 no such workflow; 5 the server went away.",
+    "flowctl wait --query \"FlowKind = 'order' AND ExecutionStatus = 'Running'\" --timeout 10m;  "
+    "flowctl wait order-A-1 --for awaiting_review --timeout 5m && flowctl approve order-A-1 --as risk\n\n"
+    "Exit codes: 0 every workflow succeeded (with --for: got there); else the worst way one ended: "
+    "20 still running at --timeout, 12 cancelled, 11 failed, 10 completed unsuccessfully (with --for: "
+    "ended without getting there), 3 no such workflow; 5 the server went away.",
 )
 def wait(
     ctx: typer.Context,
@@ -31,11 +33,21 @@ def wait(
         str | None, typer.Option("--query", help="every workflow this visibility query selects", show_default=False)
     ] = None,
     timeout: TimeoutOpt = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--for",
+            metavar="STATUS",
+            help="wait until each is, or has been, in this flow status (e.g. awaiting_review), or closed",
+            show_default=False,
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", metavar="N", min=1, max=2000, help="workflows waited for at once")
     ] = 200,
 ) -> None:
-    """Wait for many workflows to end, each by one long-poll: a JSON line for each as it ends, a summary on stderr."""
+    """Wait for many workflows to end (or reach a flow status, --for), each by one long-poll: a line for each as
+    it ends, a summary on stderr."""
     import time
 
     from flowctl import inputs
@@ -47,6 +59,17 @@ def wait(
     if sum(given) != 1:
         raise UsageError("give workflow ids, --from FILE or --query, one of them", hint="see 'flowctl wait --help'")
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
+    if until is not None:
+        from flowctl.errors import did_you_mean
+        from flowctl.ops.runs import CLOSED
+        from flowctl_workflows.models import FLOW_STATUSES
+
+        known = (*FLOW_STATUSES, CLOSED)
+        if until not in known:
+            raise UsageError(
+                f"--for {until!r} is not a flow status",
+                hint=did_you_mean(until, known) or f"give one of {', '.join(known)}",
+            )
     ids, skipped = (list(dict.fromkeys(workflow_ids or [])), 0) if source is None else inputs.workflow_ids_from(source)
     out = app_.output
 
@@ -66,7 +89,7 @@ def wait(
             chosen = list(dict.fromkeys(execution.workflow_id for execution in found))
         began = time.perf_counter()
         ended = await bulk.wait_all(
-            client, chosen, timeout=wait_for, patience=app_.patience(), report=report, limit=concurrency
+            client, chosen, timeout=wait_for, patience=app_.patience(), report=report, limit=concurrency, until=until
         )
         note = f"; {skipped} line(s) of --from named no workflow" if skipped else ""
         out.say(

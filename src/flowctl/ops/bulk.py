@@ -57,7 +57,8 @@ WAIT_CONCURRENCY = 200  # workflows waited for at once, each one long-poll
 class Waiters:
     """Workflows waited for as they are added, a bounded number at a time, each by one
     long-poll (no polling); `report` hears of each as it ends, its line merged into `about`.
-    `timeout` is one deadline for them all, counted from when the waiters were made."""
+    `timeout` is one deadline for them all, counted from when the waiters were made. With
+    `until`, each is waited for until it is in that flow status (`runs.reach`), not its end."""
 
     def __init__(
         self,
@@ -67,10 +68,11 @@ class Waiters:
         patience: Any,
         report: Callable[[dict[str, Any]], None],
         limit: int = WAIT_CONCURRENCY,
+        until: str | None = None,
     ) -> None:
         self._now = asyncio.get_running_loop().time
         self._deadline = None if timeout is None else self._now() + timeout.total_seconds()
-        self._client, self._patience, self._report = client, patience, report
+        self._client, self._patience, self._report, self._until = client, patience, report, until
         self._gate = asyncio.Semaphore(limit)
         self._waiting: list[asyncio.Task[dict[str, Any]]] = []
 
@@ -83,7 +85,12 @@ class Waiters:
         async with self._gate:
             left = None if self._deadline is None else timedelta(seconds=max(0.0, self._deadline - self._now()))
             try:
-                outcome = await runs.wait_result(self._client, workflow_id, timeout=left, patience=self._patience)
+                if self._until is not None:
+                    outcome = await runs.reach(
+                        self._client, workflow_id, self._until, timeout=left, patience=self._patience
+                    )
+                else:
+                    outcome = await runs.wait_result(self._client, workflow_id, timeout=left, patience=self._patience)
                 line = {**about, **outcome.as_dict(), "code": int(outcome.code)}
             except FlowctlError as err:  # no such workflow, say: this one's line says so, the others go on
                 line = {**about, "workflow_id": workflow_id, "status": err.slug, "code": int(err.code),
@@ -116,9 +123,10 @@ async def wait_all(
     patience: Any,
     report: Callable[[dict[str, Any]], None],
     limit: int = WAIT_CONCURRENCY,
+    until: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Wait for every workflow to end (see `Waiters`)."""
-    waiters = Waiters(client, timeout=timeout, patience=patience, report=report, limit=limit)
+    """Wait for every workflow to end, or to be in flow status `until` (see `Waiters`)."""
+    waiters = Waiters(client, timeout=timeout, patience=patience, report=report, limit=limit, until=until)
     for workflow_id in workflow_ids:
         waiters.add(workflow_id)
     return await waiters.ended()

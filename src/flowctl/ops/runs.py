@@ -240,6 +240,50 @@ async def wait_result(
     return Outcome(workflow_id, status, ExitCode.OK, result)
 
 
+CLOSED = "closed"  # `wait --for closed`: until the run ends, however it ends
+
+
+async def reach(
+    client: Client, workflow_id: str, status: str, *, timeout: timedelta | None = None, patience: Patience | None = None
+) -> Outcome:
+    """Wait until the workflow's current run is or has been in flow status `status` (`closed`:
+    until it ends), following its history by long-poll. Exit 0 once it got there; 20 at
+    `timeout`, saying where it is; if it ended without getting there, how it ended (10 when
+    it completed, since what was waited for did not happen)."""
+    from flowctl import history
+    from flowctl_workflows.attributes import STATUS
+
+    now = "running"
+
+    async def follow() -> bool:
+        nonlocal now
+        async for page in history.pages(client, workflow_id, follow=True, patience=patience):
+            for event in page:
+                name = history.event_type(event)
+                if name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
+                    fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+                    if STATUS in fields:
+                        now = history.keyword(fields[STATUS].data) or now
+                        if now == status:
+                            return True
+                elif name in statuses.CLOSED_BY_EVENT:
+                    return status == CLOSED
+        return status == CLOSED
+
+    try:
+        got_there = await (asyncio.wait_for(follow(), timeout.total_seconds()) if timeout is not None else follow())
+    except TimeoutError:
+        after = durations.format(timeout) if timeout is not None else "waiting"
+        return Outcome(workflow_id, now, ExitCode.STILL_RUNNING, error=f"not {status} after {after}: it is {now}")
+    if got_there and status != CLOSED:
+        return Outcome(workflow_id, status, ExitCode.OK)
+    ended = await wait_result(client, workflow_id, timeout=timedelta(0), patience=patience)
+    if got_there:
+        return Outcome(workflow_id, ended.status, ExitCode.OK, ended.result, ended.error)
+    why = f"ended {ended.status} without reaching {status}" + (f": {ended.error}" if ended.error else "")
+    return Outcome(workflow_id, ended.status, ended.code or ExitCode.BUSINESS_FAILURE, ended.result, why)
+
+
 async def kept_result(handle: WorkflowHandle[Any, Any]) -> Any:
     """The result a cancelled run kept in its memo (what it compensated), if it kept one."""
     from flowctl_workflows.models import RESULT_MEMO
