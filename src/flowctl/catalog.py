@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flowctl.errors import NotFoundError
+from flowctl.errors import NotFoundError, did_you_mean
 from flowctl_workflows.kinds import BY_WORKFLOW_TYPE, KINDS, Kind, Message, load
 
 if TYPE_CHECKING:
@@ -21,7 +21,9 @@ def names() -> list[str]:
 def get(name: str) -> Kind:
     kind = KINDS.get(name)
     if kind is None:
-        raise NotFoundError(f"unknown kind {name!r}", hint=f"kinds: {', '.join(names())}")
+        known = f"kinds: {', '.join(names())}"
+        close = did_you_mean(name, names())
+        raise NotFoundError(f"unknown kind {name!r}", hint=f"{close} {known}" if close else known)
     return kind
 
 

@@ -1,7 +1,8 @@
-"""`flowctl result`, `describe`, `list` and `history`."""
+"""`flowctl result`, `describe`, `list`, `count` and `history`."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -54,6 +55,19 @@ def describe(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = 
     app_.output.data(app_.run(action))
 
 
+KindFilterOpt = Annotated[str | None, typer.Option("--kind", help="only this kind", show_default=False)]
+StatusFilterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        help="running, completed, failed, cancelled, terminated, timed_out, or a flow status "
+        "(awaiting_review, compensated, rejected, ...)",
+        show_default=False,
+    ),
+]
+QueryFilterOpt = Annotated[str | None, typer.Option("--query", help="a Temporal visibility query", show_default=False)]
+
+
 @app.command(
     rich_help_panel=INSPECT,
     name="list",
@@ -61,18 +75,9 @@ def describe(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = 
 )
 def list_(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option("--kind", help="only this kind", show_default=False)] = None,
-    status: Annotated[
-        str | None,
-        typer.Option(
-            "--status",
-            help="running, completed, failed, cancelled, terminated, timed_out, or a flow status "
-            "(awaiting_review, compensated, rejected, ...)",
-        ),
-    ] = None,
-    query: Annotated[
-        str | None, typer.Option("--query", help="a Temporal visibility query", show_default=False)
-    ] = None,
+    kind: KindFilterOpt = None,
+    status: StatusFilterOpt = None,
+    query: QueryFilterOpt = None,
     limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, max=10_000, help="at most this many")] = 50,
 ) -> None:
     """List workflows, newest first, filtered by kind, status or a visibility query."""
@@ -98,6 +103,44 @@ def list_(
             else out.print("no workflows match", markup=False)
         ),
     )
+
+
+class CountBy(StrEnum):
+    status = "status"
+    flow_status = "flow-status"
+    kind = "kind"
+
+
+@app.command(
+    rich_help_panel=INSPECT,
+    epilog="Examples: flowctl count --kind order --by flow-status;  "
+    "flowctl count --kind order --status compensated --query \"CloseTime > '2026-12-01T00:00:00Z'\" -o json\n\n"
+    "The server counts: --by status is its GROUP BY ExecutionStatus, the only grouping it offers; "
+    "--by flow-status and --by kind are one count per value, sent at once. Groups with none are left out.",
+)
+def count(
+    ctx: typer.Context,
+    kind: KindFilterOpt = None,
+    status: StatusFilterOpt = None,
+    query: QueryFilterOpt = None,
+    by: Annotated[
+        CountBy | None, typer.Option("--by", help="a count for each status, flow status or kind", show_default=False)
+    ] = None,
+) -> None:
+    """Count workflows, filtered as list filters them, in total or by status, flow status or kind."""
+    from flowctl.ops import visibility
+
+    app_ = state(ctx)
+    selected = visibility.list_query(kind, status, query)
+
+    async def action(client: Client) -> tuple[int, dict[str, int]]:
+        return await visibility.count_groups(client, selected, by.value if by else None, user_query=query)
+
+    total, groups = app_.run(action)
+    data: dict[str, Any] = {"total": total}
+    if by is not None:
+        data.update(by=by.value, counts=groups)
+    app_.output.data(data, lambda out: render.counts(out, total, by.value if by else None, groups))
 
 
 @app.command(

@@ -153,3 +153,12 @@ def routes(out: Output, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if not row["ok"] and row.get("fix"):
             out.info(f"{row['command']}: fix {row['fix']}")
+
+
+def counts(out: Output, total: int, by: str | None, groups: dict[str, int]) -> None:
+    """`flowctl count`: the total alone, or a row per group and the total."""
+    if by is None:
+        out.print(str(total), markup=False)
+        return
+    out.table([{by: name, "count": n} for name, n in groups.items()], [by, "count"])
+    out.print(f"total {total}", markup=False)

@@ -8,6 +8,9 @@ from typing import Any
 # Temporal's execution statuses by their enum names: flowctl's word for each (`status_word`),
 # the visibility query's (`TimedOut`) and the closing event's type all follow from these.
 EXECUTION_STATUSES = ("RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT")
+# The statuses of a run that set its own FlowStatus to the end; one stopped from outside
+# (failed, terminated, timed out) could not: its last FlowStatus ("awaiting_review") is stale.
+KEEPS_FLOW_STATUS = ("RUNNING", "COMPLETED", "CANCELED")
 CLOSED_BY_EVENT = {f"WORKFLOW_EXECUTION_{name}": name for name in EXECUTION_STATUSES if name != "RUNNING"}
 
 

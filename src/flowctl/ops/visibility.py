@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -40,9 +42,8 @@ class Execution:
         attrs = search_attributes(execution)
         kind = catalog.for_workflow_type(execution.workflow_type)
         status = statuses.of(execution.status)
-        # A workflow stopped from outside (terminated, timed out, failed) could not say so in its
-        # search attributes: its last FlowStatus ("awaiting_review") is not true any more.
-        flow_status = attrs.get(attrs_names.STATUS) if status in ("running", "completed", "cancelled") else status
+        keeps = execution.status is not None and execution.status.name in statuses.KEEPS_FLOW_STATUS
+        flow_status = attrs.get(attrs_names.STATUS) if keeps else status
         return cls(
             workflow_id=execution.id,
             run_id=execution.run_id,
@@ -95,15 +96,15 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-async def list_workflows(
-    client: Client, query: str | None, limit: int, *, user_query: str | None = None
-) -> list[Execution]:
-    """Executions `query` selects; a server refusal of it names `user_query`, the part the user wrote."""
+@contextmanager
+def refused_query(user_query: str | None) -> Iterator[None]:
+    """A server refusal of a query as a usage error naming `user_query`, the part the user
+    wrote (none: the refusal is flowctl's bug and stays one); other failures as `rpc_errors`."""
     from temporalio.service import RPCError, RPCStatusCode
 
     with rpc_errors():
         try:
-            return [Execution.of(e) async for e in client.list_workflows(query or None, limit=limit)]
+            yield
         except RPCError as exc:
             # The dev server reports a query its full-text index cannot take as unavailable.
             refused = exc.status == RPCStatusCode.INVALID_ARGUMENT or (
@@ -119,10 +120,76 @@ async def list_workflows(
             ) from None
 
 
+async def list_workflows(
+    client: Client, query: str | None, limit: int, *, user_query: str | None = None
+) -> list[Execution]:
+    """Executions `query` selects; a server refusal of it names `user_query`, the part the user wrote."""
+    with refused_query(user_query):
+        return [Execution.of(e) async for e in client.list_workflows(query or None, limit=limit)]
+
+
 async def count_matching(client: Client, query: str | None) -> int:
     """How many executions `query` selects (the server counts them)."""
     with rpc_errors():
         return (await client.count_workflows(query or None)).count
+
+
+GROUPINGS = ("status", "flow-status", "kind")
+
+
+async def count_groups(
+    client: Client, query: str | None, by: str | None, *, user_query: str | None = None
+) -> tuple[int, dict[str, int]]:
+    """How many executions `query` selects, by execution status, flow status or kind, counted
+    by the server: one `GROUP BY ExecutionStatus` (the only grouping it offers), else one count
+    per value, all at once. A workflow with no flow status (its first task has not run, or
+    another client started it) is counted under "none", one of no known kind under "other".
+    The total, and the count of each group that has any."""
+    import asyncio
+
+    from flowctl_workflows.models import FLOW_STATUSES
+
+    def where(clause: str) -> str:
+        return f"({query}) AND {clause}" if query else clause
+
+    async def count(selected: str | None) -> int:
+        return (await client.count_workflows(selected)).count
+
+    with refused_query(user_query):
+        if by is None:
+            return await count(query), {}
+        if by == "status":
+            words = {
+                statuses.visibility_status(name): statuses.status_word(name) for name in statuses.EXECUTION_STATUSES
+            }
+            grouped = await client.count_workflows(f"{query or ''} GROUP BY ExecutionStatus".strip())
+            found = {}
+            for group in grouped.groups:
+                value = str(group.group_values[0]) if group.group_values else ""
+                found[words.get(value, value.lower())] = group.count
+            return grouped.count, dict(sorted(found.items(), key=lambda item: -item[1]))
+        if by == "kind":
+            names = catalog.names()
+            selections = [where(f"WorkflowType = '{catalog.get(name).workflow_type}'") for name in names]
+            rest = "other"
+        else:  # as `Execution.flow_status` says it: a run stopped from outside by how it stopped
+            keeps = ", ".join(f"'{statuses.visibility_status(name)}'" for name in statuses.KEEPS_FLOW_STATUS)
+            clauses: dict[str, list[str]] = {}
+            for name in statuses.EXECUTION_STATUSES:
+                if name not in statuses.KEEPS_FLOW_STATUS:
+                    clauses[statuses.status_word(name)] = [f"ExecutionStatus = '{statuses.visibility_status(name)}'"]
+            for name in FLOW_STATUSES:
+                clauses.setdefault(name, []).append(
+                    f"({attrs_names.STATUS} = '{name}' AND ExecutionStatus IN ({keeps}))"
+                )
+            names = list(clauses)
+            selections = [where(f"({' OR '.join(either)})") for either in clauses.values()]
+            rest = "none"
+        total, *counts = await asyncio.gather(count(query), *(count(selection) for selection in selections))
+    found = {name: n for name, n in sorted(zip(names, counts, strict=True), key=lambda item: -item[1]) if n}
+    if total - sum(found.values()) > 0:  # counted at a slightly different moment: never below zero
+        found[rest] = total - sum(found.values())
+    return total, found
 
 
 def list_query(kind: str | None, status: str | None, query: str | None) -> str | None:
