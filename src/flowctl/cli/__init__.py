@@ -85,7 +85,7 @@ COMMAND_MODULES = {
     "config": "config_cmd", "cancel": "control", "terminate": "control", "update": "decisions",
     "approvals": "decisions", "approve": "decisions", "reject": "decisions", "demo": "demo",
     "result": "inspection", "describe": "inspection", "list": "inspection", "count": "inspection", "history": "inspection",
-    "kinds": "kinds", "ledger": "ledger", "signal": "messages", "query": "messages",
+    "kinds": "kinds", "ledger": "ledger", "retry": "control", "reset": "control", "signal": "messages", "query": "messages",
     "server": "server", "codec-server": "codec_cmd", "codec-key": "codec_cmd", "start": "start",
     "watch": "watch", "worker": "worker_cmd", "services": "services_cmd", "relay": "relay_cmd", "wait": "wait_cmd",
 }  # fmt: skip

@@ -162,3 +162,19 @@ def counts(out: Output, total: int, by: str | None, groups: dict[str, int]) -> N
         return
     out.table([{by: name, "count": n} for name, n in groups.items()], [by, "count"])
     out.print(f"total {total}", markup=False)
+
+
+RETRIED = "retried {workflow_id}: run {run_id} takes over from run {resumes} ({was}); steps already done are answered as they were"
+
+
+def reset(out: Output, info: dict[str, Any]) -> None:
+    """`flowctl reset`: where it went back to, what is kept and what is taken again (or would be)."""
+    done = "would reset" if info.get("dry_run") else "reset"
+    new = f" → run {info['new_run_id']}" if info.get("new_run_id") else ""
+    out.print(
+        f"{done} {info['workflow_id']} (run {info['run_id']}{new}) to {info['to']} (event {info['event_id']})",
+        markup=False,
+    )
+    out.print(f"  kept:        {', '.join(info['kept']) or 'no step'}", markup=False)
+    again = ", ".join(f"{step} (in flight)" if step in info["in_flight"] else step for step in info["taken_again"])
+    out.print(f"  taken again: {again or 'no step'}; each answered as it was, none done twice", markup=False)

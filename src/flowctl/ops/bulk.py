@@ -224,7 +224,7 @@ async def bulk_start(
         )
         stopped_with = first.history.events[0].workflow_execution_started_event_attributes.input.payloads
         refuse_changed_input(
-            workflow_id, info.execution.run_id, await decoded(converter, stopped_with, payload), payload
+            workflow_id, info.execution.run_id, await decoded(converter, stopped_with, type(payload)), payload
         )
         policy = WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
         run_id = await send(workflow_id, payload, policy, resumes=info.execution.run_id)

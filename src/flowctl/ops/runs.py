@@ -115,7 +115,7 @@ async def start(
             )
             stopped_with = first.workflow_execution_started_event_attributes.input.payloads
             refuse_changed_input(
-                workflow_id, desc.run_id, await decoded(client.data_converter, stopped_with, payload), payload
+                workflow_id, desc.run_id, await decoded(client.data_converter, stopped_with, type(payload)), payload
             )
         try:
             # Only a resumable last run lets this through: a run started meanwhile is a conflict.
@@ -142,10 +142,10 @@ def refuse_changed_input(workflow_id: str, run_id: str, stopped_with: Any, paylo
         )
 
 
-async def decoded(converter: Any, payloads: Any, like: BaseModel) -> Any:
-    """The stopped run's input as the model `like` is, or None when it does not read as one."""
+async def decoded(converter: Any, payloads: Any, model: type[BaseModel]) -> Any:
+    """The stopped run's input as a `model`, or None when it does not read as one."""
     try:
-        return (await converter.decode(list(payloads), [type(like)]))[0]
+        return (await converter.decode(list(payloads), [model]))[0]
     except KeyMissingError:
         raise
     except Exception:  # noqa: BLE001 - input another client wrote: not this payload, whatever it is

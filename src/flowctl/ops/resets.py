@@ -1,0 +1,222 @@
+"""Running a workflow again without doing anything twice: `retry` starts a stopped run anew
+with its own input, `reset` replays a run to a point and lets it go on from there.
+
+Both rely on what a run's steps are keyed by: the business step (workflow id and step, not the
+run; see `flowctl_workflows.flow`), so a step the new run takes again is answered by its service
+as it was answered the first time, and a step in flight when the old run stopped is the same
+call as the new run's, of which the service keeps one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flowctl.errors import ConflictError, NotFoundError, did_you_mean
+from flowctl.ops import runs
+from flowctl.ops.rpc import rpc_errors
+from flowctl.ops.visibility import search_attributes
+
+if TYPE_CHECKING:
+    from temporalio.api.history.v1 import HistoryEvent
+    from temporalio.client import Client
+
+LAST_TASK = "last-task"
+ACTIVITY_ENDED = (
+    "ACTIVITY_TASK_COMPLETED",
+    "ACTIVITY_TASK_FAILED",
+    "ACTIVITY_TASK_TIMED_OUT",
+    "ACTIVITY_TASK_CANCELED",
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step a run scheduled, as its history tells it."""
+
+    name: str  # the last part of its idempotency key: charge_payment, refund_payment
+    scheduled: int  # its ActivityTaskScheduled event
+    task: int  # the WorkflowTaskCompleted event of the task that scheduled it
+    undoing: bool  # scheduled once the run had begun compensating
+    ended: bool
+
+
+@dataclass
+class Plan:
+    """What a reset would do: the run it replaces, the point it goes back to, the steps taken
+    before the point (kept) and after it (taken again, each answered as before)."""
+
+    workflow_id: str
+    run_id: str
+    to: str
+    point: int  # the WorkflowTaskCompleted event the reset goes back to
+    kept: list[str] = field(default_factory=list)
+    again: list[str] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)  # out as the old run stops: one call with the new run's
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "to": self.to,
+            "event_id": self.point,
+            "kept": self.kept,
+            "taken_again": self.again,
+            "in_flight": self.in_flight,
+        }
+
+
+async def _steps(client: Client, workflow_id: str, run_id: str) -> tuple[list[Step], int | None, int | None]:
+    """The run's steps in order, the task that began its compensation (if one did), and its
+    last completed workflow task."""
+    from flowctl import history
+    from flowctl_workflows.attributes import STATUS
+
+    found: dict[int, Step] = {}
+    ended: set[int] = set()
+    compensation: int | None = None
+    last_task: int | None = None
+    async for event in history.events(client, workflow_id, follow=False, run_id=run_id):
+        name = history.event_type(event)
+        if name == "WORKFLOW_TASK_COMPLETED":
+            last_task = event.event_id
+        elif name == "ACTIVITY_TASK_SCHEDULED":
+            attrs = event.activity_task_scheduled_event_attributes
+            step = await _step_name(client, event) or attrs.activity_type.name
+            found[event.event_id] = Step(
+                step, event.event_id, attrs.workflow_task_completed_event_id, compensation is not None, False
+            )
+        elif name in ACTIVITY_ENDED:
+            ended.add(getattr(event, f"{name.lower()}_event_attributes").scheduled_event_id)
+        elif name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" and compensation is None:
+            upsert = event.upsert_workflow_search_attributes_event_attributes
+            fields = upsert.search_attributes.indexed_fields
+            if STATUS in fields and history.keyword(fields[STATUS].data) == "compensating":
+                compensation = upsert.workflow_task_completed_event_id
+    steps = [Step(s.name, s.scheduled, s.task, s.undoing, s.scheduled in ended) for _, s in sorted(found.items())]
+    return steps, compensation, last_task
+
+
+async def _step_name(client: Client, event: HistoryEvent) -> str | None:
+    """The step an activity is, from the last part of the idempotency key it was given."""
+    payloads = list(event.activity_task_scheduled_event_attributes.input.payloads)
+    if not payloads:
+        return None
+    try:
+        arg = (await client.data_converter.decode(payloads))[0]
+    except (RuntimeError, ValueError, TypeError):  # another client's bytes; a missing codec key still stops it
+        return None
+    key = arg.get("idempotency_key") if isinstance(arg, dict) else None
+    return key.rsplit("/", 1)[-1] if isinstance(key, str) and key else None
+
+
+async def plan(client: Client, workflow_id: str, to: str) -> Plan:
+    """Where a reset of the workflow's current run `to` a step (before it was scheduled) or
+    `last-task` goes back to, refusing a point inside a compensation and a run whose keys
+    name the run (a new run would not recognise its steps)."""
+    info = await runs.describe(client, workflow_id)
+    runs.kind_of(info)  # a workflow flowctl knows: its steps are keyed as flowctl keys them
+    with rpc_errors(workflow_id):
+        desc = await client.get_workflow_handle(workflow_id, run_id=info.run_id).describe()
+    runs.refuse_unsettled(workflow_id, search_attributes(desc), info.run_id)
+    steps, compensation, last_task = await _steps(client, workflow_id, info.run_id)
+    if to == LAST_TASK:
+        if last_task is None:
+            raise ConflictError(
+                f"workflow {workflow_id!r} has no completed workflow task to go back to",
+                hint="no worker has run it yet: start one ('flowctl worker')",
+            )
+        point = last_task
+    else:
+        forward = [s for s in steps if not s.undoing]
+        chosen = next((s for s in forward if s.name == to), None)
+        if chosen is None and any(s.name == to for s in steps):
+            raise _inside_compensation(workflow_id, to, f"{to} is one of its compensations")
+        if chosen is None:
+            names = list(dict.fromkeys(s.name for s in forward))
+            close = did_you_mean(to, names)
+            raise NotFoundError(
+                f"workflow {workflow_id!r} (run {info.run_id}) took no step {to!r}",
+                hint=f"{close + ' ' if close else ''}its steps: {', '.join(names) or 'none yet'}; or --to {LAST_TASK}",
+            )
+        point = chosen.task
+    if compensation is not None and point > compensation:
+        raise _inside_compensation(workflow_id, to, "that point is after its compensation began")
+    done = Plan(workflow_id, info.run_id, to, point)
+    for step in steps:
+        (done.kept if step.ended and step.scheduled < point else done.again).append(step.name)
+        if not step.ended:
+            done.in_flight.append(step.name)
+    return done
+
+
+def _inside_compensation(workflow_id: str, to: str, why: str) -> ConflictError:
+    return ConflictError(
+        f"workflow {workflow_id!r} cannot be reset to {to}: {why}, and a reset inside a compensation "
+        "would cut it short or undo a step twice",
+        hint="reset to a step before the compensation began, or let it finish ('flowctl watch')",
+    )
+
+
+async def reset(client: Client, done: Plan, reason: str) -> str:
+    """Reset the run as planned; the new run's id. Signals, updates and cancel requests sent
+    after the point are applied again to the new run, as the server does by default."""
+    import uuid
+
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+
+    with rpc_errors(done.workflow_id):
+        answer = await client.workflow_service.reset_workflow_execution(
+            ResetWorkflowExecutionRequest(
+                namespace=client.namespace,
+                workflow_execution=WorkflowExecution(workflow_id=done.workflow_id, run_id=done.run_id),
+                reason=reason,
+                workflow_task_finish_event_id=done.point,
+                request_id=str(uuid.uuid4()),
+                identity=client.identity,
+            ),
+            retry=True,
+        )
+    return str(answer.run_id)
+
+
+@dataclass(frozen=True)
+class Retried:
+    workflow_id: str
+    run_id: str
+    resumes: str
+    was: str  # how the run it takes over from ended
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"workflow_id": self.workflow_id, "run_id": self.run_id, "resumes": self.resumes, "was": self.was}
+
+
+async def retry(client: Client, workflow_id: str) -> Retried:
+    """Start a failed, terminated or timed-out workflow again with the input its last run was
+    started with, as `start` resumes one; any other state is refused as `start` refuses it."""
+    info = await runs.describe(client, workflow_id)
+    kind = runs.kind_of(info)
+    if info.status == "running":
+        raise ConflictError(
+            f"workflow {workflow_id!r} is still running", hint="see 'flowctl watch' or 'flowctl result'"
+        )
+    if info.status not in runs.RESUMABLE:
+        if info.status == "completed":
+            raise ConflictError(
+                f"workflow {workflow_id!r} completed (run {info.run_id}): there is nothing to retry",
+                hint="see 'flowctl result'; to run a step again on purpose, 'flowctl reset'",
+            )
+        raise runs.refuse_rerun(workflow_id, info.status, info.run_id)
+    with rpc_errors(workflow_id):
+        handle = client.get_workflow_handle(workflow_id, run_id=info.run_id)
+        first = await anext(aiter(handle.fetch_history_events(page_size=1)))
+    stopped_with = first.workflow_execution_started_event_attributes.input.payloads
+    payload = await runs.decoded(client.data_converter, stopped_with, kind.input_model)
+    if payload is None:
+        raise ConflictError(
+            f"workflow {workflow_id!r} (run {info.run_id}) was not started with a {kind.name} input flowctl reads",
+            hint=f"start it with a valid input: 'flowctl start {kind.name} --id {workflow_id} ...'",
+        )
+    started = await runs.start(client, kind, payload, workflow_id=workflow_id, task_queue=info.task_queue)
+    return Retried(workflow_id, started.run_id, started.resumes or info.run_id, info.status)

@@ -1,0 +1,134 @@
+"""`flowctl retry` and `flowctl reset`: a workflow run again does no business step twice, the
+ledger read back; a reset point inside a compensation is refused."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+from conftest import Cli, order_input, stop_process, uid
+
+LATENCY = 4.0  # seconds every service call takes on the slow worker
+
+
+def ledger(flowctl: Cli, ref: str) -> dict[str, list[dict[str, Any]]]:
+    run = flowctl("ledger", "--order", ref, "-o", "json")
+    assert run.code == 0, str(run)
+    return run.json()  # type: ignore[no-any-return]
+
+
+def statuses(book: dict[str, list[dict[str, Any]]], table: str) -> list[str]:
+    return [row["status"] for row in book[table]]
+
+
+def started(flowctl: Cli, data: dict[str, Any], env: dict[str, str] | None = None) -> str:
+    run = flowctl("start", "order", "-i", json.dumps(data), "-o", "json", env=env)
+    assert run.code == 0, str(run)
+    return str(run.json()["workflow_id"])
+
+
+def started_on_a_worker(flowctl: Cli, workflow_id: str, activity: str, env: dict[str, str]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        run = flowctl("describe", workflow_id, "-o", "json", env=env)
+        out = run.json()["pending_activities"] if run.code == 0 else []
+        if any(a["activity"] == activity and a["state"] == "started" for a in out):
+            return
+        assert time.monotonic() < deadline, f"{workflow_id} never started {activity}: {run}"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_reset_to_before_the_charge_while_it_is_in_flight_keeps_exactly_one_charge(flowctl: Cli) -> None:
+    """Every service call takes 4s on this worker: the charge is in flight when the run is reset
+    to before it. The old run's call still reaches the payment service, and so does the new
+    run's; the ledger keeps one charge, captured."""
+    env = {"FLOWCTL_TASK_QUEUE": uid("tq-reset-")}
+    worker = flowctl.worker(env={**env, "FLOWCTL_SERVICES__LOCAL__LATENCY": f"{LATENCY}s"})
+    try:
+        key = uid("rs")
+        order = started(flowctl, order_input(key), env)
+        started_on_a_worker(flowctl, order, "payment.charge", env)
+        planned = flowctl("reset", order, "--to", "charge_payment", "--dry-run", "-o", "json", env=env)
+        assert planned.code == 0, str(planned)
+        plan = planned.json()
+        assert plan["kept"] == ["reserve_inventory"] and plan["taken_again"] == ["charge_payment"], plan
+        assert plan["in_flight"] == ["charge_payment"], plan
+        assert ledger(flowctl, key)["charges"] == []  # the dry run changed nothing; the charge is still out
+        resetting = time.time()
+        reset = flowctl("reset", order, "--to", "charge_payment", "--reason", "test", "-o", "json", env=env)
+        assert reset.code == 0, str(reset)
+        assert reset.json()["new_run_id"] != plan["run_id"]
+        done = flowctl("result", order, "--timeout", "2m", "-o", "json", env=env)
+        assert done.code == 0 and done.json()["status"] == "completed", str(done)
+    finally:
+        stop_process(worker)
+    book = ledger(flowctl, key)
+    assert statuses(book, "charges") == ["captured"] and book["refunds"] == [], book
+    # The new run's call began after the reset did, and takes LATENCY: a charge recorded sooner
+    # is the old run's, which reached the service; the new run's was answered with it.
+    charged = datetime.fromisoformat(book["charges"][0]["at"]).timestamp()
+    assert charged < resetting + LATENCY, (charged - resetting, book)
+    assert statuses(book, "reservations") == ["held"] and len(book["shipments"]) == 1, book
+    assert len(book["outbox"]) == 1, book  # one confirmation email
+
+
+def test_a_reset_of_a_completed_order_takes_every_step_again_and_does_none_twice(flowctl: Cli) -> None:
+    key = uid("ra")
+    order = started(flowctl, order_input(key))
+    assert flowctl("result", order, "--timeout", "1m").code == 0
+    before = ledger(flowctl, key)
+    reset = flowctl("reset", order, "--to", "reserve_inventory", "--reason", "test")
+    assert reset.code == 0, str(reset)
+    assert "taken again: reserve_inventory, charge_payment, fraud_screen, create_shipment" in reset.stdout
+    assert flowctl("result", order, "--timeout", "1m").code == 0
+    after = ledger(flowctl, key)
+    for table in ("reservations", "charges", "shipments", "outbox"):
+        assert after[table] == before[table] and len(after[table]) == 1, (table, after)
+
+
+def test_a_reset_point_inside_a_compensation_is_refused_and_one_before_it_is_not(flowctl: Cli) -> None:
+    order = started(flowctl, order_input(uid("rc"), card="tok_declined"))  # the charge is declined: compensated
+    assert flowctl("result", order, "--timeout", "1m").code == 10
+    for to in ("last-task", "release_inventory"):
+        run = flowctl("reset", order, "--to", to, "--reason", "test")
+        assert run.code == 4 and "inside a compensation" in run.stderr, str(run)
+        assert len(run.stderr.splitlines()) == 1
+    before = flowctl("reset", order, "--to", "charge_payment", "--dry-run", "-o", "json")
+    assert before.code == 0 and before.json()["kept"] == ["reserve_inventory"], str(before)
+
+
+def test_reset_refuses_what_it_cannot_do_in_one_line(flowctl: Cli) -> None:
+    order = started(flowctl, order_input(uid("ru")))
+    assert flowctl("result", order, "--timeout", "1m").code == 0
+    for args, code, said in (
+        ([order, "--to", "last-task"], 2, "--reason is required"),
+        ([order, "--to", "chrge_payment", "--dry-run"], 3, "did you mean 'charge_payment'?"),
+        (["order-nobody", "--to", "last-task", "--dry-run"], 3, "not found"),
+        ([order], 2, "--to"),
+    ):
+        run = flowctl("reset", *args)
+        assert run.code == code and said in run.stderr and len(run.stderr.splitlines()) == 1, str(run)
+
+
+def test_retry_starts_a_terminated_order_again_with_its_input_and_charges_once(flowctl: Cli) -> None:
+    key = uid("rt")
+    order = started(flowctl, order_input(key, price=5000))  # held for review after its charge
+    assert flowctl("wait", order, "--for", "awaiting_review", "--timeout", "60s").code == 0
+    assert flowctl("retry", order).code == 4  # still running: nothing to retry
+    assert flowctl("terminate", order, "--reason", "bad deploy").code == 0
+    retried = flowctl("retry", order, "-o", "json")
+    assert retried.code == 0, str(retried)
+    assert retried.json()["was"] == "terminated" and retried.json()["resumes"] != retried.json()["run_id"]
+    assert flowctl("wait", order, "--for", "awaiting_review", "--timeout", "60s").code == 0
+    assert flowctl("approve", order, "--as", "risk").code == 0
+    assert flowctl("result", order, "--timeout", "1m").code == 0
+    book = ledger(flowctl, key)
+    assert statuses(book, "charges") == ["captured"] and len(book["shipments"]) == 1, book
+    again = flowctl("retry", order)
+    assert again.code == 4 and "nothing to retry" in again.stderr, str(again)
+    assert flowctl("retry", "order-nobody").code == 3
+    assert flowctl("retry", order, "--timeout", "1s").code == 2
