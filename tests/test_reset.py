@@ -132,3 +132,22 @@ def test_retry_starts_a_terminated_order_again_with_its_input_and_charges_once(f
     assert again.code == 4 and "nothing to retry" in again.stderr, str(again)
     assert flowctl("retry", "order-nobody").code == 3
     assert flowctl("retry", order, "--timeout", "1s").code == 2
+
+
+def test_a_reset_to_before_a_decision_says_the_decision_must_be_sent_again(flowctl: Cli) -> None:
+    key = uid("rd")
+    request = {"request_id": key, "requester": "alice", "title": "t", "amount": 5000, "approvers": ["bob"]}
+    run = flowctl("start", "approval", "-i", json.dumps(request), "-o", "json")
+    assert run.code == 0, str(run)
+    approval = f"approval-{key}"
+    assert flowctl("wait", approval, "--for", "awaiting_decision", "--timeout", "60s").code == 0
+    assert flowctl("approve", approval, "--as", "bob").code == 0
+    assert flowctl("result", approval, "--timeout", "1m").code == 0
+    reset = flowctl("reset", approval, "--to", "request_review", "--reason", "test", "-o", "json")
+    assert reset.code == 0 and reset.json()["updates_after"] == ["decide"], str(reset)
+    assert "send them again once it waits" in reset.stderr
+    # As said: the decision reached the new run before it waited for one, and was refused.
+    assert flowctl("wait", approval, "--for", "awaiting_decision", "--timeout", "60s").code == 0
+    assert flowctl("approve", approval, "--as", "bob").code == 0
+    assert flowctl("result", approval, "--timeout", "1m").code == 0
+    assert statuses(ledger(flowctl, key), "executions") == ["executed"]  # executed once, not twice

@@ -151,6 +151,12 @@ def reset(
     async def action(client: Client) -> dict[str, Any]:
         plan = await resets.plan(client, workflow_id, to)
         info = plan.as_dict()
+        if plan.updates_after:
+            app_.output.warn(
+                f"{len(plan.updates_after)} update(s) taken after that point ({', '.join(plan.updates_after)}) "
+                "reach the new run before it waits for them again and are refused: send them again once it "
+                "waits ('flowctl approvals')"
+            )
         if dry_run:
             return {**info, "dry_run": True}
         app_.doing = f"resetting {workflow_id}: it may have been reset or not ('flowctl describe {workflow_id}' says)"

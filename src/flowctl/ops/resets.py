@@ -53,6 +53,9 @@ class Plan:
     kept: list[str] = field(default_factory=list)
     again: list[str] = field(default_factory=list)
     in_flight: list[str] = field(default_factory=list)  # out as the old run stops: one call with the new run's
+    # Updates the old run took after the point: the server sends them again, before the new run
+    # is back where it took them, and a workflow refuses a decision it does not wait for yet.
+    updates_after: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,12 +66,20 @@ class Plan:
             "kept": self.kept,
             "taken_again": self.again,
             "in_flight": self.in_flight,
+            "updates_after": self.updates_after,
         }
 
 
-async def _steps(client: Client, workflow_id: str, run_id: str) -> tuple[list[Step], int | None, int | None]:
-    """The run's steps in order, the task that began its compensation (if one did), and its
-    last completed workflow task."""
+@dataclass
+class _Run:
+    steps: list[Step]
+    compensation: int | None  # the task that began its compensation, if one did
+    last_task: int | None  # its last completed workflow task
+    updates: list[tuple[int, str]]  # the updates it took: event id, name
+
+
+async def _read(client: Client, workflow_id: str, run_id: str) -> _Run:
+    """The run's steps in order, where its compensation began, its last task, its updates."""
     from flowctl import history
     from flowctl_workflows.attributes import STATUS
 
@@ -76,6 +87,7 @@ async def _steps(client: Client, workflow_id: str, run_id: str) -> tuple[list[St
     ended: set[int] = set()
     compensation: int | None = None
     last_task: int | None = None
+    updates: list[tuple[int, str]] = []
     async for event in history.events(client, workflow_id, follow=False, run_id=run_id):
         name = history.event_type(event)
         if name == "WORKFLOW_TASK_COMPLETED":
@@ -93,8 +105,11 @@ async def _steps(client: Client, workflow_id: str, run_id: str) -> tuple[list[St
             fields = upsert.search_attributes.indexed_fields
             if STATUS in fields and history.keyword(fields[STATUS].data) == "compensating":
                 compensation = upsert.workflow_task_completed_event_id
+        elif name == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
+            accepted = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            updates.append((event.event_id, accepted.input.name))
     steps = [Step(s.name, s.scheduled, s.task, s.undoing, s.scheduled in ended) for _, s in sorted(found.items())]
-    return steps, compensation, last_task
+    return _Run(steps, compensation, last_task, updates)
 
 
 async def _step_name(client: Client, event: HistoryEvent) -> str | None:
@@ -119,14 +134,15 @@ async def plan(client: Client, workflow_id: str, to: str) -> Plan:
     with rpc_errors(workflow_id):
         desc = await client.get_workflow_handle(workflow_id, run_id=info.run_id).describe()
     runs.refuse_unsettled(workflow_id, search_attributes(desc), info.run_id)
-    steps, compensation, last_task = await _steps(client, workflow_id, info.run_id)
+    run = await _read(client, workflow_id, info.run_id)
+    steps = run.steps
     if to == LAST_TASK:
-        if last_task is None:
+        if run.last_task is None:
             raise ConflictError(
                 f"workflow {workflow_id!r} has no completed workflow task to go back to",
                 hint="no worker has run it yet: start one ('flowctl worker')",
             )
-        point = last_task
+        point = run.last_task
     else:
         forward = [s for s in steps if not s.undoing]
         chosen = next((s for s in forward if s.name == to), None)
@@ -140,13 +156,14 @@ async def plan(client: Client, workflow_id: str, to: str) -> Plan:
                 hint=f"{close + ' ' if close else ''}its steps: {', '.join(names) or 'none yet'}; or --to {LAST_TASK}",
             )
         point = chosen.task
-    if compensation is not None and point > compensation:
+    if run.compensation is not None and point > run.compensation:
         raise _inside_compensation(workflow_id, to, "that point is after its compensation began")
     done = Plan(workflow_id, info.run_id, to, point)
     for step in steps:
         (done.kept if step.ended and step.scheduled < point else done.again).append(step.name)
         if not step.ended:
             done.in_flight.append(step.name)
+    done.updates_after = [name for event_id, name in run.updates if event_id > point]
     return done
 
 
