@@ -35,6 +35,12 @@ def complete(line: str) -> list[str]:
         ("flowctl query order-A-1 st", ["status"]),
         ("flowctl start o", ["onboarding", "order"]),
         ("flowctl kinds a", ["approval"]),
+        ("flowctl config set services.local.la", ["services.local.latency"]),
+        (
+            "flowctl config set worker.m",
+            ["worker.max_activities", "worker.max_cached_workflows", "worker.metrics_port"],
+        ),
+        ("flowctl config set services.http.ro", ["services.http.routes."]),
     ],
 )
 def test_completion_offers_the_kinds_names(line: str, offered: list[str]) -> None:

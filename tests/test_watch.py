@@ -308,3 +308,16 @@ def test_runs_from_before_the_waits_memo_still_read_in_order() -> None:
         "↩ release_inventory (done)",
         "■ compensated: charge_payment failed: payment declined by the card issuer",
     ], declined
+
+
+def test_watch_timeout_leaves_a_waiting_workflow_running_and_exits_20(flowctl: Cli) -> None:
+    held = f"order-{uid('wt')}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(held.removeprefix("order-"), price=5000))).code == 0
+    wait_for_status(flowctl, held, "awaiting_review")
+    run = flowctl("watch", held, "--timeout", "2s", timeout=60)
+    assert run.code == 20 and "still running after 2s" in run.stderr, str(run)
+    assert "waiting for fraud review decision" in run.stdout  # what happened so far was shown
+    doc = flowctl("watch", held, "--timeout", "1s", "-o", "json", timeout=60)
+    assert doc.code == 20 and doc.json()["status"] == "running", str(doc)
+    assert flowctl("watch", held, "--timeout", "soon").code == 2
+    assert flowctl("cancel", held).code == 0

@@ -364,12 +364,36 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+PROFILE_KEYS = ("address", "namespace", "api_key", "tls", "codec", "grpc_meta")  # Temporal's profile fields
+
+
+def known_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key `config set` takes, for completion: a table of named entries (routes,
+    events, profiles) is offered as its prefix, `services.http.routes.`."""
+    import typing
+
+    keys = []
+    for name, field in (model or Settings).model_fields.items():
+        key = f"{prefix}{name}"
+        nested = [t for t in (field.annotation, *typing.get_args(field.annotation)) if isinstance(t, type)]
+        inner = next((t for t in nested if issubclass(t, BaseModel)), None)
+        if typing.get_origin(field.annotation) is dict:
+            keys.append(f"{key}.")
+        elif inner is not None:
+            keys += known_keys(inner, f"{key}.")
+        else:
+            keys.append(key)
+    if model is None:
+        keys += [f"profile.default.{name}" for name in PROFILE_KEYS]
+    return keys
+
+
 def validate_settings(data: dict[str, Any], origin: str) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as err:
         raise UsageError(
-            describe_validation_error(err, f"configuration ({origin})"),
+            describe_validation_error(err, f"configuration ({origin})", Settings),
             hint="see config.example.toml for every key",
         ) from None
 

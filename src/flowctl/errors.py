@@ -68,6 +68,7 @@ class UsageError(FlowctlError):
 class NotFoundError(FlowctlError):
     code = ExitCode.NOT_FOUND
     slug = "not_found"
+    workflow_id: str | None = None  # the workflow not found, when it is one: a similar id may be suggested
 
 
 class ConflictError(FlowctlError):

@@ -139,8 +139,11 @@ def apply_sets(base: Any, assignments: list[str], model: type[BaseModel]) -> dic
         path = key.split(".")
         top = path[0]
         if top not in model.model_fields:
-            known = ", ".join(model.model_fields)
-            raise UsageError(f"--set {key}: unknown field {top!r}", hint=f"fields: {known}")
+            from flowctl.errors import did_you_mean
+
+            known = f"fields: {', '.join(model.model_fields)}"
+            close = did_you_mean(top, model.model_fields)
+            raise UsageError(f"--set {key}: unknown field {top!r}", hint=f"{close} {known}" if close else known)
         value: Any = raw
         if _field_annotation(model, path) is not str:
             try:
@@ -191,11 +194,41 @@ def without_credentials(text: str) -> str:
     return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@", r"\1…@", text)
 
 
-def describe_validation_error(err: ValidationError, what: str) -> str:
-    """One line naming each wrong field, what is wrong and, where useful, what was given.
+def fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The field names of the model found at `loc` inside `model` (through nested models, the
+    items of lists and the values of tables), or none when `loc` leads elsewhere."""
+    import typing
+
+    from pydantic import BaseModel
+
+    current: Any = model
+    keyed = False  # the part before named a table: this part is one of its keys
+    for part in loc:
+        if isinstance(part, int) or keyed:
+            keyed = False
+            continue  # a list's item or a table's value: the same model
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        current = None
+        for candidate in (field.annotation, *typing.get_args(field.annotation)):
+            keyed = keyed or typing.get_origin(candidate) is dict
+            for inner in (candidate, *typing.get_args(candidate)):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    current = inner
+        if current is None:
+            return []
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def describe_validation_error(err: ValidationError, what: str, model: type[BaseModel] | None = None) -> str:
+    """One line naming each wrong field, what is wrong and, where useful, what was given; an
+    unknown field of `model` names the closest known one.
 
     The value given is left out for secret fields (`SECRET_KEYS`).
     """
+    from flowctl.errors import did_you_mean
+
     parts = []
     for item in err.errors(include_url=False):
         loc = ".".join(_printable(p) for p in item["loc"]) or "(input)"
@@ -205,6 +238,8 @@ def describe_validation_error(err: ValidationError, what: str) -> str:
             message = "is required"
         elif item["type"] == "extra_forbidden":
             message = "is not a known field"
+            close = did_you_mean(str(item["loc"][-1]), fields_at(model, item["loc"][:-1])) if model else None
+            message += f" ({close})" if close else ""
         elif item["type"] == "model_type":
             message = "must be a JSON object"
         elif item["type"] == "value_error":
@@ -225,7 +260,7 @@ def validate(model: type[M], data: Any, *, what: str, hint: str | None = None) -
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise UsageError(describe_validation_error(err, what), hint=hint) from None
+        raise UsageError(describe_validation_error(err, what, model), hint=hint) from None
 
 
 def build_payload(

@@ -118,15 +118,25 @@ class App:
     def _run(self, connect: Callable[..., Awaitable[C]], action: Callable[[C], Awaitable[T]]) -> T:
         import asyncio  # here, not at the top: `--help` and completion need none of it
 
+        from flowctl.cli.stops import stop_requested
         from flowctl.connect import quiet_runtime
+        from flowctl.errors import InterruptedByUser, NotFoundError, Terminated
 
         target = self.target()
 
         async def main() -> T:
-            return await action(await connect(target, runtime=None if self.debug else quiet_runtime()))
+            client = await connect(target, runtime=None if self.debug else quiet_runtime())
+            try:
+                return await action(client)
+            except NotFoundError as missing:
+                from temporalio.client import Client
 
-        from flowctl.cli.stops import stop_requested
-        from flowctl.errors import InterruptedByUser, Terminated
+                if missing.workflow_id and isinstance(client, Client):  # not over the bare connection
+                    from flowctl.ops.visibility import similar_ids
+
+                    if found := await similar_ids(client, missing.workflow_id):
+                        missing.hint = f"did you mean {' or '.join(map(repr, found))}?"
+                raise
 
         try:
             if stop_requested():  # a stop that library code swallowed: nothing is sent after it

@@ -72,6 +72,12 @@ def show(ctx: typer.Context) -> None:
     app_.output.data(data, lambda out: render.settings(out, data))
 
 
+def _complete_key(incomplete: str) -> list[str]:
+    from flowctl import config
+
+    return [key for key in config.known_keys() if key.startswith(incomplete)]
+
+
 @config_app.command(
     name="set",
     context_settings={"ignore_unknown_options": True},  # `config set KEY -1`: -1 is the value, not an option
@@ -79,7 +85,7 @@ def show(ctx: typer.Context) -> None:
 )
 def set_(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="dotted key, e.g. services.bridge")],
+    key: Annotated[str, typer.Argument(help="dotted key, e.g. services.bridge", autocompletion=_complete_key)],
     value: Annotated[str, typer.Argument(help="value; TOML syntax for numbers, booleans and lists")],
 ) -> None:
     """Set one key in the config file; the file is validated before it is written."""

@@ -8,7 +8,7 @@ import typer
 
 from flowctl.cli import render
 from flowctl.cli.app import RUN, App, app, fail, state
-from flowctl.cli.options import RunIdOpt, WorkflowIdArg
+from flowctl.cli.options import RunIdOpt, TimeoutOpt, WorkflowIdArg
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -18,17 +18,31 @@ if TYPE_CHECKING:
 
 @app.command(
     rich_help_panel=RUN,
-    epilog="Examples: flowctl watch order-A-1001;  flowctl watch order-A-1001 -o jsonl | jq .change",
+    epilog="Examples: flowctl watch order-A-1001;  flowctl watch order-A-1001 -o jsonl | jq .change;  "
+    "flowctl watch order-A-1001 --timeout 10m\n\n"
+    "Exit codes: the workflow's outcome, as flowctl result gives it; 20 still running at --timeout.",
 )
-def watch(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = None) -> None:
+def watch(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = None, timeout: TimeoutOpt = None) -> None:
     """Show a workflow's steps, compensations, retries and waits live; the exit code is its outcome."""
+    import asyncio
+
+    from flowctl import inputs
+    from flowctl.errors import ExitCode
     from flowctl.ops import runs
+    from flowctl_workflows import durations
 
     app_ = state(ctx)
+    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
 
     async def action(client: Client) -> Outcome:
         await runs.describe(client, workflow_id, run_id)  # a missing workflow exits 3 before anything is drawn
-        await follow(app_, client, workflow_id, run_id=run_id)
+        watching = follow(app_, client, workflow_id, run_id=run_id)
+        try:
+            await (asyncio.wait_for(watching, wait_for.total_seconds()) if wait_for is not None else watching)
+        except TimeoutError:
+            after = durations.format(wait_for) if wait_for is not None else ""
+            app_.output.say(f"{workflow_id} is still running after {after}; it goes on")
+            return runs.Outcome(workflow_id, "running", ExitCode.STILL_RUNNING, error=f"still running after {after}")
         return await runs.wait_result(client, workflow_id, patience=app_.patience(), run_id=run_id)
 
     app_.doing = f"watching {workflow_id}; the workflow was not changed and goes on"

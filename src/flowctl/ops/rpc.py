@@ -39,7 +39,9 @@ def rpc_errors(workflow_id: str | None = None) -> Iterator[None]:
             if "already completed" in exc.message:
                 raise ConflictError(f"{what} is already closed", hint="see 'flowctl describe'") from None
             detail = "" if workflow_id and "workflow not found" in exc.message.lower() else f": {exc.message}"
-            raise NotFoundError(f"{what} not found{detail}", hint="check the id with 'flowctl list'") from None
+            missing = NotFoundError(f"{what} not found{detail}", hint="check the id with 'flowctl list'")
+            missing.workflow_id = workflow_id
+            raise missing from None
         if status in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.FAILED_PRECONDITION):
             # e.g. a query of a workflow that closed before a worker ever ran it
             raise ConflictError(f"{what}: {exc.message}") from None

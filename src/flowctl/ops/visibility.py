@@ -240,6 +240,27 @@ def approvals_query(approver: str | None) -> str:
 PLAIN_NAME = re.compile(r"[\w.@' +-]+")
 
 
+async def similar_ids(client: Client, workflow_id: str) -> list[str]:
+    """Workflows whose id is `workflow_id` under another kind's prefix, or with none: `A-1`
+    and `onboarding-A-1` when `order-A-1` exists. One query, only after a not found."""
+    from temporalio.service import RPCError
+
+    prefixes = [kind.id_template.split("{", 1)[0] for kind in map(catalog.get, catalog.names())]
+    bare = next((workflow_id.removeprefix(p) for p in prefixes if p and workflow_id.startswith(p)), workflow_id)
+    candidates = {f"{prefix}{bare}" for prefix in prefixes} | {bare}
+    candidates.discard(workflow_id)
+    if not PLAIN_ID.fullmatch(bare) or not candidates:
+        return []
+    query = f"WorkflowId IN ({', '.join(map(quoted, sorted(candidates)))})"
+    try:
+        return sorted({e.id async for e in client.list_workflows(query, limit=5)})
+    except RPCError:  # a suggestion only: the not found stands as it was
+        return []
+
+
+PLAIN_ID = re.compile(r"[\w.:@+-]{1,200}")
+
+
 def quoted(value: str) -> str:
     """A string literal for a visibility query (`o'brien` stays `o'brien`); no backslash in it."""
     return "'" + value.replace("'", "\\'").replace('"', '\\"') + "'"
