@@ -214,6 +214,17 @@ def start(flowctl: Cli, kind: str, data: dict[str, Any]) -> str:
     return str(run.json()["workflow_id"])
 
 
+def ledger(flowctl: Cli, ref: str) -> dict[str, list[dict[str, Any]]]:
+    """What the local services recorded for an order, user or request id (`flowctl ledger`)."""
+    run = flowctl("ledger", "--order", ref, "-o", "json")
+    assert run.code == 0, str(run)
+    return run.json()  # type: ignore[no-any-return]
+
+
+def statuses(book: dict[str, list[dict[str, Any]]], table: str) -> list[str]:
+    return [row["status"] for row in book[table]]
+
+
 def wait_for_status(flowctl: Cli, workflow_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:

@@ -6,17 +6,11 @@ import json
 import time
 from typing import Any
 
-from conftest import Cli, Stack, order_input, uid
+from conftest import Cli, Stack, ledger, order_input, uid
 
 
 def start_order(flowctl: Cli, data: dict[str, Any], *args: str) -> Any:
     return flowctl("start", "order", "-i", json.dumps(data), *args)
-
-
-def ledger(flowctl: Cli, order_id: str) -> dict[str, Any]:
-    run = flowctl("ledger", "--order", order_id, "-o", "json")
-    assert run.code == 0, str(run)
-    return run.json()  # type: ignore[no-any-return]
 
 
 def wait_status(flowctl: Cli, workflow_id: str, field: str, value: Any, timeout: float = 30) -> dict[str, Any]:

@@ -9,19 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import Cli, order_input, stop_process, uid
+from conftest import Cli, ledger, order_input, statuses, stop_process, uid
 
 LATENCY = 4.0  # seconds every service call takes on the slow worker
-
-
-def ledger(flowctl: Cli, ref: str) -> dict[str, list[dict[str, Any]]]:
-    run = flowctl("ledger", "--order", ref, "-o", "json")
-    assert run.code == 0, str(run)
-    return run.json()  # type: ignore[no-any-return]
-
-
-def statuses(book: dict[str, list[dict[str, Any]]], table: str) -> list[str]:
-    return [row["status"] for row in book[table]]
 
 
 def started(flowctl: Cli, data: dict[str, Any], env: dict[str, str] | None = None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FLOWCTL, TEMPORAL, Cli, Stack, order_input, stop_process, uid
+from conftest import FLOWCTL, TEMPORAL, Cli, Stack, ledger, order_input, statuses, stop_process, uid
 
 SLOW = "6s"  # a worker whose every service call takes this long: a step stays in flight
 
@@ -33,16 +33,6 @@ def wait_for(flowctl: Cli, wid: str, field: str, value: str, env: dict[str, str]
             return state
         assert time.monotonic() < deadline, f"{wid}: {field} never became {value!r}; last: {state}"
         time.sleep(0.2)
-
-
-def ledger(flowctl: Cli, ref: str) -> dict[str, list[dict[str, Any]]]:
-    run = flowctl("ledger", "--order", ref, "-o", "json")
-    assert run.code == 0, str(run)
-    return run.json()  # type: ignore[no-any-return]
-
-
-def statuses(book: dict[str, list[dict[str, Any]]], table: str) -> list[str]:
-    return [row["status"] for row in book[table]]
 
 
 def start(flowctl: Cli, kind: str, data: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> Any:
