@@ -301,20 +301,10 @@ async def cancel_reason(handle: WorkflowHandle[Any, Any]) -> str:
 
 
 async def has_worker(client: Client, task_queue: str) -> bool:
-    """Whether any worker polls `task_queue` for workflow tasks right now."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    """Whether any worker polls `task_queue` for workflow tasks right now (as `flowctl workers` counts it)."""
+    from flowctl.ops import taskqueues
 
-    with rpc_errors():
-        answer = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
-    return len(answer.pollers) > 0
+    return await taskqueues.polls(client, task_queue)
 
 
 @dataclass(frozen=True)
