@@ -87,7 +87,7 @@ COMMAND_MODULES = {
     "result": "inspection", "describe": "inspection", "list": "inspection", "count": "inspection", "history": "inspection",
     "kinds": "kinds", "ledger": "ledger", "retry": "control", "reset": "control", "signal": "messages", "query": "messages",
     "server": "server", "codec-server": "codec_cmd", "codec-key": "codec_cmd", "start": "start",
-    "watch": "watch", "worker": "worker_cmd", "services": "services_cmd", "relay": "relay_cmd", "wait": "wait_cmd",
+    "watch": "watch", "worker": "worker_cmd", "workers": "workers_cmd", "services": "services_cmd", "relay": "relay_cmd", "wait": "wait_cmd",
 }  # fmt: skip
 
 

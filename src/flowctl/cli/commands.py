@@ -15,6 +15,7 @@ from flowctl.cli import (  # noqa: F401, I001 - help lists commands in this orde
     decisions,
     control,
     worker_cmd,
+    workers_cmd,
     services_cmd,
     relay_cmd,
     server,
