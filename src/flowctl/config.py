@@ -194,6 +194,24 @@ class WorkerSettings(_Section):
     max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
     shutdown_grace: Duration = Field(default=timedelta(seconds=30))
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    health_port: int | None = Field(
+        default=None, ge=0, le=65535, description="serve /livez and /readyz on this port (0: any free)"
+    )
+    health_host: str = Field(
+        default="127.0.0.1", description="address the health port binds; 0.0.0.0 for a pod's probes"
+    )
+
+    @field_validator("health_host")
+    @classmethod
+    def _an_ip(cls, value: str) -> str:
+        import ipaddress
+
+        if value != "localhost":
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError("must be an IP address to bind, e.g. 127.0.0.1, 0.0.0.0 or ::") from None
+        return value
 
 
 class CodecSettings(_Section):

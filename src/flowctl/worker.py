@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flowctl import catalog, searchattrs, tracing
+from flowctl import catalog, health, searchattrs, tracing
 from flowctl.config import Settings, ledger_path
 from flowctl.connect import Target, connect
 from flowctl.errors import UnreachableError, UsageError
@@ -35,6 +35,8 @@ class WorkerOptions:
     shutdown_grace: timedelta
     max_cached_workflows: int
     metrics_port: int | None = None
+    health_port: int | None = None  # serve /livez and /readyz (flowctl.health); 0: any free port
+    health_host: str = "127.0.0.1"
 
 
 class RetriedFailures(logging.Filter):
@@ -240,6 +242,30 @@ async def run(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then shut down gracefully."""
+    probes = None
+    if options.health_port is not None:  # bound first: a port in use is refused before anything starts
+        if options.health_port and options.health_port == options.metrics_port:
+            raise UsageError(f"--health-port and --metrics-port are both {options.health_port}: give each its own")
+        probes = health.Server(
+            health.Health(options.task_queue, away=lambda: OUTAGE.away), options.health_host, options.health_port
+        )
+        await probes.start()
+    try:
+        await _run(settings, target, options, on_ready=on_ready, stop=stop or asyncio.Event(), probes=probes)
+    finally:
+        if probes is not None:  # after the drain: /readyz said 503 throughout it
+            await probes.close()
+
+
+async def _run(
+    settings: Settings,
+    target: Target,
+    options: WorkerOptions,
+    *,
+    on_ready: Callable[[str], None],
+    stop: asyncio.Event,
+    probes: health.Server | None,
+) -> None:
     from temporalio.runtime import LogForwardingConfig, LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig
 
     # Core's warnings (polls retried while the server is away) go through Python logging, so
@@ -258,10 +284,9 @@ async def run(
     runtime = Runtime(telemetry=TelemetryConfig(logging=logs, metrics=metrics))
     client = await connect(target, runtime=runtime, interceptors=tracing.interceptors(settings))
     await searchattrs.require(client)
-    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stop.set)  # a second signal changes nothing: the drain goes on
     worker = build(
         client,
         bridge,
@@ -273,15 +298,28 @@ async def run(
     )
     OUTAGE.address = target.address
     watching = asyncio.create_task(watch_server(client, target.address))
+    confirming: asyncio.Task[None] | None = None
     try:
+        # What the server knew of this identity before it polled (a process before it may have had it).
+        before = await health.polls_before(client, options.task_queue) if probes is not None else []
         async with worker:
+            health_url = f", health: {probes.url}/readyz" if probes is not None else ""
             on_ready(
                 f"flowctl worker ready: task queue {options.task_queue!r} on {target.address} "
                 f"(namespace {target.namespace}), kinds: {', '.join(KINDS)}, bridge: {settings.services.bridge}"
+                f"{health_url}"
             )
+            if probes is not None:
+                confirming = asyncio.create_task(health.confirm_polling(probes.health, client, before))
             await stop.wait()
+            if probes is not None:
+                probes.health.state = health.DRAINING
     finally:
+        if probes is not None:
+            probes.health.state = health.DRAINING  # a worker that failed drains too, till it exits
         watching.cancel()
+        if confirming is not None:
+            confirming.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await bridge.close()

@@ -11,7 +11,12 @@ from flowctl.cli.app import OPERATE, app, state
 
 @app.command(
     rich_help_panel=OPERATE,
-    epilog="Example: flowctl worker --task-queue orders --max-activities 50 --max-cached-workflows 500 --shutdown-grace 1m",
+    epilog="Examples: flowctl worker --task-queue orders --max-activities 50 --max-cached-workflows 500 --shutdown-grace 1m;  "
+    "flowctl worker --health-port 8080 --health-host 0.0.0.0   (a Kubernetes pod: livenessProbe httpGet /livez, "
+    "readinessProbe httpGet /readyz; give terminationGracePeriodSeconds more than --shutdown-grace)\n\n"
+    "/livez: 200 while the process runs. /readyz: 200 once the server lists this worker polling both the "
+    "workflow and activity tasks of its queue; 503 while it starts, while the server is unreachable, and "
+    "while it drains after SIGTERM.",
 )
 def worker(
     ctx: typer.Context,
@@ -32,6 +37,24 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", min=1, max=65535, help="serve Prometheus metrics on this port")
     ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            "--health-port",
+            metavar="PORT",
+            min=0,
+            max=65535,
+            help="serve /livez and /readyz probes on this port (0: any free; default: worker.health_port, off)",
+        ),
+    ] = None,
+    health_host: Annotated[
+        str | None,
+        typer.Option(
+            "--health-host",
+            metavar="ADDRESS",
+            help="address the health port binds (default: worker.health_host, 127.0.0.1)",
+        ),
+    ] = None,
     shutdown_grace: Annotated[
         str | None,
         typer.Option(
@@ -50,14 +73,22 @@ def worker(
         "worker.max_cached_workflows": ("--max-cached-workflows", max_cached_workflows),
         "worker.shutdown_grace": ("--shutdown-grace", shutdown_grace),
         "worker.metrics_port": ("--metrics-port", metrics_port),
+        "worker.health_port": ("--health-port", health_port),
+        "worker.health_host": ("--health-host", health_host),
     }
     settings = config.with_flags(app_.settings(), flags)
+    if health_host is not None and settings.worker.health_port is None:
+        from flowctl.errors import UsageError
+
+        raise UsageError("--health-host needs --health-port (or worker.health_port): it says where the probes listen")
     options = worker_core.WorkerOptions(
         task_queue=settings.task_queue,
         max_activities=settings.worker.max_activities,
         max_cached_workflows=settings.worker.max_cached_workflows,
         shutdown_grace=settings.worker.shutdown_grace,
         metrics_port=settings.worker.metrics_port,
+        health_port=settings.worker.health_port,
+        health_host=settings.worker.health_host,
     )
     target = app_.target()
 
