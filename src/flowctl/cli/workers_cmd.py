@@ -64,7 +64,8 @@ def workers(
     named = ", ".join(repr(q) for q in queues)
 
     def waiting() -> None:
-        out.info(f"waiting for a worker to poll task queue {named} (asking the server every 1s)")
+        every = durations.format(taskqueues.CHECK_INTERVAL)
+        out.info(f"waiting for a worker to poll task queue {named} (asking the server every {every})")
 
     async def action(client: Client) -> tuple[bool, list[QueueType]]:
         if not wait_ready:
