@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
+
+from flowctl.output import UNSHOWABLE
+
+# No whitespace, slash, backslash, control or invisible character: an id is shown in tables and URLs.
+WORKFLOW_ID = re.compile(rf"[^\s/\\{UNSHOWABLE}]{{1,255}}")
 
 
 def complete_kind(incomplete: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -12,8 +11,7 @@ import typer
 
 from flowctl.cli import render
 from flowctl.cli.app import RUN, App, app, fail, finishing, state
-from flowctl.cli.options import InputOpt, KindArg, SetOpt, TimeoutOpt
-from flowctl.output import UNSHOWABLE
+from flowctl.cli.options import WORKFLOW_ID, InputOpt, KindArg, SetOpt, TimeoutOpt
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -22,10 +20,6 @@ if TYPE_CHECKING:
     from flowctl.inputs import BulkLine
     from flowctl.ops.runs import Outcome
     from flowctl_workflows.kinds import Kind
-
-# No whitespace, slash, backslash, control or invisible character: an id is shown in tables and URLs.
-WORKFLOW_ID = re.compile(rf"[^\s/\\{UNSHOWABLE}]{{1,255}}")
-
 
 BULK_CONCURRENCY = 50  # starts in flight: measured in bench/bulk.py
 
