@@ -124,6 +124,21 @@ def read_terminal(leader: int, timeout: float = 60) -> bytes:
     return screen
 
 
+def at_a_terminal(flowctl: Cli, args: list[str], answer: str) -> Run:
+    """Run flowctl with a terminal as stdin and stderr (where its question goes), answering once."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [FLOWCTL, *args], env=flowctl.env, stdin=follower, stdout=subprocess.PIPE, stderr=follower
+    )  # fmt: skip
+    os.close(follower)
+    os.write(leader, f"{answer}\n".encode())
+    screen = read_terminal(leader)
+    stdout = proc.stdout.read().decode() if proc.stdout else ""
+    return Run(tuple(args), proc.wait(timeout=60), stdout, screen.decode(errors="replace"))
+
+
 def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
     if proc.poll() is None:
         proc.send_signal(sig)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import Cli, Run, order_input, read_terminal, uid, wait_for_status
+from conftest import Cli, at_a_terminal, order_input, uid, wait_for_status
 
 
 def events(flowctl: Cli, workflow_id: str) -> list[str]:
@@ -24,25 +24,6 @@ def start_idle(flowctl: Cli, queue: str, count: int) -> list[str]:
         assert run.code == 0, str(run)
         ids.append(f"order-{order_id}")
     return ids
-
-
-def at_a_terminal(flowctl: Cli, args: list[str], answer: str) -> Run:
-    """Run flowctl with a terminal as stdin and stderr (where its question goes), answering once."""
-    import os
-    import pty
-    import subprocess
-
-    from conftest import FLOWCTL
-
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [FLOWCTL, *args], env=flowctl.env, stdin=follower, stdout=subprocess.PIPE, stderr=follower
-    )  # fmt: skip
-    os.close(follower)
-    os.write(leader, f"{answer}\n".encode())
-    screen = read_terminal(leader)
-    stdout = proc.stdout.read().decode() if proc.stdout else ""
-    return Run(tuple(args), proc.wait(timeout=60), stdout, screen.decode(errors="replace"))
 
 
 def test_batch_cancel_dry_run_lists_matches_and_touches_none(flowctl: Cli) -> None:
