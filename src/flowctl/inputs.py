@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +31,22 @@ def parse_duration(text: str | float | int | timedelta, *, field: str = "duratio
         return durations.parse(text)
     except ValueError as exc:
         raise UsageError(f"{field}: {exc}") from None
+
+
+def parse_time(text: str, *, field: str = "time") -> datetime:
+    """A moment: ISO 8601 (`2026-12-01T09:00:00Z`, `2026-12-01T10:00+01:00`), a date
+    (`2026-12-01`, its midnight) or `now`; without an offset, in UTC (as Temporal shows times)."""
+    if text.strip().lower() == "now":
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # OverflowError: past year 9999 once in UTC
+        why = "" if "Invalid isoformat" in str(exc) else f" ({exc})"
+        raise UsageError(
+            f"{field} {shortened(text, 40)!r} is not a time{why}",
+            hint="write it like 2026-12-01T09:00:00Z, 2026-12-01 or now",
+        ) from None
 
 
 # No input model nests more than a few levels; deeper documents are refused before they are
