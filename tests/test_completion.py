@@ -41,6 +41,8 @@ def complete(line: str) -> list[str]:
             ["worker.max_activities", "worker.max_cached_workflows", "worker.metrics_port"],
         ),
         ("flowctl config set services.http.ro", ["services.http.routes."]),
+        ("flowctl schedule create o", ["onboarding", "order"]),
+        ("flowctl schedule list --kind a", ["approval"]),
     ],
 )
 def test_completion_offers_the_kinds_names(line: str, offered: list[str]) -> None:

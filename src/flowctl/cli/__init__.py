@@ -88,6 +88,7 @@ COMMAND_MODULES = {
     "kinds": "kinds", "ledger": "ledger", "retry": "control", "reset": "control", "signal": "messages", "query": "messages",
     "server": "server", "codec-server": "codec_cmd", "codec-key": "codec_cmd", "start": "start",
     "watch": "watch", "worker": "worker_cmd", "workers": "workers_cmd", "services": "services_cmd", "relay": "relay_cmd", "wait": "wait_cmd",
+    "schedule": "schedule_cmd",
 }  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from flowctl.cli import (  # noqa: F401, I001 - help lists commands in this orde
     start,
     watch,
     wait_cmd,
+    schedule_cmd,
     inspection,
     kinds,
     ledger,

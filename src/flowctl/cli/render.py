@@ -178,3 +178,110 @@ def reset(out: Output, info: dict[str, Any]) -> None:
     out.print(f"  kept:        {', '.join(info['kept']) or 'no step'}", markup=False)
     again = ", ".join(f"{step} (in flight)" if step in info["in_flight"] else step for step in info["taken_again"])
     out.print(f"  taken again: {again or 'no step'}; each answered as it was, none done twice", markup=False)
+
+
+NEXT_SHOWN = 5  # next runs a schedule's text view lists
+
+
+def spec_text(spec: dict[str, Any]) -> str:
+    """When a schedule acts, in a few words: `every 1d/9h; cron 0 9 * * 1-5 (mornings) in Europe/Berlin`."""
+    parts = [f"every {every}" for every in spec["every"]]
+    for expression in spec["cron"]:
+        times, _, comment = expression.partition(" # ")
+        parts.append(f"cron {times}" + (f" ({comment})" if comment else ""))
+    zone = f" in {spec['time_zone']}" if spec.get("time_zone") else ""
+    return ("; ".join(parts) or "only when triggered") + zone
+
+
+def _when(moment: str | None) -> str:
+    """An ISO time as the schedule views show it: UTC as Z."""
+    return (moment or "-").replace("+00:00", "Z")
+
+
+def _runs_table(out: Output, runs: list[dict[str, Any]]) -> None:
+    rows = [{**run, "scheduled_at": _when(run["scheduled_at"])} for run in runs]
+    out.table(rows, ["scheduled_at", "workflow_id", "status", "flow_status"])
+
+
+def schedule(out: Output, info: dict[str, Any], *, created: bool = False) -> None:
+    """A schedule in full: what it starts, when, its policy and state, its next and recent runs."""
+    from flowctl.output import printable, text_value, to_json
+
+    policy = info["policy"]
+    kind = info["kind"] or f"{info['workflow_type']}, not a flowctl kind"
+    state = f"paused: {info['note']}" if info["paused"] else "active" + (f" ({info['note']})" if info["note"] else "")
+    counts = f"{info['runs_started']} started, {info['skipped_overlap']} skipped as overlapping, "
+    counts += f"{info['missed_catchup_window']} missed the catchup window"
+    counts += f", {info['buffered']} buffered" if info["buffered"] else ""
+    lines = {
+        "schedule": f"{info['schedule_id']} ({kind})",
+        "starts": f"{info['workflow_type']} as {info['workflow_id']}-<scheduled time> on task queue {info['task_queue']}",
+        "when": spec_text(info["spec"]),
+        "policy": f"overlap {policy['overlap']}, catchup window {text_value(policy['catchup_window'])}, "
+        f"pause on failure: {'yes' if policy['pause_on_failure'] else 'no'}",
+        "state": state,
+        "runs": counts,
+        "running": ", ".join(info["running"]) or None,
+        "ui": info.get("ui_url"),
+        "input": to_json(info["input"]) if info["input"] is not None else info.get("input_error", "-"),
+    }
+    if created:
+        out.print(f"created schedule {printable(info['schedule_id'])}", markup=False)
+    for key, value in lines.items():
+        if value is not None:
+            out.print(f"{key:<9} {printable(value)}", markup=False)
+    upcoming = info["next_runs"]
+    more = f" (the first {NEXT_SHOWN} of {len(upcoming)}; -o json lists all)" if len(upcoming) > NEXT_SHOWN else ""
+    out.print(f"next runs{more}:" if upcoming else "next runs: none", markup=False)
+    if upcoming:
+        out.table([{**r, "at": _when(r["at"])} for r in upcoming[:NEXT_SHOWN]], ["at", "workflow_id"])
+    out.print("recent runs (newest first):" if info["recent_runs"] else "recent runs: none", markup=False)
+    if info["recent_runs"]:
+        _runs_table(out, info["recent_runs"])
+
+
+def schedules(out: Output, rows: list[dict[str, Any]]) -> None:
+    """`schedule list`: one line per schedule with its next run and its last run's status."""
+    if not rows:
+        out.print("no schedules", markup=False)
+        return
+    shown = []
+    for row in rows:
+        last = row["recent_runs"][0] if row["recent_runs"] else {}
+        status = "/".join(dict.fromkeys(s for s in (last.get("status"), last.get("flow_status")) if s))
+        shown.append(
+            {
+                "schedule_id": row["schedule_id"],
+                "kind": row["kind"] or row["workflow_type"],
+                "spec": spec_text(row["spec"]),
+                "state": "paused" if row["paused"] else "active",
+                "next_run": _when(row["next_runs"][0]["at"]) if row["next_runs"] else None,
+                "last_run": last.get("workflow_id"),
+                "last_status": status or None,
+            }
+        )
+    out.table(shown, ["schedule_id", "kind", "spec", "state", "next_run", "last_run", "last_status"])
+
+
+def triggered(out: Output, info: dict[str, Any]) -> None:
+    """What became of a triggered run."""
+    sid, outcome = info["schedule_id"], info["outcome"]
+    running = ", ".join(info.get("running") or []) or "one"
+    said = {
+        "started": f"triggered schedule {sid}: started {info.get('workflow_id')} (run {info.get('run_id')})",
+        "buffered": f"triggered schedule {sid}: the run waits for {running} to end (overlap policy)",
+        "skipped": f"triggered schedule {sid}: skipped, {running} still runs (--overlap allow-all runs beside it)",
+        "unknown": f"triggered schedule {sid}: no run seen yet ('flowctl schedule describe {sid}' shows it)",
+    }[outcome]
+    out.print(said, markup=False)
+
+
+def backfilled(out: Output, info: dict[str, Any]) -> None:
+    """A backfill: the scheduled times it took and the workflow ids of their runs."""
+    runs = info["runs"]
+    span = f"from {_when(info['from'])} to {_when(info['to'])}"
+    if not runs:
+        out.print(f"no scheduled time of {info['schedule_id']} falls {span}: nothing to backfill", markup=False)
+        return
+    out.print(f"backfill of {info['schedule_id']} {span}: {len(runs)} run(s), overlap {info['overlap']}", markup=False)
+    out.table([{**r, "scheduled_at": _when(r["scheduled_at"])} for r in runs], ["scheduled_at", "workflow_id"])
