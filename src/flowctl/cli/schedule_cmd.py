@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from flowctl.ops.schedule_views import Described, Listed
+    from flowctl.output import Output
 
 schedule_app = typer.Typer(
     help="Start a kind's workflows on a schedule: every interval, or at cron times.",
@@ -26,7 +27,14 @@ schedule_app = typer.Typer(
 schedule_app.callback()(require_subcommand)
 app.add_typer(schedule_app, name="schedule", rich_help_panel=RUN)
 
-ScheduleIdArg = Annotated[str, typer.Argument(help="schedule id", show_default=False)]
+
+def _not_empty(value: str) -> str:
+    if not value:
+        raise typer.BadParameter("give a schedule id ('flowctl schedule list' shows them)")
+    return value
+
+
+ScheduleIdArg = Annotated[str, typer.Argument(help="schedule id", show_default=False, callback=_not_empty)]
 NoteOpt = Annotated[
     str | None, typer.Option("--note", help="a note kept with the schedule's state", show_default=False)
 ]
@@ -137,20 +145,33 @@ def create(
         return
 
     async def action(client: Client) -> dict[str, Any]:
+        from flowctl.errors import FlowctlError
+
         await schedules.create(client, plan)
         app_.doing = f"reading schedule {schedule_id}, which was created"
-        return described(app_, client, await schedule_views.describe(client, schedule_id))
+        try:
+            return described(app_, client, await schedule_views.describe(client, schedule_id))
+        except FlowctlError as exc:  # it was created: that is what the exit code says
+            app_.output.warn(f"created schedule {schedule_id}, but could not read it back: {exc}")
+            return plan.as_dict() | {"next_runs": None}
 
     app_.doing = (
         f"creating schedule {schedule_id}: it may be there or not ('flowctl schedule describe {schedule_id}' says)"
     )
     info = app_.run(action)
     finishing()
-    if not info["next_runs"]:
+    if info["next_runs"] == []:
         app_.output.warn(
             f"schedule {schedule_id} matches no time from now on: it only runs when triggered or backfilled"
         )
-    app_.output.data(info, lambda out: render.schedule(out, info, created=True))
+
+    def text(out: Output) -> None:
+        if info["next_runs"] is None:  # created, not read back
+            out.print(f"created schedule {schedule_id}", markup=False)
+        else:
+            render.schedule(out, info, created=True)
+
+    app_.output.data(info, text)
 
 
 def described(app_: App, client: Client, view: Described) -> dict[str, Any]:
@@ -221,9 +242,9 @@ def toggle(ctx: typer.Context, schedule_id: str, note: str | None, *, paused: bo
     from flowctl.ops import schedules
 
     app_ = state(ctx)
-    verb = "paused" if paused else "unpaused"
+    verb, doing = ("paused", "pausing") if paused else ("unpaused", "unpausing")
     said = note or (schedules.PAUSED_NOTE if paused else schedules.UNPAUSED_NOTE)
-    app_.doing = f"{verb[:-1]}ing schedule {schedule_id}: it may be {verb} or not ('flowctl schedule describe' says)"
+    app_.doing = f"{doing} schedule {schedule_id}: it may be {verb} or not ('flowctl schedule describe' says)"
     app_.run(lambda client: (schedules.pause if paused else schedules.unpause)(client, schedule_id, note))
     finishing()
     info = {"schedule_id": schedule_id, "paused": paused, "note": said}

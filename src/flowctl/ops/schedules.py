@@ -1,5 +1,5 @@
 """Schedules that start a kind's workflows: their spec checked before anything is sent, and
-create, describe, list, pause, unpause, trigger, backfill and delete on the server.
+create, pause, unpause, trigger, backfill and delete on the server (`schedule_views` reads them).
 
 A schedule flowctl creates carries the kind in its `FlowKind` search attribute (so `list --kind`
 is one visibility query) and starts the kind's workflow type with the input checked against
@@ -278,25 +278,30 @@ async def trigger(client: Client, schedule_id: str, policy: str | None) -> dict[
     """Start a run now; then watch the schedule for what became of it (up to TRIGGER_WAIT):
     `started` (with its workflow id), `buffered` (it starts when the running one ends),
     `skipped` (the overlap policy kept it from overlapping a running one) or `unknown`."""
+    from temporalio.service import RPCError
+
     handle = client.get_schedule_handle(schedule_id)
     loop = asyncio.get_running_loop()
     with schedule_errors(schedule_id):
         before = (await fetch(client, schedule_id)).info
         await handle.trigger(overlap=_policy(policy) if policy else None)
-        outcome: dict[str, Any] = {"schedule_id": schedule_id, "triggered": True, "outcome": "unknown"}
-        deadline = loop.time() + TRIGGER_WAIT
-        while loop.time() < deadline:
-            await asyncio.sleep(0.2)
+    outcome: dict[str, Any] = {"schedule_id": schedule_id, "triggered": True, "outcome": "unknown"}
+    deadline = loop.time() + TRIGGER_WAIT
+    while loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        try:
             after = (await fetch(client, schedule_id)).info
-            if after.action_count > before.action_count:
-                newest = max(after.recent_actions, key=lambda a: utc(a.actual_time))
-                started = newest.start_workflow_result
-                return outcome | {"outcome": "started", "workflow_id": started.workflow_id, "run_id": started.run_id}
-            if after.overlap_skipped > before.overlap_skipped:
-                running = [r.workflow_id for r in after.running_workflows]
-                return outcome | {"outcome": "skipped", "running": running}
-            if after.buffer_size > before.buffer_size:
-                return outcome | {"outcome": "buffered", "running": [r.workflow_id for r in after.running_workflows]}
+        except RPCError:  # the trigger was taken; what became of it is then unknown, not a failure
+            return outcome
+        if after.action_count > before.action_count:
+            newest = max(after.recent_actions, key=lambda a: utc(a.actual_time))
+            started = newest.start_workflow_result
+            return outcome | {"outcome": "started", "workflow_id": started.workflow_id, "run_id": started.run_id}
+        if after.overlap_skipped > before.overlap_skipped:
+            running = [r.workflow_id for r in after.running_workflows]
+            return outcome | {"outcome": "skipped", "running": running}
+        if after.buffer_size > before.buffer_size:
+            return outcome | {"outcome": "buffered", "running": [r.workflow_id for r in after.running_workflows]}
     return outcome
 
 
