@@ -103,8 +103,8 @@ def test_bulk_from_stdin_and_flag_clashes(flowctl: Cli) -> None:
     data = json.dumps(order_input(uid())) + "\n"
     run = flowctl("start", "order", "--from", "-", stdin=data, env={"FLOWCTL_TASK_QUEUE": queue})
     assert run.code == 0 and json.loads(run.stdout)["run_id"], str(run)
-    clash = flowctl("start", "order", "--from", "-", "--wait", stdin=data)
-    assert clash.code == 2 and "--wait" in clash.stderr
+    clash = flowctl("start", "order", "--from", "-", "--follow", stdin=data)
+    assert clash.code == 2 and "--follow" in clash.stderr
     missing = flowctl("start", "order", "--from", "/nonexistent.jsonl")
     assert missing.code == 2 and "cannot read" in missing.stderr
     flowctl("terminate", "--query", f"TaskQueue = '{queue}'", "--reason", "test cleanup", "--yes")

@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 from conftest import FLOWCTL, TEMPORAL, Cli, Stack, ledger, order_input, statuses, stop_process, uid
 
-SLOW = "6s"  # a worker whose every service call takes this long: a step stays in flight
+SLOW = "8s"  # a worker whose every service call takes this long: a step stays in flight
+# The worker that takes over: slow enough that an order is not done with its steps before the
+# cancel sent after the drain reaches it, on a machine busy enough to take seconds per command.
+TAKES_OVER = "3s"
 
 
 def query(flowctl: Cli, wid: str, env: dict[str, str] | None = None) -> dict[str, Any] | None:
@@ -63,7 +66,7 @@ def test_a_cancel_during_a_step_waits_for_it_on_a_draining_worker_then_undoes_it
     start(flowctl, "onboarding", {"user_id": key, "email": f"{key}@example.com", "name": "N"}, env=env)
     wait_for(flowctl, request, "step", "execute", env)
     wait_for(flowctl, user, "step", "create_account", env)
-    fast = flowctl.worker(env=env)
+    fast = flowctl.worker(env={**env, "FLOWCTL_SERVICES__LOCAL__LATENCY": TAKES_OVER})
     try:
         slow.send_signal(signal.SIGTERM)  # a deploy: A stops polling, its steps in flight go on
         for wid in (order, user, request):
@@ -437,3 +440,33 @@ def test_a_vote_with_a_tiny_timeout_is_still_sent_and_a_signal_stopped_midway_sa
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and len(err.splitlines()) == 1 and "Traceback" not in err, (out, err)
     assert "decision" in err, err
+
+
+def test_a_cancel_that_reaches_an_order_just_ended_says_so_instead_of_requested(
+    flowctl: Cli, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server accepts, and drops, a cancel of a workflow that has just closed: a cancel
+    that found the order running and reached it closed must not say "requested" (exit 0)
+    while the order ended compensated, charge and all as before. The race is made certain
+    here by a describe that still says running."""
+    import dataclasses
+    import io
+
+    from flowctl.cli import run
+    from flowctl.ops import runs
+    from flowctl.output import Streams
+
+    order = start(flowctl, "order", order_input(uid(), card="tok_declined"))["workflow_id"]
+    result(flowctl, order, code=10)
+    described = runs.describe
+
+    async def stale(client: Any, workflow_id: str) -> runs.Description:
+        return dataclasses.replace(await described(client, workflow_id), status="running")
+
+    monkeypatch.setattr(runs, "require_running", stale)
+    for key, value in stack.cli.env.items():
+        monkeypatch.setenv(key, value)
+    err = io.StringIO()
+    code = run(["cancel", order, "--reason", "too late"], Streams(stdout=io.StringIO(), stderr=err))
+    assert code == 4 and "ended completed before the cancel reached it" in err.getvalue(), err.getvalue()
+    assert result(flowctl, order, code=10)["status"] == "compensated"

@@ -398,9 +398,28 @@ def activities_out(raw: Any) -> list[dict[str, Any]]:
 
 
 async def cancel(client: Client, workflow_id: str, reason: str = "") -> None:
-    await require_running(client, workflow_id)
+    """Ask the running workflow to cancel. The server also accepts, and drops, a cancel of a
+    workflow that has just closed: one that closed meanwhile without it is a conflict (exit 4)."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    info = await require_running(client, workflow_id)
+    handle = client.get_workflow_handle(workflow_id, run_id=info.run_id)
     with rpc_errors(workflow_id):
-        await client.get_workflow_handle(workflow_id).cancel(reason=reason)
+        await handle.cancel(reason=reason)
+        after = await handle.describe()
+        if after.status != WorkflowExecutionStatus.RUNNING and not await cancel_recorded(handle):
+            raise ConflictError(
+                f"workflow {workflow_id!r} ended {statuses.of(after.status)} before the cancel reached it",
+                hint=f"see 'flowctl result {workflow_id}'",
+            )
+
+
+async def cancel_recorded(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the run's history holds a cancel request."""
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_cancel_requested_event_attributes"):
+            return True
+    return False
 
 
 async def terminate(client: Client, workflow_id: str, reason: str) -> None:
