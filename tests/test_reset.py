@@ -80,15 +80,21 @@ def test_a_reset_of_a_completed_order_takes_every_step_again_and_does_none_twice
         assert after[table] == before[table] and len(after[table]) == 1, (table, after)
 
 
-def test_a_reset_point_inside_a_compensation_is_refused_and_one_before_it_is_not(flowctl: Cli) -> None:
+def test_a_run_that_began_compensating_or_was_asked_to_cancel_is_not_reset(flowctl: Cli) -> None:
+    """A point inside a compensation would cut it short; one before it would go on as if the
+    steps it undid still held (a refunded charge shipped): neither is taken."""
     order = started(flowctl, order_input(uid("rc"), card="tok_declined"))  # the charge is declined: compensated
     assert flowctl("result", order, "--timeout", "1m").code == 10
-    for to in ("last-task", "release_inventory"):
-        run = flowctl("reset", order, "--to", to, "--reason", "test")
-        assert run.code == 4 and "inside a compensation" in run.stderr, str(run)
+    for to in ("last-task", "release_inventory", "charge_payment", "reserve_inventory"):
+        run = flowctl("reset", order, "--to", to, "--dry-run")
+        assert run.code == 4 and "began compensating (refund_payment, release_inventory)" in run.stderr, str(run)
         assert len(run.stderr.splitlines()) == 1
-    before = flowctl("reset", order, "--to", "charge_payment", "--dry-run", "-o", "json")
-    assert before.code == 0 and before.json()["kept"] == ["reserve_inventory"], str(before)
+    held = started(flowctl, order_input(uid("rk"), price=5000))
+    assert flowctl("wait", held, "--for", "awaiting_review", "--timeout", "60s").code == 0
+    assert flowctl("cancel", held, "--reason", "test").code == 0
+    assert flowctl("result", held, "--timeout", "1m").code == 12
+    refused = flowctl("reset", held, "--to", "fraud_screen", "--reason", "test")
+    assert refused.code == 4 and "was asked to cancel" in refused.stderr, str(refused)
 
 
 def test_reset_refuses_what_it_cannot_do_in_one_line(flowctl: Cli) -> None:
@@ -133,11 +139,15 @@ def test_a_reset_to_before_a_decision_says_the_decision_must_be_sent_again(flowc
     assert flowctl("wait", approval, "--for", "awaiting_decision", "--timeout", "60s").code == 0
     assert flowctl("approve", approval, "--as", "bob").code == 0
     assert flowctl("result", approval, "--timeout", "1m").code == 0
+    after = flowctl("reset", approval, "--to", "execute", "--dry-run", "-o", "json")
+    assert after.code == 0 and after.json()["updates_after"] == [] and "send them" not in after.stderr, str(after)
     reset = flowctl("reset", approval, "--to", "request_review", "--reason", "test", "-o", "json")
     assert reset.code == 0 and reset.json()["updates_after"] == ["decide"], str(reset)
     assert "send them again once it waits" in reset.stderr
     # As said: the decision reached the new run before it waited for one, and was refused.
     assert flowctl("wait", approval, "--for", "awaiting_decision", "--timeout", "60s").code == 0
-    assert flowctl("approve", approval, "--as", "bob").code == 0
-    assert flowctl("result", approval, "--timeout", "1m").code == 0
-    assert statuses(ledger(flowctl, key), "executions") == ["executed"]  # executed once, not twice
+    # Decided otherwise this time: the payout the old run made beyond the point is revoked,
+    # though the new run never reached it.
+    assert flowctl("reject", approval, "--as", "bob", "--comment", "no").code == 0
+    assert flowctl("result", approval, "--timeout", "1m").code == 10
+    assert statuses(ledger(flowctl, key), "executions") == ["revoked"]

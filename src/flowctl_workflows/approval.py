@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from . import attributes
-    from .models import FlowState
+    from .models import TAKEN_OVER_UNDONE, FlowState
     from .models.approval import ApprovalInput, ApprovalOutcome, ApprovalResult, RecordedVote, Vote
     from .services import commands as c
 
@@ -164,6 +164,10 @@ class ApprovalWorkflow:
     async def _finish(self, outcome: ApprovalOutcome, reason: str) -> ApprovalResult:
         """Finish with `outcome`; a cancelled run raises instead, keeping this result in its memo."""
         flow = self._flow
+        if outcome not in SUCCESS and flow.undo_pending and workflow.patched(TAKEN_OVER_UNDONE):
+            # Rejected or expired in a run that took over from one that executed the request
+            # (only such a run has anything registered here): the execution is revoked.
+            await flow.compensate()
         outcome, reason = flow.concluded(outcome, reason)  # type: ignore[assignment]
         assert reason is not None
         flow.finish(outcome, reason)

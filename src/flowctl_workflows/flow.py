@@ -106,9 +106,14 @@ class Flow:
         workflow.upsert_search_attributes(
             [FLOW_KIND.value_set(self.state.kind), FLOW_STATUS.value_set(self.state.status)]
         )
-        if self.settled and workflow.memo_value(RESUMES_MEMO, None) is not None:
-            # It takes over from a stopped run that may have done any step: whatever it ends
-            # up compensating, it undoes them all, not only the ones it reaches itself.
+        info = workflow.info()
+        # A reset run has the run id of its own and the first run id of the run it replays.
+        reset = info.run_id != info.first_execution_run_id
+        if self.settled and (workflow.memo_value(RESUMES_MEMO, None) is not None or reset):
+            # It takes over from a run that may have done any step (a stopped run it resumes,
+            # or the run it was reset from, beyond the reset point): whatever it ends up
+            # compensating, it undoes them all, not only the ones it reaches itself. This
+            # registers compensations only, in memory: no command changes, so no patch.
             self.undo_everything()
 
     def undo_everything(self) -> None:
@@ -129,6 +134,11 @@ class Flow:
         if self.settled:
             return f"{info.workflow_id}/{step}"
         return f"{info.workflow_id}/{info.run_id}/{step}"
+
+    @property
+    def undo_pending(self) -> bool:
+        """Compensations are registered and not run: the run's steps, or a run's before it."""
+        return bool(self._undo)
 
     @property
     def cancel_requested(self) -> bool:

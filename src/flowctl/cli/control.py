@@ -126,10 +126,11 @@ def retry(
     rich_help_panel=OPERATE,
     epilog="Examples: flowctl reset order-A-1001 --to charge_payment --dry-run;  "
     "flowctl reset order-A-1001 --to last-task --reason 'fixed the fraud-screen bug'\n\n"
-    "The run is replayed up to the point and goes on from there in a new run; signals, updates and "
-    "cancel requests sent after the point are applied again. The steps after the point are taken again "
-    "under their same idempotency keys, so each is answered as it was and none is done twice; a step in "
-    "flight is one call with the new run's. A point inside a compensation is refused (exit 4).",
+    "The run is replayed up to the point and goes on from there in a new run; signals and updates sent "
+    "after the point are sent again. The steps after the point are taken again under their same "
+    "idempotency keys, so each is answered as it was and none is done twice; a step in flight is one call "
+    "with the new run's; should the new run end unsuccessfully, it undoes every step, the old run's too. "
+    "A run that began compensating or was asked to cancel is not reset (exit 4).",
 )
 def reset(
     ctx: typer.Context,

@@ -74,42 +74,49 @@ class Plan:
 class _Run:
     steps: list[Step]
     compensation: int | None  # the task that began its compensation, if one did
+    cancel_requested: int | None  # the event of a cancel request, if one came
     last_task: int | None  # its last completed workflow task
-    updates: list[tuple[int, str]]  # the updates it took: event id, name
+    # The updates it took: event id, name, and the task that began the wait they answered.
+    updates: list[tuple[int, str, int]]
 
 
 async def _read(client: Client, workflow_id: str, run_id: str) -> _Run:
-    """The run's steps in order, where its compensation began, its last task, its updates."""
+    """The run's steps in order, where its compensation began, a cancel request, its last
+    task, its updates."""
     from flowctl import history
     from flowctl_workflows.attributes import STATUS
+    from flowctl_workflows.models import RUNNING_PHASES
 
     found: dict[int, Step] = {}
     ended: set[int] = set()
-    compensation: int | None = None
-    last_task: int | None = None
-    updates: list[tuple[int, str]] = []
+    run = _Run([], None, None, None, [])
+    waiting_since = 0  # the task that set the flow status a person's decision answers
     async for event in history.events(client, workflow_id, follow=False, run_id=run_id):
         name = history.event_type(event)
         if name == "WORKFLOW_TASK_COMPLETED":
-            last_task = event.event_id
+            run.last_task = event.event_id
         elif name == "ACTIVITY_TASK_SCHEDULED":
             attrs = event.activity_task_scheduled_event_attributes
             step = await _step_name(client, event) or attrs.activity_type.name
-            found[event.event_id] = Step(
-                step, event.event_id, attrs.workflow_task_completed_event_id, compensation is not None, False
-            )
+            undoing = run.compensation is not None
+            found[event.event_id] = Step(step, event.event_id, attrs.workflow_task_completed_event_id, undoing, False)
         elif name in ACTIVITY_ENDED:
             ended.add(getattr(event, f"{name.lower()}_event_attributes").scheduled_event_id)
-        elif name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" and compensation is None:
+        elif name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
             upsert = event.upsert_workflow_search_attributes_event_attributes
             fields = upsert.search_attributes.indexed_fields
-            if STATUS in fields and history.keyword(fields[STATUS].data) == "compensating":
-                compensation = upsert.workflow_task_completed_event_id
+            status = history.keyword(fields[STATUS].data) if STATUS in fields else None
+            if status == "compensating" and run.compensation is None:
+                run.compensation = upsert.workflow_task_completed_event_id
+            elif status in RUNNING_PHASES:
+                waiting_since = upsert.workflow_task_completed_event_id
+        elif name == "WORKFLOW_EXECUTION_CANCEL_REQUESTED" and run.cancel_requested is None:
+            run.cancel_requested = event.event_id
         elif name == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
             accepted = event.workflow_execution_update_accepted_event_attributes.accepted_request
-            updates.append((event.event_id, accepted.input.name))
-    steps = [Step(s.name, s.scheduled, s.task, s.undoing, s.scheduled in ended) for _, s in sorted(found.items())]
-    return _Run(steps, compensation, last_task, updates)
+            run.updates.append((event.event_id, accepted.input.name, waiting_since))
+    run.steps = [Step(s.name, s.scheduled, s.task, s.undoing, s.scheduled in ended) for _, s in sorted(found.items())]
+    return run
 
 
 async def _step_name(client: Client, event: HistoryEvent) -> str | None:
@@ -135,55 +142,64 @@ async def plan(client: Client, workflow_id: str, to: str) -> Plan:
         desc = await client.get_workflow_handle(workflow_id, run_id=info.run_id).describe()
     runs.refuse_unsettled(workflow_id, search_attributes(desc), info.run_id)
     run = await _read(client, workflow_id, info.run_id)
+    if run.cancel_requested is not None:
+        raise ConflictError(
+            f"workflow {workflow_id!r} (run {info.run_id}) was asked to cancel: the server does not "
+            "send a cancel again to the run a reset makes, so the cancel would be lost",
+            hint="let the cancel take its course ('flowctl watch')",
+        )
+    if run.compensation is not None:
+        undone = ", ".join(dict.fromkeys(step.name for step in run.steps if step.undoing)) or "its compensations"
+        raise ConflictError(
+            f"workflow {workflow_id!r} (run {info.run_id}) began compensating ({undone}): a reset would "
+            "cut that short or go on as if the steps it undid still held",
+            hint="start the business object again under a new key",
+        )
     steps = run.steps
     if to == LAST_TASK:
         if run.last_task is None:
             raise ConflictError(
                 f"workflow {workflow_id!r} has no completed workflow task to go back to",
-                hint="no worker has run it yet: start one ('flowctl worker')",
+                hint="no worker has run its first task yet, or that task keeps failing ('flowctl describe')",
             )
         point = run.last_task
     else:
-        forward = [s for s in steps if not s.undoing]
-        chosen = next((s for s in forward if s.name == to), None)
-        if chosen is None and any(s.name == to for s in steps):
-            raise _inside_compensation(workflow_id, to, f"{to} is one of its compensations")
+        chosen = next((s for s in steps if s.name == to), None)
         if chosen is None:
-            names = list(dict.fromkeys(s.name for s in forward))
+            names = list(dict.fromkeys(s.name for s in steps))
             close = did_you_mean(to, names)
             raise NotFoundError(
                 f"workflow {workflow_id!r} (run {info.run_id}) took no step {to!r}",
                 hint=f"{close + ' ' if close else ''}its steps: {', '.join(names) or 'none yet'}; or --to {LAST_TASK}",
             )
         point = chosen.task
-    if run.compensation is not None and point > run.compensation:
-        raise _inside_compensation(workflow_id, to, "that point is after its compensation began")
     done = Plan(workflow_id, info.run_id, to, point)
     for step in steps:
         (done.kept if step.ended and step.scheduled < point else done.again).append(step.name)
         if not step.ended:
             done.in_flight.append(step.name)
-    done.updates_after = [name for event_id, name in run.updates if event_id > point]
+    # An update answered a wait the run began at or after the point: sent again, it reaches the
+    # new run in that task, before the wait has begun again, and is refused.
+    done.updates_after = [name for event_id, name, since in run.updates if event_id > point and since >= point]
     return done
 
 
-def _inside_compensation(workflow_id: str, to: str, why: str) -> ConflictError:
-    return ConflictError(
-        f"workflow {workflow_id!r} cannot be reset to {to}: {why}, and a reset inside a compensation "
-        "would cut it short or undo a step twice",
-        hint="reset to a step before the compensation began, or let it finish ('flowctl watch')",
-    )
-
-
 async def reset(client: Client, done: Plan, reason: str) -> str:
-    """Reset the run as planned; the new run's id. Signals, updates and cancel requests sent
-    after the point are applied again to the new run, as the server does by default."""
+    """Reset the run as planned; the new run's id. Signals and updates sent after the point
+    are sent again to the new run, as the server does by default; the new run undoes every
+    undoable step should it end unsuccessfully, those the old run took beyond the point too."""
     import uuid
 
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 
     with rpc_errors(done.workflow_id):
+        current = await client.get_workflow_handle(done.workflow_id).describe()
+        if current.run_id != done.run_id:  # a reset (or a start) came first: this one would undo it
+            raise ConflictError(
+                f"workflow {done.workflow_id!r} is now run {current.run_id}, not the run {done.run_id} planned for",
+                hint="see what it is doing ('flowctl watch') and plan again",
+            )
         answer = await client.workflow_service.reset_workflow_execution(
             ResetWorkflowExecutionRequest(
                 namespace=client.namespace,
@@ -232,7 +248,7 @@ async def retry(client: Client, workflow_id: str) -> Retried:
     payload = await runs.decoded(client.data_converter, stopped_with, kind.input_model)
     if payload is None:
         raise ConflictError(
-            f"workflow {workflow_id!r} (run {info.run_id}) was not started with a {kind.name} input flowctl reads",
+            f"workflow {workflow_id!r} (run {info.run_id}) was not started with an input flowctl reads as {kind.name}",
             hint=f"start it with a valid input: 'flowctl start {kind.name} --id {workflow_id} ...'",
         )
     started = await runs.start(client, kind, payload, workflow_id=workflow_id, task_queue=info.task_queue)

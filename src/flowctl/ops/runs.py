@@ -143,13 +143,15 @@ def refuse_changed_input(workflow_id: str, run_id: str, stopped_with: Any, paylo
 
 
 async def decoded(converter: Any, payloads: Any, model: type[BaseModel]) -> Any:
-    """The stopped run's input as a `model`, or None when it does not read as one."""
+    """The stopped run's input as a `model`, or None when it does not read as one (a converter
+    for another encoding, bytes or protobuf, returns what it reads whatever the type asked)."""
     try:
-        return (await converter.decode(list(payloads), [model]))[0]
+        value = (await converter.decode(list(payloads), [model]))[0]
     except KeyMissingError:
         raise
     except Exception:  # noqa: BLE001 - input another client wrote: not this payload, whatever it is
         return None
+    return value if isinstance(value, model) else None
 
 
 @dataclass(frozen=True)

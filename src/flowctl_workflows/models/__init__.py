@@ -34,6 +34,10 @@ WAITS_IN_MEMO = "flow-waits-in-memo"
 # The workflow patch under which an order reads its review timeout from the worker's policy
 # (the ORDER_POLICY activity) rather than from the fraud screen's answer.
 POLICY_APART = "order-policy-apart"
+# The workflow patch under which a run that takes over from another (resumed, or reset) and
+# ends unsuccessfully without a failure, an approval rejected or expired, still undoes what the
+# run before it did (its execution), not only what fails or is cancelled.
+TAKEN_OVER_UNDONE = "taken-over-undone-on-any-end"
 WAITING_MEMO = "waiting"
 
 
