@@ -4,12 +4,13 @@ ledger read back; a reset point inside a compensation is refused."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import Cli, ledger, order_input, statuses, stop_process, uid
+from conftest import FLOWCTL, Cli, ledger, order_input, statuses, stop_process, uid
 
 LATENCY = 4.0  # seconds every service call takes on the slow worker
 
@@ -151,3 +152,26 @@ def test_a_reset_to_before_a_decision_says_the_decision_must_be_sent_again(flowc
     assert flowctl("reject", approval, "--as", "bob", "--comment", "no").code == 0
     assert flowctl("result", approval, "--timeout", "1m").code == 10
     assert statuses(ledger(flowctl, key), "executions") == ["revoked"]
+
+
+def test_waiting_commands_follow_a_reset_into_its_new_run(flowctl: Cli) -> None:
+    """A reset ends the run it replaces by terminating it: a wait on the workflow goes on with
+    the new run, and one that looks at a closed workflow with no time left still reads it."""
+    held = started(flowctl, order_input(uid("rw"), price=5000))
+    assert flowctl("wait", held, "--for", "awaiting_review", "--timeout", "60s").code == 0
+    env = {**flowctl.env}
+    waiting = [
+        subprocess.Popen([FLOWCTL, "wait", held, *extra, "-o", "jsonl"], env=env, stdout=subprocess.PIPE, text=True)
+        for extra in ([], ["--for", "closed"], ["--for", "completed"])
+    ]
+    time.sleep(2)  # all three are waiting
+    assert flowctl("reset", held, "--to", "last-task", "--reason", "test").code == 0
+    assert flowctl("wait", held, "--for", "awaiting_review", "--timeout", "60s").code == 0
+    assert flowctl("approve", held, "--as", "risk").code == 0
+    for proc in waiting:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and json.loads(out)["status"] == "completed", (proc.args, out)
+    for args in (["--for", "closed", "--timeout", "0"], ["--for", "awaiting_review", "--timeout", "0"]):
+        run = flowctl("wait", held, *args)
+        assert run.code == 0, str(run)  # closed, and it had been awaiting review: nothing to wait for
+    assert flowctl("watch", held, "--timeout", "0").code == 0

@@ -929,3 +929,19 @@ def test_an_amount_written_with_underscores_is_refused() -> None:
     """Python reads "5_0" as 50: as text (an environment variable, a TOML string) it is no amount."""
     assert_refused(*in_process("start", "approval", "-i", json.dumps({"request_id": "r1", "requester": "a",
                    "title": "t", "amount": "5_0", "approvers": ["b"]}), *NOBODY), "'5_0'")  # fmt: skip
+
+
+def test_a_standard_stream_the_shell_closed_is_nothing_to_read_or_write_not_a_bug(flowctl: Cli) -> None:
+    """`<&-`, `>&-` and `2>&-` leave Python without that stream: flowctl reads nothing from it
+    (a usage error) and writes into nothing, with the exit code the command has."""
+    order = f"order-{uid('cs')}"
+    assert flowctl("start", "order", "-i", json.dumps(order_input(order.removeprefix("order-"))), "--wait").code == 0
+    for line, code in (
+        (f"{FLOWCTL} start order --from - <&-", 2),
+        (f"{FLOWCTL} start order -i - <&-", 2),
+        (f"{FLOWCTL} wait {order} >&-", 0),
+        (f"{FLOWCTL} count >&- 2>&-", 0),
+        (f"{FLOWCTL} describe nobody-{order} 2>&-", 3),
+    ):
+        run = subprocess.run(line, shell=True, env=flowctl.env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == code and "internal error" not in run.stderr, (line, run.returncode, run.stderr)

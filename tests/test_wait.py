@@ -129,3 +129,29 @@ def test_wait_for_an_unknown_status_is_refused_with_the_closest(flowctl: Cli) ->
     assert len(run.stderr.splitlines()) == 1
     odd = flowctl("wait", "order-x", "--for", "\x1b[31mred")
     assert odd.code == 2 and "\x1b" not in odd.stderr, str(odd)
+
+
+def test_start_from_with_wait_stopped_prints_the_line_of_each_workflow_it_started(flowctl: Cli, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from conftest import FLOWCTL
+
+    prefix = uid("si")
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text("".join(json.dumps(order_input(f"{prefix}-{i}")) + "\n" for i in range(3)))
+    env = {**flowctl.env, "FLOWCTL_TASK_QUEUE": uid("tq-nobody-")}  # no worker: nothing ends
+    proc = subprocess.Popen([FLOWCTL, "start", "order", "--from", str(orders), "--wait"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while flowctl("count", "--query", f"WorkflowId STARTS_WITH 'order-{prefix}-'", env=env).stdout.strip() != "3":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted while waiting" in err, (out, err)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert sorted(line["line"] for line in lines) == [1, 2, 3]
+    assert all(line["run_id"] and line["status"] == "running" and line["waited"] is False for line in lines)
+    flowctl("terminate", "--query", f"WorkflowId STARTS_WITH 'order-{prefix}-'", "--reason", "cleanup", "--yes")

@@ -33,6 +33,11 @@ def main() -> None:
     running = True
     _signal.signal(_signal.SIGINT, _interrupted_early)
     _signal.signal(_signal.SIGTERM, _interrupted_early)
+    # A standard stream the shell closed (`<&-`, `>&-`) is None in Python: reads then find
+    # nothing and writes go nowhere, as with /dev/null, instead of failing as flowctl's bug.
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115 - for the process's life
     from flowctl.cli import main as run_command_line
 
     run_command_line()

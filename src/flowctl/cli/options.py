@@ -37,7 +37,18 @@ def complete_message(group: str, ctx: typer.Context, incomplete: str) -> list[st
 KindArg = Annotated[
     str, typer.Argument(help="workflow kind: order, onboarding or approval", autocompletion=complete_kind)
 ]
-WorkflowIdArg = Annotated[str, typer.Argument(help="workflow id, e.g. order-A-1001", show_default=False)]
+
+
+def given_id(value: str) -> str:
+    """A workflow id argument: anything another client may have used, but not nothing."""
+    if not value.strip():
+        raise typer.BadParameter("is empty: give a workflow id, e.g. order-A-1001")
+    return value
+
+
+WorkflowIdArg = Annotated[
+    str, typer.Argument(help="workflow id, e.g. order-A-1001", show_default=False, callback=given_id)
+]
 InputOpt = Annotated[
     str | None,
     typer.Option(

@@ -198,7 +198,9 @@ def start_from_file(
 ) -> None:
     """Start every valid line; one JSON line per input line on stdout, progress on stderr.
     With `waiting`, a started line's JSON line is printed when its workflow ends, as
-    `flowctl wait` prints it, and the exit code is `wait`'s."""
+    `flowctl wait` prints it, and the exit code is `wait`'s; stopped, the lines of those still
+    running are printed then (`"waited": false`)."""
+    import asyncio
     import sys
     import time
 
@@ -210,7 +212,7 @@ def start_from_file(
     if dry_run or all(item.payload is None for item in lines):  # nothing valid: nothing is sent either
         for item in lines:
             if item.payload is None:
-                out.line({"line": item.line, "error": item.error})
+                out.line({"line": item.line, "error": item.error, "code": int(ExitCode.USAGE)})
             else:
                 out.line({"line": item.line, "workflow_id": spec.workflow_id(item.payload), "dry_run": True})
         fail(ExitCode.USAGE if any(item.payload is None for item in lines) else ExitCode.OK)
@@ -261,6 +263,15 @@ def start_from_file(
                 out.warn(f"no worker polls task queue {settings.task_queue!r}: the workflows wait until one starts")
         began = time.perf_counter()
         try:
+            return await starting(service, converter, began)
+        except asyncio.CancelledError:  # stopped: each workflow started and not yet ended still gets its line
+            for about in waiters.pending() if waiters is not None else []:
+                out.line({**about, "status": "running", "waited": False})
+            raise
+
+    async def starting(service: ServiceClient, converter: Any, began: float) -> list[dict[str, Any]]:
+        nonlocal elapsed, ended
+        try:
             outcomes = await bulk.bulk_start(
                 service,
                 target.namespace,
@@ -278,12 +289,16 @@ def start_from_file(
             if progress is not None:
                 progress.stop()
             said_started(outcomes, elapsed)
-            app_.doing = "waiting for the workflows it started: each line printed so far ended; the others go on"
+            app_.doing = "waiting for the workflows it started: each goes on; a line each says which ended"
             ended = await waiters.ended()
             out.say(f"{bulk.summary(ended)} in {time.perf_counter() - began:.1f}s")
         return outcomes
 
-    app_.doing = "starting workflows: every line printed so far started; the others may or may not have"
+    app_.doing = (
+        "starting workflows: every line printed with a run_id started; the others may or may not have"
+        if waiting is not None
+        else "starting workflows: every line printed so far started; the others may or may not have"
+    )
     if progress is not None:
         progress.start()
     try:

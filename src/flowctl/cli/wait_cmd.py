@@ -8,6 +8,7 @@ import typer
 
 from flowctl.cli.app import RUN, app, fail, state
 from flowctl.cli.options import TimeoutOpt
+from flowctl.output import printable
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -58,6 +59,10 @@ def wait(
     given = [bool(workflow_ids), source is not None, query is not None]
     if sum(given) != 1:
         raise UsageError("give workflow ids, --from FILE or --query, one of them", hint="see 'flowctl wait --help'")
+    if any(not workflow_id.strip() for workflow_id in workflow_ids or []):
+        raise UsageError("a workflow id is empty", hint="give each workflow id, e.g. order-A-1001")
+    if query is not None and not query.strip():
+        raise UsageError("--query is empty", hint="e.g. --query \"FlowKind = 'order'\"")
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
     if until is not None:
         from flowctl.errors import did_you_mean
@@ -80,7 +85,7 @@ def wait(
             out.line(line)
         else:
             said = f": {line['error']}" if line.get("error") else ""
-            out.write(f"{line['status']:<12} {line['workflow_id']}{said}")
+            out.write(printable(f"{line['status']:<12} {line['workflow_id']}{said}"))
 
     async def action(client: Client) -> list[dict[str, Any]]:
         chosen = ids

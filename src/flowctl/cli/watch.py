@@ -35,10 +35,11 @@ def watch(ctx: typer.Context, workflow_id: WorkflowIdArg, run_id: RunIdOpt = Non
     wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
 
     async def action(client: Client) -> Outcome:
-        await runs.describe(client, workflow_id, run_id)  # a missing workflow exits 3 before anything is drawn
+        info = await runs.describe(client, workflow_id, run_id)  # a missing workflow exits 3 before anything is drawn
         watching = follow(app_, client, workflow_id, run_id=run_id)
+        limit = wait_for if info.status == "running" else None  # a closed one replays to its end, quickly
         try:
-            await (asyncio.wait_for(watching, wait_for.total_seconds()) if wait_for is not None else watching)
+            await (asyncio.wait_for(watching, limit.total_seconds()) if limit is not None else watching)
         except TimeoutError:
             after = durations.format(wait_for) if wait_for is not None else ""
             app_.output.say(f"{workflow_id} is still running after {after}; it goes on")

@@ -75,9 +75,16 @@ class Waiters:
         self._client, self._patience, self._report, self._until = client, patience, report, until
         self._gate = asyncio.Semaphore(limit)
         self._waiting: list[asyncio.Task[dict[str, Any]]] = []
+        self._added: list[tuple[str, dict[str, Any]]] = []
+        self._reported: set[str] = set()
 
     def add(self, workflow_id: str, about: dict[str, Any] | None = None) -> None:
+        self._added.append((workflow_id, about or {}))
         self._waiting.append(asyncio.create_task(self._one(workflow_id, about or {})))
+
+    def pending(self) -> list[dict[str, Any]]:
+        """What was added for the workflows not reported yet (still waited for)."""
+        return [{**about, "workflow_id": wid} for wid, about in self._added if wid not in self._reported]
 
     async def _one(self, workflow_id: str, about: dict[str, Any]) -> dict[str, Any]:
         from flowctl.ops import runs
@@ -95,6 +102,7 @@ class Waiters:
             except FlowctlError as err:  # no such workflow, say: this one's line says so, the others go on
                 line = {**about, "workflow_id": workflow_id, "status": err.slug, "code": int(err.code),
                         "error": str(err)}  # fmt: skip
+        self._reported.add(workflow_id)
         self._report(line)
         return line
 

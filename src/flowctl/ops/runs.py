@@ -230,6 +230,13 @@ async def wait_result(
                 kept = await kept_result(handle)
                 return Outcome(workflow_id, "cancelled", ExitCode.CANCELLED, result=kept, error=error)
             if isinstance(cause, TerminatedError):
+                latest = await client.get_workflow_handle(workflow_id).describe()
+                if run_id is None and latest.status != WorkflowExecutionStatus.TERMINATED:
+                    # A reset ends the run it replaces by terminating it; the workflow goes on
+                    # in the new run (which the SDK does not follow): wait for that one.
+                    left = outage.left()
+                    rest = None if left is None else timedelta(seconds=left)
+                    return await wait_result(client, workflow_id, timeout=rest, patience=patience)
                 return Outcome(
                     workflow_id, "terminated", ExitCode.WORKFLOW_FAILED, error=f"terminated: {cause.message}"
                 )
@@ -249,17 +256,21 @@ async def reach(
     client: Client, workflow_id: str, status: str, *, timeout: timedelta | None = None, patience: Patience | None = None
 ) -> Outcome:
     """Wait until the workflow's current run is or has been in flow status `status` (`closed`:
-    until it ends), following its history by long-poll. Exit 0 once it got there; 20 at
-    `timeout`, saying where it is; if it ended without getting there, how it ended (10 when
-    it completed, since what was waited for did not happen)."""
+    until it ends), following its history by long-poll, and the run that takes over when a
+    reset ends it. Exit 0 once it got there; 20 at `timeout`, saying where it is; if it ended
+    without getting there, how it ended (10 when it completed: what was waited for did not
+    happen). The history there is now is read whatever the timeout (0 looks once)."""
     from flowctl import history
     from flowctl_workflows.attributes import STATUS
 
     now = "running"
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout.total_seconds()
 
-    async def follow() -> bool:
+    async def read(run_id: str, follow: bool) -> str | None:
+        """ "reached" once there, "closed" once the run closed without getting there, else None."""
         nonlocal now
-        async for page in history.pages(client, workflow_id, follow=True, patience=patience):
+        async for page in history.pages(client, workflow_id, follow=follow, patience=patience, run_id=run_id):
             for event in page:
                 name = history.event_type(event)
                 if name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
@@ -267,20 +278,32 @@ async def reach(
                     if STATUS in fields:
                         now = history.keyword(fields[STATUS].data) or now
                         if now == status:
-                            return True
+                            return "reached"
                 elif name in statuses.CLOSED_BY_EVENT:
-                    return status == CLOSED
-        return status == CLOSED
+                    return "closed"
+        return "closed" if follow else None
 
-    try:
-        got_there = await (asyncio.wait_for(follow(), timeout.total_seconds()) if timeout is not None else follow())
-    except TimeoutError:
-        after = durations.format(timeout) if timeout is not None else "waiting"
-        return Outcome(workflow_id, now, ExitCode.STILL_RUNNING, error=f"not {status} after {after}: it is {now}")
-    if got_there and status != CLOSED:
+    followed, seen = "", None
+    while seen != "reached":
+        current = await describe(client, workflow_id)
+        if current.run_id == followed:  # the run closed, and no run took over from it (a reset's)
+            break
+        followed = current.run_id
+        seen = await read(followed, follow=False)
+        if seen is None:
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                watching = read(followed, follow=True)
+                seen = await (asyncio.wait_for(watching, left) if left is not None else watching)
+            except TimeoutError:
+                after = durations.format(timeout) if timeout is not None else "waiting"
+                return Outcome(
+                    workflow_id, now, ExitCode.STILL_RUNNING, error=f"not {status} after {after}: it is {now}"
+                )
+    if seen == "reached":
         return Outcome(workflow_id, status, ExitCode.OK)
-    ended = await wait_result(client, workflow_id, timeout=timedelta(0), patience=patience)
-    if got_there:
+    ended = await wait_result(client, workflow_id, timeout=timedelta(0), patience=patience, run_id=followed)
+    if status == CLOSED:
         return Outcome(workflow_id, ended.status, ExitCode.OK, ended.result, ended.error)
     why = f"ended {ended.status} without reaching {status}" + (f": {ended.error}" if ended.error else "")
     return Outcome(workflow_id, ended.status, ended.code or ExitCode.BUSINESS_FAILURE, ended.result, why)
