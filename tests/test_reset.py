@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import FLOWCTL, Cli, ledger, order_input, statuses, stop_process, uid
+from conftest import FLOWCTL, Cli, Stack, ledger, order_input, statuses, stop_process, uid
 
 LATENCY = 4.0  # seconds every service call takes on the slow worker
 
@@ -150,8 +150,15 @@ def test_a_reset_to_before_a_decision_says_the_decision_must_be_sent_again(flowc
     # Decided otherwise this time: the payout the old run made beyond the point is revoked,
     # though the new run never reached it.
     assert flowctl("reject", approval, "--as", "bob", "--comment", "no").code == 0
-    assert flowctl("result", approval, "--timeout", "1m").code == 10
-    assert statuses(ledger(flowctl, key), "executions") == ["revoked"]
+    done = flowctl("result", approval, "--timeout", "1m", "-o", "json")
+    assert done.code == 10, str(done)
+    [revoke] = done.json()["result"]["compensations"]
+    assert revoke["state"] == "done" and revoke["note"] == "taken by a run before this one, and undone", revoke
+    book = ledger(flowctl, key)
+    assert statuses(book, "executions") == ["revoked"]
+    # The requester hears of the rejection too, not only of the approval the old run sent.
+    told = [row["template"] for row in book["outbox"] if row["recipient"] == "alice"]
+    assert told == ["approval_approved", "approval_rejected"], told
 
 
 def test_waiting_commands_follow_a_reset_into_its_new_run(flowctl: Cli) -> None:
@@ -175,3 +182,47 @@ def test_waiting_commands_follow_a_reset_into_its_new_run(flowctl: Cli) -> None:
         run = flowctl("wait", held, *args)
         assert run.code == 0, str(run)  # closed, and it had been awaiting review: nothing to wait for
     assert flowctl("watch", held, "--timeout", "0").code == 0
+
+
+def test_an_onboarding_that_undid_its_account_is_not_reset_and_signals_sent_again_are_said(flowctl: Cli) -> None:
+    """Not verified in time, an onboarding deactivates its account as a step of its own (not a
+    compensation): a reset to before it would complete on a deactivated account."""
+    key = uid("ro")
+    data = {"user_id": key, "email": f"{key}@example.com", "name": "N", "verify_within": "2s"}
+    assert flowctl("start", "onboarding", "-i", json.dumps(data)).code == 0
+    assert flowctl("result", f"onboarding-{key}", "--timeout", "1m").code == 10  # timed out
+    refused = flowctl("reset", f"onboarding-{key}", "--to", "send_verification", "--dry-run")
+    assert refused.code == 4 and "undid a step (deactivate_account)" in refused.stderr, str(refused)
+    held = started(flowctl, order_input(uid("rg"), price=5000))
+    assert flowctl("wait", held, "--for", "awaiting_review", "--timeout", "60s").code == 0
+    assert flowctl("approve", held, "--as", "risk").code == 0
+    assert flowctl("result", held, "--timeout", "1m").code == 0
+    planned = flowctl("reset", held, "--to", "fraud_screen", "--dry-run", "-o", "json")
+    assert planned.code == 0 and planned.json()["signals_after"] == ["review"], str(planned)
+    assert "a review decision decides again" in planned.stderr
+
+
+def test_a_cancel_that_reaches_the_old_run_while_it_is_reset_is_sent_to_the_new_run(flowctl: Cli, stack: Stack) -> None:
+    """The server does not send a cancel again to the run a reset makes: one that lands between
+    the plan and the reset would be lost, the order completed and charged. Made certain here."""
+    import asyncio
+
+    from temporalio.client import Client
+
+    from flowctl.ops import resets
+
+    held = started(flowctl, order_input(uid("rx"), price=5000))
+    assert flowctl("wait", held, "--for", "awaiting_review", "--timeout", "60s").code == 0
+
+    async def race() -> None:
+        client = await Client.connect(stack.address)
+        plan = await resets.plan(client, held, "fraud_screen")
+        await client.get_workflow_handle(held).cancel(reason="customer asked")
+        await resets.reset(client, plan, "test")
+        assert plan.cancel_sent_on
+
+    asyncio.run(race())
+    done = flowctl("result", held, "--timeout", "1m", "-o", "json")
+    assert done.code == 12 and done.json()["error"] == "cancelled: customer asked", str(done)
+    book = ledger(flowctl, held.removeprefix("order-"))
+    assert statuses(book, "charges") == ["refunded"] and book["shipments"] == [], book

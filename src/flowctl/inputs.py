@@ -43,6 +43,8 @@ def parse_time(text: str, *, field: str = "time") -> datetime:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError) as exc:  # OverflowError: past year 9999 once in UTC
         why = "" if "Invalid isoformat" in str(exc) else f" ({exc})"
+        if "offset must be a timedelta" in str(exc):  # Python's words for +99:00, with its reprs
+            why = " (its offset must be within -23:59 and +23:59)"
         raise UsageError(
             f"{field} {shortened(text, 40)!r} is not a time{why}",
             hint="write it like 2026-12-01T09:00:00Z, 2026-12-01 or now",

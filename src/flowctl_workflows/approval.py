@@ -154,7 +154,10 @@ class ApprovalWorkflow:
         await self._flow.step(step, c.NOTIFY_SEND, notice)
 
     async def _tell_requester(self, template: str, what: str) -> None:
-        await self._notify([self._request.requester], "notify_requester", template, what)
+        # A step per message: after a reset decided otherwise, the rejection is its own call,
+        # not answered with the approval the earlier run sent.
+        step = f"notify_requester_{template.removeprefix('approval_')}"
+        await self._notify([self._request.requester], step, template, what)
 
     async def _execute(self) -> None:
         request = self._request

@@ -98,6 +98,7 @@ class Flow:
         self.answers: dict[str, Answer] = {}  # each forward step's answer, by step
         self._declared: dict[str, Undo] = {}  # every step that can be undone, in step order
         self._reached: set[str] = set()  # the steps this run started
+        self.taken_over = False  # it goes on from another run: one it resumes, or the run it was reset from
 
     def begin(self, undoes: Callable[[Callable[[str], str]], dict[str, Undo]] | None = None) -> None:
         """Start the run; `undoes` names each undoable step's compensation, given the key of a step."""
@@ -109,7 +110,8 @@ class Flow:
         info = workflow.info()
         # A reset run has the run id of its own and the first run id of the run it replays.
         reset = info.run_id != info.first_execution_run_id
-        if self.settled and (workflow.memo_value(RESUMES_MEMO, None) is not None or reset):
+        self.taken_over = workflow.memo_value(RESUMES_MEMO, None) is not None or reset
+        if self.settled and self.taken_over:
             # It takes over from a run that may have done any step (a stopped run it resumes,
             # or the run it was reset from, beyond the reset point): whatever it ends up
             # compensating, it undoes them all, not only the ones it reaches itself. This
@@ -261,7 +263,11 @@ class Flow:
                     )
                 record.state, record.note = "done", answer.note
                 if record.note is None and record.step not in self._reached:
-                    record.note = "step not reached by this run: now barred from happening later"
+                    record.note = (
+                        "taken by a run before this one, and undone"  # the service says when there was nothing
+                        if self.taken_over
+                        else "step not reached by this run: now barred from happening later"
+                    )
             except ActivityError as err:
                 record.state, record.error = "failed", failure_reason(err)
         self._undo.clear()

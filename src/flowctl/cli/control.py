@@ -158,10 +158,18 @@ def reset(
                 "reach the new run before it waits for them again and are refused: send them again once it "
                 "waits ('flowctl approvals')"
             )
+        if plan.signals_after:
+            app_.output.warn(
+                f"{len(plan.signals_after)} signal(s) sent after that point ({', '.join(plan.signals_after)}) are "
+                "sent again to the new run and act there as they did (a review decision decides again)"
+            )
         if dry_run:
             return {**info, "dry_run": True}
         app_.doing = f"resetting {workflow_id}: it may have been reset or not ('flowctl describe {workflow_id}' says)"
-        return {**info, "new_run_id": await resets.reset(client, plan, reason)}
+        new_run = await resets.reset(client, plan, reason)
+        if plan.cancel_sent_on:
+            app_.output.warn("a cancel reached the old run meanwhile: it was sent to the new run too")
+        return {**plan.as_dict(), "new_run_id": new_run}
 
     app_.doing = f"reading {workflow_id}'s history; nothing was changed"
     info = app_.run(action)

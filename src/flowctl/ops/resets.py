@@ -56,6 +56,8 @@ class Plan:
     # Updates the old run took after the point: the server sends them again, before the new run
     # is back where it took them, and a workflow refuses a decision it does not wait for yet.
     updates_after: list[str] = field(default_factory=list)
+    signals_after: list[str] = field(default_factory=list)  # sent again to the new run, and act as they did
+    cancel_sent_on: bool = False  # a cancel reached the old run meanwhile: the new run was sent it too
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +69,8 @@ class Plan:
             "taken_again": self.again,
             "in_flight": self.in_flight,
             "updates_after": self.updates_after,
+            "signals_after": self.signals_after,
+            **({"cancel_sent_on": True} if self.cancel_sent_on else {}),
         }
 
 
@@ -78,6 +82,7 @@ class _Run:
     last_task: int | None  # its last completed workflow task
     # The updates it took: event id, name, and the task that began the wait they answered.
     updates: list[tuple[int, str, int]]
+    signals: list[tuple[int, str]] = field(default_factory=list)  # event id, name
 
 
 async def _read(client: Client, workflow_id: str, run_id: str) -> _Run:
@@ -86,6 +91,7 @@ async def _read(client: Client, workflow_id: str, run_id: str) -> _Run:
     from flowctl import history
     from flowctl_workflows.attributes import STATUS
     from flowctl_workflows.models import RUNNING_PHASES
+    from flowctl_workflows.services.commands import COMMANDS
 
     found: dict[int, Step] = {}
     ended: set[int] = set()
@@ -98,7 +104,10 @@ async def _read(client: Client, workflow_id: str, run_id: str) -> _Run:
         elif name == "ACTIVITY_TASK_SCHEDULED":
             attrs = event.activity_task_scheduled_event_attributes
             step = await _step_name(client, event) or attrs.activity_type.name
-            undoing = run.compensation is not None
+            # A compensation, or a step that undoes another as a forward one (an onboarding
+            # not verified in time deactivates its account).
+            undoes = getattr(COMMANDS.get(attrs.activity_type.name), "undoes", None) is not None
+            undoing = run.compensation is not None or undoes
             found[event.event_id] = Step(step, event.event_id, attrs.workflow_task_completed_event_id, undoing, False)
         elif name in ACTIVITY_ENDED:
             ended.add(getattr(event, f"{name.lower()}_event_attributes").scheduled_event_id)
@@ -110,6 +119,8 @@ async def _read(client: Client, workflow_id: str, run_id: str) -> _Run:
                 run.compensation = upsert.workflow_task_completed_event_id
             elif status in RUNNING_PHASES:
                 waiting_since = upsert.workflow_task_completed_event_id
+        elif name == "WORKFLOW_EXECUTION_SIGNALED":
+            run.signals.append((event.event_id, event.workflow_execution_signaled_event_attributes.signal_name))
         elif name == "WORKFLOW_EXECUTION_CANCEL_REQUESTED" and run.cancel_requested is None:
             run.cancel_requested = event.event_id
         elif name == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
@@ -148,11 +159,12 @@ async def plan(client: Client, workflow_id: str, to: str) -> Plan:
             "send a cancel again to the run a reset makes, so the cancel would be lost",
             hint="let the cancel take its course ('flowctl watch')",
         )
-    if run.compensation is not None:
-        undone = ", ".join(dict.fromkeys(step.name for step in run.steps if step.undoing)) or "its compensations"
+    undoing = list(dict.fromkeys(step.name for step in run.steps if step.undoing))
+    if run.compensation is not None or undoing:
+        began = "began compensating" if run.compensation is not None else "undid a step"
         raise ConflictError(
-            f"workflow {workflow_id!r} (run {info.run_id}) began compensating ({undone}): a reset would "
-            "cut that short or go on as if the steps it undid still held",
+            f"workflow {workflow_id!r} (run {info.run_id}) {began} ({', '.join(undoing) or 'its compensations'}): "
+            "a reset would cut that short or go on as if the steps it undid still held",
             hint="start the business object again under a new key",
         )
     steps = run.steps
@@ -181,6 +193,7 @@ async def plan(client: Client, workflow_id: str, to: str) -> Plan:
     # An update answered a wait the run began at or after the point: sent again, it reaches the
     # new run in that task, before the wait has begun again, and is refused.
     done.updates_after = [name for event_id, name, since in run.updates if event_id > point and since >= point]
+    done.signals_after = [name for event_id, name in run.signals if event_id > point]
     return done
 
 
@@ -211,6 +224,15 @@ async def reset(client: Client, done: Plan, reason: str) -> str:
             ),
             retry=True,
         )
+    # A cancel that reached the old run after it was planned is not sent to the new run by the
+    # server: it is sent here, so a cancel racing a reset is never lost.
+    old = client.get_workflow_handle(done.workflow_id, run_id=done.run_id)
+    with rpc_errors(done.workflow_id):
+        if await runs.cancel_recorded(old):
+            await client.get_workflow_handle(done.workflow_id, run_id=answer.run_id).cancel(
+                reason=await runs.cancel_reason(old)
+            )
+            done.cancel_sent_on = True
     return str(answer.run_id)
 
 
@@ -238,7 +260,7 @@ async def retry(client: Client, workflow_id: str) -> Retried:
         if info.status == "completed":
             raise ConflictError(
                 f"workflow {workflow_id!r} completed (run {info.run_id}): there is nothing to retry",
-                hint="see 'flowctl result'; to run a step again on purpose, 'flowctl reset'",
+                hint="see 'flowctl result'; to run a step again on purpose, 'flowctl reset' (not a run that compensated)",
             )
         raise runs.refuse_rerun(workflow_id, info.status, info.run_id)
     with rpc_errors(workflow_id):

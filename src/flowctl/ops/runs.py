@@ -424,19 +424,28 @@ def activities_out(raw: Any) -> list[dict[str, Any]]:
 
 async def cancel(client: Client, workflow_id: str, reason: str = "") -> None:
     """Ask the running workflow to cancel. The server also accepts, and drops, a cancel of a
-    workflow that has just closed: one that closed meanwhile without it is a conflict (exit 4)."""
+    workflow that has just closed: one that closed meanwhile without it is a conflict (exit 4).
+    One reset meanwhile goes on in a new run, which the cancel is sent to as well."""
     from temporalio.client import WorkflowExecutionStatus
 
-    info = await require_running(client, workflow_id)
-    handle = client.get_workflow_handle(workflow_id, run_id=info.run_id)
+    run_id = (await require_running(client, workflow_id)).run_id
     with rpc_errors(workflow_id):
-        await handle.cancel(reason=reason)
-        after = await handle.describe()
-        if after.status != WorkflowExecutionStatus.RUNNING and not await cancel_recorded(handle):
-            raise ConflictError(
-                f"workflow {workflow_id!r} ended {statuses.of(after.status)} before the cancel reached it",
-                hint=f"see 'flowctl result {workflow_id}'",
-            )
+        for _ in range(3):  # a reset, and a reset of that, while the cancel is on its way
+            handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+            await handle.cancel(reason=reason)
+            after = await handle.describe()
+            if after.status == WorkflowExecutionStatus.RUNNING:
+                return
+            latest = await client.get_workflow_handle(workflow_id).describe()
+            if latest.run_id != run_id and latest.status == WorkflowExecutionStatus.RUNNING:
+                run_id = latest.run_id  # reset meanwhile: the run that goes on is cancelled
+                continue
+            if not await cancel_recorded(handle):
+                raise ConflictError(
+                    f"workflow {workflow_id!r} ended {statuses.of(after.status)} before the cancel reached it",
+                    hint=f"see 'flowctl result {workflow_id}'",
+                )
+            return
 
 
 async def cancel_recorded(handle: WorkflowHandle[Any, Any]) -> bool:
