@@ -69,9 +69,11 @@ def test_a_cancel_during_a_step_waits_for_it_on_a_draining_worker_then_undoes_it
     fast = flowctl.worker(env={**env, "FLOWCTL_SERVICES__LOCAL__LATENCY": TAKES_OVER})
     try:
         slow.send_signal(signal.SIGTERM)  # a deploy: A stops polling, its steps in flight go on
-        for wid in (order, user, request):
-            cancelled = flowctl("cancel", wid, "--reason", "customer asked", env=env)
-            assert cancelled.code == 0, str(cancelled)
+        with ThreadPoolExecutor(3) as pool:  # at once: each while its step is still out, on a busy machine too
+            runs = pool.map(lambda wid: flowctl("cancel", wid, "--reason", "customer asked", env=env),
+                            (order, user, request))  # fmt: skip
+            for cancelled in runs:
+                assert cancelled.code == 0, str(cancelled)
         outcomes = {wid: result(flowctl, wid, code=12, env=env) for wid in (order, user, request)}
         assert slow.wait(timeout=120) == 0
     finally:

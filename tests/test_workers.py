@@ -239,9 +239,13 @@ def test_polled_by_counts_only_polls_newer_than_the_server_knew() -> None:
     assert not polled_by(one_type, "1@pod", before=[])  # both types, or not ready
 
 
-def test_a_worker_stopped_a_while_ago_is_shown_as_such_and_named_in_the_warning() -> None:
+def test_a_worker_stopped_a_while_ago_is_shown_as_such_and_named_in_the_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The server lists a stopped worker for minutes: past POLL_WINDOW it no longer counts."""
     import io
+
+    monkeypatch.setenv("COLUMNS", "200")  # a row a line, whatever the width of the terminal running the tests
 
     from flowctl.cli.workers_cmd import table, warnings
     from flowctl.ops.taskqueues import Backlog
