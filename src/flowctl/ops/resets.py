@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from flowctl.errors import ConflictError, NotFoundError, did_you_mean
 from flowctl.ops import runs
 from flowctl.ops.rpc import rpc_errors
-from flowctl.ops.visibility import search_attributes
 
 if TYPE_CHECKING:
     from temporalio.api.history.v1 import HistoryEvent
@@ -37,7 +36,7 @@ class Step:
     name: str  # the last part of its idempotency key: charge_payment, refund_payment
     scheduled: int  # its ActivityTaskScheduled event
     task: int  # the WorkflowTaskCompleted event of the task that scheduled it
-    undoing: bool  # scheduled once the run had begun compensating
+    undoing: bool  # a compensation, or a step that undoes another (deactivate_account)
     ended: bool
 
 
@@ -145,13 +144,13 @@ async def _step_name(client: Client, event: HistoryEvent) -> str | None:
 
 async def plan(client: Client, workflow_id: str, to: str) -> Plan:
     """Where a reset of the workflow's current run `to` a step (before it was scheduled) or
-    `last-task` goes back to, refusing a point inside a compensation and a run whose keys
-    name the run (a new run would not recognise its steps)."""
+    `last-task` goes back to. Refused: a run asked to cancel (the cancel would be lost), one
+    that began compensating or undid a step (the new run would cut that short, or go on as if
+    what was undone still held), one whose keys name the run (the new run would not know its
+    steps)."""
     info = await runs.describe(client, workflow_id)
     runs.kind_of(info)  # a workflow flowctl knows: its steps are keyed as flowctl keys them
-    with rpc_errors(workflow_id):
-        desc = await client.get_workflow_handle(workflow_id, run_id=info.run_id).describe()
-    runs.refuse_unsettled(workflow_id, search_attributes(desc), info.run_id)
+    runs.refuse_unsettled(workflow_id, info.search_attributes, info.run_id)
     run = await _read(client, workflow_id, info.run_id)
     if run.cancel_requested is not None:
         raise ConflictError(
