@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.flowctl-installed
 SOURCES := pyproject.toml
 PURISTA := examples/purista-services/node_modules/.flowctl-installed
-# Two test processes (pytest-xdist), each with its own dev server and worker; a file stays in
-# one process so its module fixtures are shared. About 5 minutes instead of 8 on 2 cores.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Three test processes (pytest-xdist), each with its own dev server and worker; a file stays in
+# one process so its module fixtures are shared. Most of the suite waits on servers, workers and
+# timers, not the CPU: on 2 cores 13m10s with three, 15m20s with two (same tree, 2026-12-02).
+PYTEST_ARGS ?= -n 3 --dist loadfile
 
 .PHONY: demo demo-http test lint bench install clean record-histories record-connect-errors system-deps
 
