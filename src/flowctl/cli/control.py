@@ -8,7 +8,7 @@ import typer
 
 from flowctl.cli import batch, render
 from flowctl.cli.app import OPERATE, app, fail, state
-from flowctl.cli.options import ReasonOpt, TimeoutOpt, WorkflowIdArg
+from flowctl.cli.options import ReasonOpt, TimeoutOpt, WorkflowIdArg, wait_timeout
 from flowctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -95,13 +95,10 @@ def retry(
     timeout: TimeoutOpt = None,
 ) -> None:
     """Start a failed, terminated or timed-out workflow again with its original input."""
-    from flowctl import inputs
     from flowctl.ops import resets, runs
 
     app_ = state(ctx)
-    if timeout is not None and not wait:
-        raise UsageError("--timeout is how long --wait waits: it needs --wait", hint="add --wait or drop --timeout")
-    wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
+    wait_for = wait_timeout(timeout, wait)
 
     async def action(client: Client) -> tuple[dict[str, Any], Outcome | None]:
         retried = await resets.retry(client, workflow_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -107,3 +108,13 @@ RunIdOpt = Annotated[
     ),
 ]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why, recorded in the history")]
+
+
+def wait_timeout(timeout: str | None, wait: bool) -> timedelta | None:
+    """`--timeout` of a command whose waiting is `--wait`: refused without it, else parsed."""
+    from flowctl import inputs
+    from flowctl.errors import UsageError
+
+    if timeout is not None and not wait:
+        raise UsageError("--timeout is how long --wait waits: it needs --wait", hint="add --wait or drop --timeout")
+    return inputs.parse_duration(timeout, field="--timeout") if timeout else None

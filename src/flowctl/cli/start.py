@@ -11,7 +11,7 @@ import typer
 
 from flowctl.cli import render
 from flowctl.cli.app import RUN, App, app, fail, finishing, state
-from flowctl.cli.options import WORKFLOW_ID, InputOpt, KindArg, SetOpt, TimeoutOpt
+from flowctl.cli.options import WORKFLOW_ID, InputOpt, KindArg, SetOpt, TimeoutOpt, wait_timeout
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -98,9 +98,7 @@ def start(
         clash = [flag for flag, value in single.items() if value]
         if clash:
             raise UsageError(f"--from starts one workflow per line; it does not take {', '.join(clash)}")
-        if timeout is not None and not wait:
-            raise UsageError("--timeout is how long --wait waits: it needs --wait", hint="add --wait or drop --timeout")
-        wait_for = inputs.parse_duration(timeout, field="--timeout") if timeout else None
+        wait_for = wait_timeout(timeout, wait)
         lines = inputs.without_duplicates(inputs.read_bulk(from_, spec.input_model), spec.workflow_id)
         waiting = Waiting(wait_for) if wait else None
         start_from_file(app_, spec, lines, concurrency or BULK_CONCURRENCY, rate, dry_run, waiting)

@@ -230,8 +230,8 @@ async def wait_result(
                 kept = await kept_result(handle)
                 return Outcome(workflow_id, "cancelled", ExitCode.CANCELLED, result=kept, error=error)
             if isinstance(cause, TerminatedError):
-                latest = await client.get_workflow_handle(workflow_id).describe()
-                if run_id is None and latest.status != WorkflowExecutionStatus.TERMINATED:
+                latest = None if run_id is not None else await client.get_workflow_handle(workflow_id).describe()
+                if latest is not None and latest.status != WorkflowExecutionStatus.TERMINATED:
                     # A reset ends the run it replaces by terminating it; the workflow goes on
                     # in the new run (which the SDK does not follow): wait for that one.
                     left = outage.left()
