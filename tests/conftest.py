@@ -6,6 +6,7 @@ exit are the ones users see.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -26,10 +27,26 @@ FLOWCTL = str(BIN / "flowctl")
 TEMPORAL = str(BIN / "temporal")
 
 
+# Ports the tests choose come from below the kernel's ephemeral range (32768-60999), a block
+# per xdist worker, taken in turn. A port got with bind(:0) is the kernel's to give again: a
+# dev server picks its HTTP, metrics and internal ports that way, and one of them once landed
+# on a port another test had chosen (the likeliest way a server that had answered died in CI).
+_PORT_BLOCK = 1500
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+_PORTS = 19000 + (int(_worker.removeprefix("gw")) + 1 if _worker else 0) * _PORT_BLOCK
+_turn = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    for _ in range(_PORT_BLOCK):
+        port = _PORTS + next(_turn) % _PORT_BLOCK
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS}-{_PORTS + _PORT_BLOCK - 1}")
 
 
 def uid(prefix: str = "t") -> str:

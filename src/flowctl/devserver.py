@@ -188,13 +188,28 @@ async def _ready(address: str, deadline: float) -> None:
             client = await asyncio.wait_for(Client.connect(address), timeout=5)
             await searchattrs.register(client)
             lacking = await searchattrs.missing(client)
-            if not lacking:
+            if lacking:
+                last = f"search attributes still missing: {', '.join(lacking)}"
+            elif await _history_answers(client):
                 return
-            last = f"search attributes still missing: {', '.join(lacking)}"
+            else:
+                last = "the frontend answers, the history service not yet"
         except Exception as exc:  # noqa: BLE001 - any failure here means "not yet"
             last = str(exc) or type(exc).__name__
         await asyncio.sleep(0.25)
     raise UnreachableError(f"the embedded server did not get ready at {address} in time: {last}")
+
+
+async def _history_answers(client: Any) -> bool:
+    """Whether the services behind the frontend answer: a workflow that does not exist is
+    looked up in the history service, which says "not found" once it runs."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.get_workflow_handle("flowctl-server-start-probe").describe()
+    except RPCError as exc:
+        return exc.status == RPCStatusCode.NOT_FOUND
+    return True
 
 
 def start(settings: Settings) -> dict[str, Any]:
@@ -291,6 +306,12 @@ def _start(settings: Settings, layout: Layout) -> dict[str, Any]:
                 hint=f"see {layout.log_file}; check the [server] settings",
             )
         asyncio.run(_ready(address, deadline))
+        if process.poll() is not None:
+            raise UnreachableError(
+                f"the embedded server exited just after it answered (code {process.returncode}): "
+                f"{_last_error(layout, log_start)}",
+                hint=f"see {layout.log_file}; check the [server] settings",
+            )
     except BaseException:
         _stop(layout)
         raise
