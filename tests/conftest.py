@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import signal
 import socket
@@ -257,11 +258,17 @@ def statuses(book: dict[str, list[dict[str, Any]]], table: str) -> list[str]:
     return [row["status"] for row in book[table]]
 
 
-def wait_for_status(flowctl: Cli, workflow_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+def wait_for_status(
+    flowctl: Cli, workflow_id: str, status: str, timeout: float = 30, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The workflow's state once its query says `status` (a flow status). `flowctl wait --for`
+    gets there by long-polling the history: one process where polling `query` starts dozens,
+    and processes are most of what the suite spends its CPU on."""
     deadline = time.monotonic() + timeout
+    waited = flowctl("wait", workflow_id, "--for", status, "--timeout", f"{math.ceil(timeout)}s", env=env)
     while True:
-        run = flowctl("query", workflow_id, "-o", "json")
+        run = flowctl("query", workflow_id, "-o", "json", env=env)
         if run.code == 0 and run.json()["status"] == status:
             return run.json()  # type: ignore[no-any-return]
-        assert time.monotonic() < deadline, f"{workflow_id} never reached {status}: {run}"
+        assert time.monotonic() < deadline, f"{workflow_id} never reached {status}: {waited}\n{run}"
         time.sleep(0.2)

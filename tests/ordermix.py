@@ -68,7 +68,7 @@ def wait_until_done(flowctl: Cli, queue: str, prefix: str, decided: set[str], ti
         if statuses and not running:
             return
         assert time.monotonic() < deadline, f"{len(running)} still running, e.g. {running[:3]}"
-        time.sleep(1)
+        time.sleep(2)  # each look is two flowctl processes; a second more per look costs little here
 
 
 def assert_every_order_ended_as_expected(

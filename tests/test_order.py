@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from conftest import Cli, Stack, ledger, order_input, uid
+from conftest import Cli, Stack, ledger, order_input, uid, wait_for_status
 
 
 def start_order(flowctl: Cli, data: dict[str, Any], *args: str) -> Any:
@@ -14,6 +14,8 @@ def start_order(flowctl: Cli, data: dict[str, Any], *args: str) -> Any:
 
 
 def wait_status(flowctl: Cli, workflow_id: str, field: str, value: Any, timeout: float = 30) -> dict[str, Any]:
+    if field == "status":
+        return wait_for_status(flowctl, workflow_id, value, timeout)
     deadline = time.monotonic() + timeout
     while True:
         run = flowctl("query", workflow_id, "-o", "json")

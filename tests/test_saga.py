@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FLOWCTL, TEMPORAL, Cli, Stack, ledger, order_input, statuses, stop_process, uid
+from conftest import FLOWCTL, TEMPORAL, Cli, Stack, ledger, order_input, statuses, stop_process, uid, wait_for_status
 
 SLOW = "8s"  # a worker whose every service call takes this long: a step stays in flight
 # The worker that takes over: slow enough that an order is not done with its steps before the
@@ -29,6 +29,8 @@ def query(flowctl: Cli, wid: str, env: dict[str, str] | None = None) -> dict[str
 
 
 def wait_for(flowctl: Cli, wid: str, field: str, value: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    if field == "status":
+        return wait_for_status(flowctl, wid, value, timeout=60, env=env)
     deadline = time.monotonic() + 60
     while True:
         state = query(flowctl, wid, env)
@@ -171,6 +173,8 @@ def test_a_mass_cancel_of_fresh_orders_leaves_nothing_held(flowctl: Cli, tmp_pat
         cancelled = flowctl("cancel", "--query", f"TaskQueue = '{queue}'", "--reason", "recall", "--yes", env=env)
         assert cancelled.code in (0, 4), str(cancelled)  # 4: some had completed in the meantime
         deadline = time.monotonic() + 180
+        # One process long-polls them all to their ends; the loop then only confirms it.
+        flowctl("wait", "--query", f"TaskQueue = '{queue}'", "--timeout", "180s", "-o", "json", timeout=240)
         while True:
             rows = flowctl("list", "--query", f"TaskQueue = '{queue}'", "--limit", "1000", "-o", "json").json()
             if len(rows) == 80 and all(row["status"] != "running" for row in rows):
