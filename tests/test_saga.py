@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from conftest import FLOWCTL, TEMPORAL, Cli, Stack, ledger, order_input, statuses, stop_process, uid, wait_for_status
 
-SLOW = "8s"  # a worker whose every service call takes this long: a step stays in flight
-# The worker that takes over: slow enough that an order is not done with its steps before the
-# cancel sent after the drain reaches it, on a machine busy enough to take seconds per command.
+# A worker whose every service call takes this long: a step stays in flight, and ends within
+# the step timeout (10 s).
+SLOW = "8s"
+# The worker that takes over once the cancels are sent; its steps (the undos) take a while too.
 TAKES_OVER = "3s"
 
 
@@ -68,7 +69,7 @@ def test_a_cancel_during_a_step_waits_for_it_on_a_draining_worker_then_undoes_it
     start(flowctl, "onboarding", {"user_id": key, "email": f"{key}@example.com", "name": "N"}, env=env)
     wait_for(flowctl, request, "step", "execute", env)
     wait_for(flowctl, user, "step", "create_account", env)
-    fast = flowctl.worker(env={**env, "FLOWCTL_SERVICES__LOCAL__LATENCY": TAKES_OVER})
+    fast = None
     try:
         slow.send_signal(signal.SIGTERM)  # a deploy: A stops polling, its steps in flight go on
         with ThreadPoolExecutor(3) as pool:  # at once: each while its step is still out, on a busy machine too
@@ -76,11 +77,15 @@ def test_a_cancel_during_a_step_waits_for_it_on_a_draining_worker_then_undoes_it
                             (order, user, request))  # fmt: skip
             for cancelled in runs:
                 assert cancelled.code == 0, str(cancelled)
+        # B comes up after the cancels (starting a worker takes seconds on a busy machine, longer
+        # than a step stays out): until then no worker takes the cancels, which wait for it.
+        fast = flowctl.worker(env={**env, "FLOWCTL_SERVICES__LOCAL__LATENCY": TAKES_OVER})
         outcomes = {wid: result(flowctl, wid, code=12, env=env) for wid in (order, user, request)}
         assert slow.wait(timeout=120) == 0
     finally:
         stop_process(slow)
-        stop_process(fast)
+        if fast is not None:
+            stop_process(fast)
 
     for outcome in outcomes.values():
         assert outcome["status"] == "cancelled" and outcome["error"] == "cancelled: customer asked", outcome
