@@ -18,12 +18,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowctl.config import LOCAL_HOSTS, Settings, state_dir
 from flowctl.errors import ConflictError, UnreachableError, UsageError
 from flowctl.files import ensure_dir, locked, write_text
 from flowctl_workflows.attributes import TYPES as SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
@@ -200,7 +203,7 @@ async def _ready(address: str, deadline: float) -> None:
     raise UnreachableError(f"the embedded server did not get ready at {address} in time: {last}")
 
 
-async def _history_answers(client: Any) -> bool:
+async def _history_answers(client: Client) -> bool:
     """Whether the services behind the frontend answer: a workflow that does not exist is
     looked up in the history service, which says "not found" once it runs."""
     from temporalio.service import RPCError, RPCStatusCode
