@@ -289,3 +289,19 @@ def test_a_template_with_a_conversion_or_format_is_refused(stack: Stack, tmp_pat
         cli = relay_config(stack, tmp_path, {"e": {"workflow": template, "signal": "review"}})
         run = cli("relay", timeout=60)
         assert run.code == 2 and "each {...} names one field" in run.stderr, str(run)
+
+
+def test_a_request_that_is_not_http_is_a_400_and_leaves_the_log_alone(relay: RelayStack) -> None:
+    """A port scan or garbage is the client's fault: answered 400, with no traceback in the
+    relay's log for each (which would let anyone flood it), and the relay goes on serving."""
+    import socket
+
+    host, port = relay.url.removeprefix("http://").split(":")
+    for request in (b"\x16\x03\x01\x00garbage\r\n\r\n", b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"):
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(request)
+            assert sock.recv(200).startswith(b"HTTP/1.0 400"), request[:20]
+    event = cloud_event("emailAddressConfirmed", {"userId": "nobody-here", "email": "a@b.c"})
+    assert post(relay.url, event)[0] == 404  # still serving: no such workflow
+    log = relay.log.read_text()
+    assert "Traceback" not in log and "Error handling request" not in log, log[-2000:]

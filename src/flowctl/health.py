@@ -88,7 +88,7 @@ class Server:
         runner = web.AppRunner(
             application(self.health),
             access_log=None,
-            logger=_quiet_logger(),
+            logger=quiet_logger("flowctl.health"),
             keepalive_timeout=5.0,  # probes come every few seconds; an idle connection holds a descriptor
             shutdown_timeout=1.0,  # the answers are instant: nothing to wait for at exit
         )
@@ -122,7 +122,8 @@ class Server:
 
 class ClientFaults(logging.Filter):
     """Drops aiohttp's report of a request that is not HTTP (a port scan, garbage): the client's
-    fault, answered 400, and a traceback in the worker's log for each would let anyone flood it."""
+    fault, answered 400, and a traceback in the log for each would let anyone flood it. The
+    health server and the relay log through it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from aiohttp.http_exceptions import HttpProcessingError
@@ -131,8 +132,8 @@ class ClientFaults(logging.Filter):
         return not isinstance(failure, HttpProcessingError)
 
 
-def _quiet_logger() -> logging.Logger:
-    log = logging.getLogger("flowctl.health")
+def quiet_logger(name: str) -> logging.Logger:
+    log = logging.getLogger(name)
     if not any(isinstance(f, ClientFaults) for f in log.filters):
         log.addFilter(ClientFaults())
     return log

@@ -415,7 +415,9 @@ async def serve(relay: Relay, token: str | None, host: str, port: int, *, on_rea
     """Serve until `stop` is set, then finish the requests in flight and close."""
     from aiohttp import web
 
-    runner = web.AppRunner(application(relay, token), access_log=None)
+    from flowctl.health import quiet_logger
+
+    runner = web.AppRunner(application(relay, token), access_log=None, logger=quiet_logger("flowctl.relay"))
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
