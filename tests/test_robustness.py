@@ -285,6 +285,58 @@ def test_a_metrics_port_in_use_is_exit_2(local_cli: Cli) -> None:
     assert run.code == 2 and "--metrics-port" in run.stderr and "in use" in run.stderr, str(run)
 
 
+@pytest.mark.parametrize("key", ["port", "ui_port"])
+def test_a_server_port_bound_but_not_listening_is_a_conflict_and_leaves_no_server(local_cli: Cli, key: str) -> None:
+    """A socket that holds the port without listening is not seen by a connect; the server's own
+    bind fails. That is exit 4 naming the port setting, as a listener on it is, not exit 5."""
+    import socket
+    import tomllib
+
+    port = tomllib.loads(Path(local_cli.env["FLOWCTL_CONFIG"]).read_text())["server"][key]
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        run = local_cli("server", "start")
+    assert run.code == 4 and "address already in use" in run.stderr and "server.port" in run.stderr, str(run)
+    assert len(run.stderr.splitlines()) == 1, str(run)
+    assert local_cli("server", "status").code == 5  # nothing left running
+
+
+# flowctl, held for a moment between launching the server and recording it, to be interrupted there.
+HELD_BEFORE_RECORD = """
+import sys, time
+import flowctl.devserver as devserver
+record = devserver.write_text
+def held(*args, **kwargs):
+    sys.stderr.write("launched, not recorded\\n"); sys.stderr.flush()
+    time.sleep(30)
+    return record(*args, **kwargs)
+devserver.write_text = held
+from flowctl.entry import main
+sys.argv[0] = "flowctl"
+main()
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_start_interrupted_before_the_server_is_recorded_leaves_no_server(local_cli: Cli, sig: str) -> None:
+    """Ctrl-C or SIGTERM after the server is launched but before its state file is written used to
+    leave it running unrecorded: 'server stop' found nothing, and the next start met its port."""
+    import signal
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", HELD_BEFORE_RECORD, "server", "start"], env=local_cli.env,
+                            cwd=local_cli.cwd, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "launched, not recorded\n"
+    proc.send_signal(getattr(signal, sig))
+    assert proc.wait(timeout=30) == 128 + getattr(signal, sig)
+    left = subprocess.run(["pgrep", "-f", f"start-dev --db-filename {local_cli.env['XDG_STATE_HOME']}/"],
+                          capture_output=True, text=True)  # fmt: skip
+    for pid in left.stdout.split():  # not left behind for the rest of the suite either
+        os.kill(int(pid), signal.SIGKILL)
+    assert left.stdout == "", f"server left running: {left.stdout}"
+
+
 @pytest.mark.parametrize(
     "args",
     [

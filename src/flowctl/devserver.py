@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,7 +176,7 @@ def status(settings: Settings) -> dict[str, Any]:
     }
 
 
-async def _ready(address: str, deadline: float) -> None:
+async def _ready(address: str, deadline: float, gone: Callable[[], None] | None = None) -> None:
     """Wait until the frontend answers, then make sure it knows flowctl's search attributes.
 
     The dev server registers `--search-attribute`s only in a new data file; one written by
@@ -187,8 +188,11 @@ async def _ready(address: str, deadline: float) -> None:
 
     last: str = "no answer"
     while time.monotonic() < deadline:
+        if gone is not None:
+            gone()  # the process we started exited: why, not "not ready in time" a minute later
         try:
-            client = await asyncio.wait_for(Client.connect(address), timeout=5)
+            left = max(0.1, deadline - time.monotonic())
+            client = await asyncio.wait_for(Client.connect(address), timeout=min(5, left))
             await searchattrs.register(client)
             lacking = await searchattrs.missing(client)
             if lacking:
@@ -200,7 +204,10 @@ async def _ready(address: str, deadline: float) -> None:
         except Exception as exc:  # noqa: BLE001 - any failure here means "not yet"
             last = str(exc) or type(exc).__name__
         await asyncio.sleep(0.25)
-    raise UnreachableError(f"the embedded server did not get ready at {address} in time: {last}")
+    raise UnreachableError(
+        f"the embedded server did not get ready at {address} in time: {last}",
+        hint="see its log ('flowctl server status' names it); 'flowctl server stop', then start it again",
+    )
 
 
 async def _history_answers(client: Client) -> bool:
@@ -279,44 +286,57 @@ def _start(settings: Settings, layout: Layout) -> dict[str, Any]:
     if server.ui_codec_endpoint:
         command += ["--ui-codec-endpoint", server.ui_codec_endpoint]
     log_start = layout.log_file.stat().st_size if layout.log_file.exists() else 0
-    try:
-        with layout.log_file.open("ab") as log:
-            process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+    process: subprocess.Popen[bytes] | None = None
+
+    def gone() -> None:
+        """Raise, saying why, when the server we started has exited."""
+        if process is not None and process.poll() is not None:
+            why = _last_error(layout, log_start)
+            if "address already in use" in why:  # a port bound by a socket that does not listen
+                raise ConflictError(
+                    f"the embedded server cannot take its port: {why}",
+                    hint="stop what holds it, or choose another with 'flowctl config set server.port PORT' (server.ui_port: the Web UI's)",
+                )
+            raise UnreachableError(
+                f"the embedded server exited at start (code {process.returncode}): {why}",
+                hint=f"see {layout.log_file}; check the [server] settings, or move server.db_file aside",
             )
-    except OSError as exc:
-        raise UsageError(f"server state dir {layout.root}: cannot write its log: {exc.strerror}") from None
-    record = {
-        "pid": process.pid,
-        "ip": server.ip,
-        "port": server.port,
-        "ui_port": server.effective_ui_port,
-        "db_file": str(layout.db_file),
-        "started_at": time.time(),
-        "starttime": _starttime(process.pid),
-    }
-    write_text(layout.pid_file, json.dumps(record), "server state file")  # never seen half-written
-    address = f"{server.ip}:{server.port}"
+
+    # From here on an interrupt (Ctrl-C, SIGTERM) stops what was started, recorded or not.
     try:
+        try:
+            with layout.log_file.open("ab") as log:
+                process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                )
+        except OSError as exc:
+            raise UsageError(
+                f"server state dir {layout.root}: cannot write its log: {exc.strerror}", hint="move it aside"
+            ) from None
+        record = {
+            "pid": process.pid,
+            "ip": server.ip,
+            "port": server.port,
+            "ui_port": server.effective_ui_port,
+            "db_file": str(layout.db_file),
+            "started_at": time.time(),
+            "starttime": _starttime(process.pid),
+        }
+        write_text(layout.pid_file, json.dumps(record), "server state file")  # never seen half-written
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while process.poll() is None and not _answers(server.ip, server.port):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        if process.poll() is not None:
-            raise UnreachableError(
-                f"the embedded server exited at start (code {process.returncode}): {_last_error(layout, log_start)}",
-                hint=f"see {layout.log_file}; check the [server] settings",
-            )
-        asyncio.run(_ready(address, deadline))
-        if process.poll() is not None:
-            raise UnreachableError(
-                f"the embedded server exited just after it answered (code {process.returncode}): "
-                f"{_last_error(layout, log_start)}",
-                hint=f"see {layout.log_file}; check the [server] settings",
-            )
+        gone()
+        asyncio.run(_ready(f"{server.ip}:{server.port}", deadline, gone))
+        gone()
     except BaseException:
         _stop(layout)
+        if process is not None and process.poll() is None:  # interrupted before it was recorded
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         raise
     return {**status(settings), "started": True}
 
