@@ -258,17 +258,26 @@ def statuses(book: dict[str, list[dict[str, Any]]], table: str) -> list[str]:
     return [row["status"] for row in book[table]]
 
 
+def wait_for_state(
+    flowctl: Cli, workflow_id: str, field: str, value: Any, timeout: float = 30, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The workflow's state once its query says `field` is `value`. For the flow status (`status`),
+    `flowctl wait --for` gets there first by long-polling the history: one process where polling
+    `query` starts dozens, and processes are most of what the suite spends its CPU on."""
+    deadline = time.monotonic() + timeout
+    waited = None
+    if field == "status":
+        since = f"{math.ceil(timeout)}s"
+        waited = flowctl("wait", workflow_id, "--for", value, "--timeout", since, env=env, timeout=timeout + 30)
+    while True:
+        run = flowctl("query", workflow_id, "-o", "json", env=env)
+        if run.code == 0 and run.json().get(field) == value:
+            return run.json()  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"{workflow_id}: {field} never became {value!r}: {waited}\n{run}"
+        time.sleep(0.2)
+
+
 def wait_for_status(
     flowctl: Cli, workflow_id: str, status: str, timeout: float = 30, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """The workflow's state once its query says `status` (a flow status). `flowctl wait --for`
-    gets there by long-polling the history: one process where polling `query` starts dozens,
-    and processes are most of what the suite spends its CPU on."""
-    deadline = time.monotonic() + timeout
-    waited = flowctl("wait", workflow_id, "--for", status, "--timeout", f"{math.ceil(timeout)}s", env=env)
-    while True:
-        run = flowctl("query", workflow_id, "-o", "json", env=env)
-        if run.code == 0 and run.json()["status"] == status:
-            return run.json()  # type: ignore[no-any-return]
-        assert time.monotonic() < deadline, f"{workflow_id} never reached {status}: {waited}\n{run}"
-        time.sleep(0.2)
+    return wait_for_state(flowctl, workflow_id, "status", status, timeout, env)

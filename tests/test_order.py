@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from conftest import Cli, Stack, ledger, order_input, uid, wait_for_status
+from conftest import Cli, Stack, ledger, order_input, uid, wait_for_state
 
 
 def start_order(flowctl: Cli, data: dict[str, Any], *args: str) -> Any:
     return flowctl("start", "order", "-i", json.dumps(data), *args)
-
-
-def wait_status(flowctl: Cli, workflow_id: str, field: str, value: Any, timeout: float = 30) -> dict[str, Any]:
-    if field == "status":
-        return wait_for_status(flowctl, workflow_id, value, timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        run = flowctl("query", workflow_id, "-o", "json")
-        if run.code == 0 and run.json().get(field) == value:
-            return run.json()  # type: ignore[no-any-return]
-        assert time.monotonic() < deadline, f"{workflow_id}: {field} never became {value!r}; last: {run}"
-        time.sleep(0.3)
 
 
 def test_successful_order_waits_and_prints_result(flowctl: Cli) -> None:
@@ -101,7 +88,7 @@ def test_fraud_review_holds_until_signal(flowctl: Cli) -> None:
     wid = f"order-{order_id}"
     run = start_order(flowctl, order_input(order_id, price=2500.0), "-o", "json")
     assert run.code == 0, str(run)
-    status = wait_status(flowctl, wid, "status", "awaiting_review")
+    status = wait_for_state(flowctl, wid, "status", "awaiting_review")
     assert status["waiting_for"].startswith("fraud review")
     assert status["completed_steps"] == ["reserve_inventory", "charge_payment", "fraud_screen"]
     listed = flowctl("list", "--query", "FlowStatus = 'awaiting_review'", "-o", "json")
@@ -117,7 +104,7 @@ def test_fraud_rejection_refunds_and_exits_10(flowctl: Cli) -> None:
     order_id = uid()
     wid = f"order-{order_id}"
     assert start_order(flowctl, order_input(order_id, price=3000.0)).code == 0
-    wait_status(flowctl, wid, "status", "awaiting_review")
+    wait_for_state(flowctl, wid, "status", "awaiting_review")
     sent = flowctl(
         "signal", wid, "review", "-i", '{"decision": "reject", "reviewer": "ivan", "comment": "stolen card"}'
     )
@@ -137,7 +124,7 @@ def test_cancel_compensates_and_result_exits_12(flowctl: Cli) -> None:
     order_id = uid()
     wid = f"order-{order_id}"
     assert start_order(flowctl, order_input(order_id, price=2000.0)).code == 0
-    wait_status(flowctl, wid, "status", "awaiting_review")
+    wait_for_state(flowctl, wid, "status", "awaiting_review")
     assert flowctl("cancel", wid, "--reason", "customer asked").code == 0
     done = flowctl("result", wid, "-o", "json")
     assert done.code == 12, str(done)
@@ -154,7 +141,7 @@ def test_terminate_exits_11_on_result(flowctl: Cli) -> None:
     order_id = uid()
     wid = f"order-{order_id}"
     assert start_order(flowctl, order_input(order_id, price=2000.0)).code == 0
-    wait_status(flowctl, wid, "status", "awaiting_review")
+    wait_for_state(flowctl, wid, "status", "awaiting_review")
     assert flowctl("terminate", wid).code == 2  # a reason is required
     assert flowctl("terminate", wid, "--reason", "test").code == 0
     assert flowctl("result", wid).code == 11

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FLOWCTL, TEMPORAL, Cli, Stack, ledger, order_input, statuses, stop_process, uid, wait_for_status
+from conftest import FLOWCTL, TEMPORAL, Cli, Stack, ledger, order_input, statuses, stop_process, uid, wait_for_state
 
 # A worker whose every service call takes this long: a step stays in flight, and ends within
 # the step timeout (10 s).
@@ -30,15 +30,7 @@ def query(flowctl: Cli, wid: str, env: dict[str, str] | None = None) -> dict[str
 
 
 def wait_for(flowctl: Cli, wid: str, field: str, value: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    if field == "status":
-        return wait_for_status(flowctl, wid, value, timeout=60, env=env)
-    deadline = time.monotonic() + 60
-    while True:
-        state = query(flowctl, wid, env)
-        if state is not None and state.get(field) == value:
-            return state
-        assert time.monotonic() < deadline, f"{wid}: {field} never became {value!r}; last: {state}"
-        time.sleep(0.2)
+    return wait_for_state(flowctl, wid, field, value, timeout=60, env=env)
 
 
 def start(flowctl: Cli, kind: str, data: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> Any:
